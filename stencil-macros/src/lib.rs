@@ -1,0 +1,249 @@
+//! `#[stencil]`: turns one Rust function into an opcode of both tiers.
+//!
+//! ```ignore
+//! /// iA = iB + iC
+//! #[stencil]
+//! pub fn AddI64<T: Tier>(t: &mut T, a: RegI, b: RegI, c: RegI) -> Flow {
+//!     let v = t.i(b).wrapping_add(t.i(c));
+//!     t.set_i(a, v);
+//!     Flow::Next
+//! }
+//! ```
+//!
+//! The function's name is the mnemonic; its first parameter is the tier; the others
+//! are named after the instruction field they read (`a`, `b`, `c`) and typed by the
+//! operand kind (`RegI`, `Imm`, `Target`, ...). It expands to:
+//! - the function itself, `#[inline(always)]`;
+//! - `__OPINFO_<Name>`: the opcode's metadata (operands, whether it ends a block);
+//! - `__interp_<Name>`: the interpreter's handler, decoding operands from an `Inst`;
+//! - `__stencil_<Name>` (only with `--cfg stencil_jit`): the stencil, reading operands
+//!   from holes and ending in a tail jump.
+//!
+//! Options: `#[stencil(terminal)]` never falls through (jumps, tail calls);
+//! `#[stencil(returns)]` returns from the function; `#[stencil(internal)]` is a JIT
+//! building block, not an opcode (no metadata, no interpreter handler).
+//!
+//! Rules are checked here, with errors on the offending tokens: the signature's shape,
+//! and no construct that would make the stencil reference a symbol other than its
+//! holes and the declared helpers (panics, formatting, indexing, statics, externs).
+
+mod rules;
+
+use proc_macro::TokenStream;
+use proc_macro2::Span;
+use quote::{format_ident, quote};
+use syn::spanned::Spanned;
+use syn::{parse_macro_input, FnArg, ItemFn, Pat, ReturnType, Type};
+
+/// Operand types a stencil parameter may have.
+const OPERAND_TYPES: &[&str] = &[
+    "RegI", "RegF", "RegC", "Imm", "Target", "ConstI64", "ConstF64", "Table", "Callee", "ArgsI",
+    "ArgsF", "ArgsAny", "Dest", "FmaPair",
+];
+
+#[derive(Default)]
+struct Options {
+    terminal: bool,
+    returns: bool,
+    internal: bool,
+}
+
+#[proc_macro_attribute]
+pub fn stencil(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let func = parse_macro_input!(item as ItemFn);
+    let options = match parse_options(attr.into()) {
+        Ok(o) => o,
+        Err(e) => return e.to_compile_error().into(),
+    };
+    match expand(func, options) {
+        Ok(ts) => ts.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+fn parse_options(attr: proc_macro2::TokenStream) -> syn::Result<Options> {
+    let mut options = Options::default();
+    if attr.is_empty() {
+        return Ok(options);
+    }
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("terminal") {
+            options.terminal = true;
+        } else if meta.path.is_ident("returns") {
+            options.returns = true;
+            options.terminal = true;
+        } else if meta.path.is_ident("internal") {
+            options.internal = true;
+        } else {
+            return Err(meta.error("unknown #[stencil] option; expected `terminal`, `returns` or `internal`"));
+        }
+        Ok(())
+    });
+    syn::parse::Parser::parse2(parser, attr)?;
+    Ok(options)
+}
+
+struct Param {
+    field: syn::Ident,
+    ty: syn::Ident,
+}
+
+fn expand(func: ItemFn, options: Options) -> syn::Result<proc_macro2::TokenStream> {
+    let name = func.sig.ident.clone();
+    let name_str = name.to_string();
+    check_signature(&func)?;
+    rules::check_body(&name_str, &func.block)?;
+    let params = operand_params(&func)?;
+
+    let mut func = func;
+    func.attrs.push(syn::parse_quote!(#[inline(always)]));
+    func.attrs.push(syn::parse_quote!(#[allow(non_snake_case)]));
+
+    let field_of = |p: &Param| -> syn::Ident {
+        let f = p.field.to_string();
+        format_ident!("{}", f.trim_start_matches('_').to_uppercase())
+    };
+    let interp_args = params.iter().map(|p| {
+        let ty = &p.ty;
+        let field = field_of(p);
+        quote!(<#ty as crate::Operand>::decode(inst, crate::Field::#field))
+    });
+    let hole_args = params.iter().map(|p| {
+        let ty = &p.ty;
+        let field = field_of(p);
+        quote!(<#ty as crate::__jit::FromHole>::from_hole(crate::Field::#field))
+    });
+    let stencil_sym = format_ident!("__stencil_{}", name);
+    let entry = quote! {
+        crate::__stencil_entry!(#stencil_sym, |t| #name(t, #(#hole_args),*));
+    };
+    if options.internal {
+        return Ok(quote! { #func #entry });
+    }
+
+    let info = format_ident!("__OPINFO_{}", name);
+    let interp = format_ident!("__interp_{}", name);
+    let operands = params.iter().map(|p| {
+        let ty = &p.ty;
+        let field = field_of(p);
+        quote!((crate::Field::#field, <#ty as crate::Operand>::KIND))
+    });
+    let terminal = options.terminal;
+    let returns = options.returns;
+    Ok(quote! {
+        #func
+
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        pub const #info: crate::OpInfo = crate::OpInfo {
+            name: #name_str,
+            operands: &[#(#operands),*],
+            terminal: #terminal,
+            returns: #returns,
+        };
+
+        #[doc(hidden)]
+        #[inline(always)]
+        #[allow(non_snake_case)]
+        pub fn #interp<T: crate::Tier>(t: &mut T, inst: crate::Inst) -> crate::Flow {
+            let _ = inst;
+            #name(t, #(#interp_args),*)
+        }
+
+        #entry
+    })
+}
+
+/// `pub fn Name<T: Tier>(t: &mut T, <operands>) -> Flow`, nothing else.
+fn check_signature(func: &ItemFn) -> syn::Result<()> {
+    let sig = &func.sig;
+    let name = sig.ident.to_string();
+    if !name.starts_with(|c: char| c.is_ascii_uppercase()) || name.contains('_') {
+        return Err(syn::Error::new(
+            sig.ident.span(),
+            format!("stencil `{name}`: the function's name is the opcode's mnemonic and must be UpperCamelCase, like `AddI64`"),
+        ));
+    }
+    if let Some(tok) = &sig.constness {
+        return Err(err(tok.span(), &name, "a stencil cannot be `const`"));
+    }
+    if let Some(tok) = &sig.asyncness {
+        return Err(err(tok.span(), &name, "a stencil cannot be `async`"));
+    }
+    if let Some(tok) = &sig.unsafety {
+        return Err(err(tok.span(), &name, "a stencil body is safe code; use the tier's primitives instead of `unsafe`"));
+    }
+    if let Some(abi) = &sig.abi {
+        return Err(err(abi.span(), &name, "a stencil has no ABI of its own; `#[stencil]` generates the entry point"));
+    }
+    if !matches!(func.vis, syn::Visibility::Public(_)) {
+        return Err(err(sig.ident.span(), &name, "a stencil must be `pub` (the registry refers to it)"));
+    }
+    if sig.generics.params.len() != 1 {
+        return Err(err(
+            sig.generics.span(),
+            &name,
+            "a stencil takes exactly one generic parameter, the tier: `fn Name<T: Tier>(t: &mut T, ...)`",
+        ));
+    }
+    match &sig.output {
+        ReturnType::Type(_, ty) if type_name(ty).as_deref() == Some("Flow") => {}
+        ReturnType::Type(_, ty) => return Err(err(ty.span(), &name, "a stencil returns `Flow`")),
+        ReturnType::Default => return Err(err(sig.paren_token.span.close(), &name, "a stencil returns `Flow`")),
+    }
+    match sig.inputs.first() {
+        Some(FnArg::Typed(pt)) if matches!(&*pt.ty, Type::Reference(r) if r.mutability.is_some()) => Ok(()),
+        Some(other) => Err(err(other.span(), &name, "the first parameter is the tier: `t: &mut T`")),
+        None => Err(err(sig.paren_token.span.join(), &name, "the first parameter is the tier: `t: &mut T`")),
+    }
+}
+
+/// The operand parameters: named `a`, `b` or `c` (optionally `_`-prefixed), each at
+/// most once, typed by a known operand type.
+fn operand_params(func: &ItemFn) -> syn::Result<Vec<Param>> {
+    let name = func.sig.ident.to_string();
+    let mut params = Vec::new();
+    for arg in func.sig.inputs.iter().skip(1) {
+        let FnArg::Typed(pt) = arg else {
+            return Err(err(arg.span(), &name, "unexpected `self`"));
+        };
+        let Pat::Ident(pat) = &*pt.pat else {
+            return Err(err(pt.pat.span(), &name, "operand parameters are plain names: `a`, `b` or `c`"));
+        };
+        let field = pat.ident.clone();
+        let f = field.to_string();
+        if !matches!(f.trim_start_matches('_'), "a" | "b" | "c") {
+            return Err(err(
+                field.span(),
+                &name,
+                &format!("operand `{f}` must be named after the instruction field it reads: `a`, `b` or `c`"),
+            ));
+        }
+        if params.iter().any(|p: &Param| p.field.to_string().trim_start_matches('_') == f.trim_start_matches('_')) {
+            return Err(err(field.span(), &name, &format!("field `{}` is used twice", f.trim_start_matches('_'))));
+        }
+        let ty = match type_name(&pt.ty) {
+            Some(t) if OPERAND_TYPES.contains(&t.as_str()) => format_ident!("{}", t, span = pt.ty.span()),
+            _ => {
+                return Err(err(
+                    pt.ty.span(),
+                    &name,
+                    &format!("unknown operand type; expected one of {}", OPERAND_TYPES.join(", ")),
+                ))
+            }
+        };
+        params.push(Param { field, ty });
+    }
+    Ok(params)
+}
+
+fn type_name(ty: &Type) -> Option<String> {
+    match ty {
+        Type::Path(p) if p.qself.is_none() => p.path.segments.last().map(|s| s.ident.to_string()),
+        _ => None,
+    }
+}
+
+fn err(span: Span, stencil: &str, msg: &str) -> syn::Error {
+    syn::Error::new(span, format!("stencil `{stencil}`: {msg}"))
+}

@@ -1,0 +1,135 @@
+//! What a stencil body may not do, caught at compile time with a span.
+//!
+//! A stencil is copied into memory far from the binary, so it may reference nothing
+//! but its holes and the declared helpers. These constructs would make it reference
+//! something else (a panic routine, a formatter, a static), so they are refused here
+//! rather than by the harvester later, which can only name the stencil.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+
+const FORBIDDEN_MACROS: &[(&str, &str)] = &[
+    ("panic", "it links the panic machinery; return `Flow::Trap(..)` instead"),
+    ("assert", "it can panic; return `Flow::Trap(..)` instead"),
+    ("assert_eq", "it can panic; return `Flow::Trap(..)` instead"),
+    ("assert_ne", "it can panic; return `Flow::Trap(..)` instead"),
+    ("debug_assert", "it can panic; return `Flow::Trap(..)` instead"),
+    ("unreachable", "it can panic; return `Flow::Trap(..)` instead"),
+    ("todo", "it panics"),
+    ("unimplemented", "it panics"),
+    ("format", "formatting needs an allocator and a formatter"),
+    ("format_args", "formatting references core::fmt"),
+    ("print", "a stencil cannot do I/O"),
+    ("println", "a stencil cannot do I/O"),
+    ("eprint", "a stencil cannot do I/O"),
+    ("eprintln", "a stencil cannot do I/O"),
+    ("dbg", "a stencil cannot do I/O"),
+    ("write", "formatting references core::fmt"),
+    ("writeln", "formatting references core::fmt"),
+    ("asm", "the tier owns machine-specific code"),
+    ("global_asm", "the tier owns machine-specific code"),
+];
+
+const FORBIDDEN_METHODS: &[(&str, &str)] = &[
+    ("unwrap", "it can panic; match and return `Flow::Trap(..)` instead"),
+    ("expect", "it can panic; match and return `Flow::Trap(..)` instead"),
+    ("unwrap_err", "it can panic"),
+    ("expect_err", "it can panic"),
+];
+
+const ENTRY_ONLY_FLOWS: &[&str] = &["Enter", "TailCall", "Exit"];
+
+struct Checker<'a> {
+    stencil: &'a str,
+    error: Option<syn::Error>,
+}
+
+impl Checker<'_> {
+    fn refuse(&mut self, span: Span, msg: String) {
+        let e = syn::Error::new(span, format!("stencil `{}`: {msg}", self.stencil));
+        match &mut self.error {
+            Some(prev) => prev.combine(e),
+            None => self.error = Some(e),
+        }
+    }
+}
+
+impl<'ast> Visit<'ast> for Checker<'_> {
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        if let Some(last) = mac.path.segments.last() {
+            let name = last.ident.to_string();
+            if let Some((_, why)) = FORBIDDEN_MACROS.iter().find(|(m, _)| *m == name) {
+                self.refuse(mac.span(), format!("`{name}!` is not allowed in a stencil: {why}"));
+            }
+        }
+        syn::visit::visit_macro(self, mac);
+    }
+
+    fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
+        let name = call.method.to_string();
+        if let Some((_, why)) = FORBIDDEN_METHODS.iter().find(|(m, _)| *m == name) {
+            self.refuse(call.method.span(), format!("`.{name}()` is not allowed in a stencil: {why}"));
+        }
+        syn::visit::visit_expr_method_call(self, call);
+    }
+
+    fn visit_expr_index(&mut self, index: &'ast syn::ExprIndex) {
+        self.refuse(
+            index.span(),
+            "indexing is not allowed in a stencil: a bounds check panics; use the tier's primitives".into(),
+        );
+        syn::visit::visit_expr_index(self, index);
+    }
+
+    fn visit_expr_unsafe(&mut self, block: &'ast syn::ExprUnsafe) {
+        self.refuse(
+            block.unsafe_token.span(),
+            "`unsafe` is not allowed in a stencil body: raw memory access belongs in the tier".into(),
+        );
+        syn::visit::visit_expr_unsafe(self, block);
+    }
+
+    fn visit_item_static(&mut self, item: &'ast syn::ItemStatic) {
+        self.refuse(item.static_token.span(), "a stencil may not define a static: it would be a symbol outside the stencil".into());
+    }
+
+    fn visit_item_foreign_mod(&mut self, item: &'ast syn::ItemForeignMod) {
+        self.refuse(
+            item.abi.span(),
+            "a stencil may not declare external symbols: only holes and the helpers of `stencils::helpers` may be referenced".into(),
+        );
+    }
+
+    fn visit_item_fn(&mut self, item: &'ast syn::ItemFn) {
+        self.refuse(
+            item.sig.ident.span(),
+            "a stencil may not define functions: LLVM may keep them out of line, as a symbol the stencil cannot reach".into(),
+        );
+    }
+
+    fn visit_path(&mut self, path: &'ast syn::Path) {
+        let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        if let Some(first) = segs.first() {
+            if first == "std" || first == "alloc" {
+                self.refuse(path.span(), format!("`{first}` is not available to stencils (they are `no_std`, with no allocator)"));
+            }
+        }
+        if segs.len() >= 2 && segs[segs.len() - 2] == "Flow" && ENTRY_ONLY_FLOWS.contains(&segs[segs.len() - 1].as_str()) {
+            self.refuse(
+                path.span(),
+                format!("`Flow::{}` is produced by the tiers, not by stencil bodies", segs[segs.len() - 1]),
+            );
+        }
+        syn::visit::visit_path(self, path);
+    }
+}
+
+pub fn check_body(stencil: &str, body: &syn::Block) -> syn::Result<()> {
+    let mut checker = Checker { stencil, error: None };
+    checker.visit_block(body);
+    match checker.error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}

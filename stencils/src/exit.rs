@@ -1,0 +1,119 @@
+//! What compiled code and helpers share: the run context and how an activation ends.
+
+/// State shared by every stencil of a run, passed in the first argument register.
+/// The layout is fixed because compiled code addresses its fields directly.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Ctx {
+    /// The bits of the value returned by the activation that just returned.
+    pub ret: u64,
+    /// Activations currently live (the entry function counts as one).
+    pub depth: u64,
+    /// Maximum number of live activations; a call past it traps.
+    pub depth_limit: u64,
+    /// Lowest native stack address compiled code may push below; a call beyond it
+    /// traps instead of overflowing (the runtime sizes the stack so that the depth
+    /// limit is always reached first).
+    pub native_stack_limit: usize,
+    /// The embedder's runtime, for helpers. Opaque to stencils.
+    pub runtime: *mut core::ffi::c_void,
+}
+
+/// The reasons a run can trap (spec §3).
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Trap {
+    DivisionByZero = 1,
+    IndexOutOfRange = 2,
+    BadHandle = 3,
+    CallStackOverflow = 4,
+    IntegerDoesNotFitInCell = 5,
+    HeapLimitExceeded = 6,
+}
+
+impl Trap {
+    pub const fn from_u8(v: u8) -> Option<Trap> {
+        match v {
+            1 => Some(Trap::DivisionByZero),
+            2 => Some(Trap::IndexOutOfRange),
+            3 => Some(Trap::BadHandle),
+            4 => Some(Trap::CallStackOverflow),
+            5 => Some(Trap::IntegerDoesNotFitInCell),
+            6 => Some(Trap::HeapLimitExceeded),
+            _ => None,
+        }
+    }
+
+    /// The reason exactly as spec §3 and §5 spell it.
+    pub const fn message(self) -> &'static str {
+        match self {
+            Trap::DivisionByZero => "division by zero",
+            Trap::IndexOutOfRange => "index out of range",
+            Trap::BadHandle => "bad handle",
+            Trap::CallStackOverflow => "call stack overflow",
+            Trap::IntegerDoesNotFitInCell => "integer does not fit in a cell",
+            Trap::HeapLimitExceeded => "heap limit exceeded",
+        }
+    }
+}
+
+/// How an activation of compiled code ended, other than by returning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitKind {
+    /// Trap at (`func`, `pc`).
+    Trap(Trap),
+    /// Leave native code; the interpreter continues `func` at `pc` on the same frame.
+    Deopt,
+}
+
+/// A decoded exit status. Compiled code returns a `u64` status: 0 when the activation
+/// returned (its value in [`Ctx::ret`]), otherwise `kind << 56 | reason << 48 |
+/// func << 32 | pc`. A single integer return keeps every continuation a tail jump (a
+/// two-word struct return makes LLVM turn early-return stencils' continuations into
+/// calls).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exit {
+    pub kind: ExitKind,
+    pub func: u32,
+    pub pc: u32,
+}
+
+const KIND_TRAP: u64 = 1;
+const KIND_DEOPT: u64 = 2;
+
+impl Exit {
+    /// The status a returning activation reports.
+    pub const RETURNED: u64 = 0;
+
+    #[inline(always)]
+    pub const fn trap_status(trap: Trap, func: u64, pc: u64) -> u64 {
+        KIND_TRAP << 56 | (trap as u64) << 48 | (func & 0xFFFF) << 32 | (pc & 0xFFFF_FFFF)
+    }
+
+    #[inline(always)]
+    pub const fn deopt_status(func: u64, pc: u64) -> u64 {
+        KIND_DEOPT << 56 | (func & 0xFFFF) << 32 | (pc & 0xFFFF_FFFF)
+    }
+
+    /// Decodes a non-zero status; `None` for 0 (returned) or a malformed status.
+    pub const fn decode(status: u64) -> Option<Exit> {
+        let func = ((status >> 32) & 0xFFFF) as u32;
+        let pc = (status & 0xFFFF_FFFF) as u32;
+        let kind = match status >> 56 {
+            KIND_TRAP => match Trap::from_u8((status >> 48) as u8) {
+                Some(t) => ExitKind::Trap(t),
+                None => return None,
+            },
+            KIND_DEOPT => ExitKind::Deopt,
+            _ => return None,
+        };
+        Some(Exit { kind, func, pc })
+    }
+
+    pub const fn encode(self) -> u64 {
+        match self.kind {
+            ExitKind::Trap(t) => Exit::trap_status(t, self.func as u64, self.pc as u64),
+            ExitKind::Deopt => Exit::deopt_status(self.func as u64, self.pc as u64),
+        }
+    }
+}

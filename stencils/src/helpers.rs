@@ -1,0 +1,66 @@
+//! The Rust functions stencils may call, declared here and nowhere else.
+//!
+//! A call to a helper compiles to a relocation against the helper's symbol; the
+//! harvester accepts exactly the names in [`HELPER_NAMES`] and refuses any other
+//! symbol, naming the stencil. The runtime supplies the addresses through
+//! [`HelperFns`], whose field types make the compiler check every signature.
+
+use crate::Ctx;
+
+/// A helper's function-pointer type, in the stencil calling convention.
+#[cfg(target_arch = "x86_64")]
+#[macro_export]
+#[doc(hidden)]
+macro_rules! helper_fn_type {
+    (($($ty:ty),*) -> $ret:ty) => { unsafe extern "sysv64" fn($($ty),*) -> $ret };
+}
+#[cfg(not(target_arch = "x86_64"))]
+#[macro_export]
+#[doc(hidden)]
+macro_rules! helper_fn_type {
+    (($($ty:ty),*) -> $ret:ty) => { unsafe extern "C" fn($($ty),*) -> $ret };
+}
+
+macro_rules! declare_helpers {
+    ($( $(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty; )*) => {
+        /// The symbol names of all helpers, in declaration order.
+        pub const HELPER_NAMES: &[&str] = &[$(stringify!($name)),*];
+
+        /// The helpers' addresses, supplied by the runtime that links compiled code.
+        #[derive(Clone, Copy)]
+        pub struct HelperFns {
+            $( $(#[$doc])* pub $name: helper_fn_type!(($($ty),*) -> $ret), )*
+        }
+
+        impl HelperFns {
+            /// The address of the helper called `name`.
+            pub fn address(&self, name: &str) -> Option<usize> {
+                $( if name == stringify!($name) { return Some(self.$name as usize); } )*
+                None
+            }
+        }
+
+        #[cfg(all(stencil_jit, target_arch = "x86_64"))]
+        #[allow(dead_code)]
+        pub(crate) mod ffi {
+            use super::*;
+            extern "sysv64" { $( pub fn $name($($arg: $ty),*) -> $ret; )* }
+        }
+        #[cfg(all(stencil_jit, not(target_arch = "x86_64")))]
+        #[allow(dead_code)]
+        pub(crate) mod ffi {
+            use super::*;
+            extern "C" { $( pub fn $name($($arg: $ty),*) -> $ret; )* }
+        }
+    };
+}
+
+declare_helpers! {
+    /// Finish an activation in the interpreter after its compiled code deoptimised.
+    /// `exit` is the deopt status (function and resume pc); `frame` the activation's
+    /// registers. Returns the activation's final status, its value in `Ctx::ret`.
+    fn vm3_deopt_resume(ctx: *mut Ctx, frame: *mut u64, exit: u64) -> u64;
+    /// `x * y + z` with one rounding, for targets without a fused multiply-add in
+    /// their baseline instruction set (x86-64).
+    fn vm3_fma(x: f64, y: f64, z: f64) -> f64;
+}

@@ -1,0 +1,89 @@
+//! The vm3 instruction set, written once.
+//!
+//! Every opcode is one `#[stencil]` function in [`ops`]. Its body is generic over a
+//! [`Tier`]: the interpreter (crate `vm3`) instantiates it with a tier that reads
+//! registers through three bank pointers and decodes operands from the 8-byte
+//! instruction; the stencil build (`--cfg stencil_jit`, done by `stencil-harvest`)
+//! instantiates it with [`jit::JitTier`](crate), whose operands are *holes*: addresses
+//! of undefined `_JIT_*` symbols that the JIT patches at run time.
+//!
+//! `build.rs` collects the `#[stencil]` functions of `src/ops/*.rs` into the opcode
+//! table ([`OPCODES`], [`Opcode`]) and the interpreter's [`dispatch`].
+#![no_std]
+// Stencils may not call memset/memcpy: keep LLVM from turning loops into them.
+#![cfg_attr(stencil_jit, no_builtins)]
+
+mod exit;
+pub mod helpers;
+mod inst;
+mod operand;
+pub mod ops;
+mod tier;
+
+#[cfg(stencil_jit)]
+#[doc(hidden)]
+pub mod jit;
+
+pub use exit::{Ctx, Exit, ExitKind, Trap};
+pub use inst::{Bank, Field, Inst};
+pub use operand::{
+    ArgsAny, ArgsF, ArgsI, Callee, ConstF64, ConstI64, Dest, FmaPair, Imm, OpInfo, Operand,
+    OperandKind, ArgBanks, ConstKind, RegC, RegF, RegI, Table, Target,
+};
+pub use stencil_macros::stencil;
+pub use tier::{Flow, Tier};
+
+mod registry {
+    use crate::*;
+    include!(concat!(env!("OUT_DIR"), "/registry.rs"));
+}
+pub use registry::{dispatch, Opcode, INTERNAL_STENCILS, OPCODES, OPCODE_COUNT};
+
+/// Prefix of the symbol of every stencil in the stencil object (`__stencil_AddI64`).
+pub const STENCIL_SYMBOL_PREFIX: &str = "__stencil_";
+
+/// The bias added to a sign-extended 16-bit immediate before it is patched into a hole,
+/// so that every hole value is a small non-negative number (see `Imm`).
+pub const IMM_BIAS: i64 = 0x8000;
+
+/// Expands to the `#[no_mangle]` entry point of one stencil (only in the stencil build).
+/// On x86-64 stencils use the System V convention on every OS (Windows included), since
+/// its continuations compile to tail jumps; elsewhere the C convention.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stencil_entry {
+    ($sym:ident, |$t:ident| $call:expr) => {
+        #[cfg(all(stencil_jit, target_arch = "x86_64"))]
+        #[no_mangle]
+        pub unsafe extern "sysv64" fn $sym(ctx: *mut $crate::Ctx, frame: *mut u64) -> u64 {
+            let mut tier = unsafe { $crate::__jit::JitTier::new(ctx, frame) };
+            let flow = {
+                let $t = &mut tier;
+                $call
+            };
+            unsafe { tier.finish(flow) }
+        }
+        #[cfg(all(stencil_jit, not(target_arch = "x86_64")))]
+        #[no_mangle]
+        pub unsafe extern "C" fn $sym(ctx: *mut $crate::Ctx, frame: *mut u64) -> u64 {
+            let mut tier = unsafe { $crate::__jit::JitTier::new(ctx, frame) };
+            let flow = {
+                let $t = &mut tier;
+                $call
+            };
+            unsafe { tier.finish(flow) }
+        }
+    };
+}
+
+#[cfg(stencil_jit)]
+#[doc(hidden)]
+pub use jit as __jit;
+
+/// The stencil build is a `no_std` staticlib: it needs a panic handler to link, but a
+/// stencil that can reach it references `core::panicking`, which the harvester refuses.
+#[cfg(stencil_jit)]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    loop {}
+}

@@ -1,0 +1,87 @@
+//! Compare-and-branch (every comparison is fused with its branch), jumps and tables.
+//! f64 comparisons are IEEE: NaN makes Eq, Lt, Le, Gt, Ge false and Ne true.
+
+use crate::*;
+
+macro_rules! compare {
+    ($($(#[$doc:meta])* $name:ident, $reg:ident, $read:ident, $op:tt;)*) => {$(
+        $(#[$doc])*
+        #[stencil]
+        pub fn $name<T: Tier>(t: &mut T, a: $reg, b: $reg, c: Target) -> Flow {
+            let _ = c;
+            Flow::branch(t.$read(a) $op t.$read(b))
+        }
+    )*};
+}
+
+compare! {
+    /// if iA == iB goto C
+    CmpEqI64Br, RegI, i, ==;
+    /// if iA != iB goto C
+    CmpNeI64Br, RegI, i, !=;
+    /// if iA < iB goto C
+    CmpLtI64Br, RegI, i, <;
+    /// if iA <= iB goto C
+    CmpLeI64Br, RegI, i, <=;
+    /// if iA > iB goto C
+    CmpGtI64Br, RegI, i, >;
+    /// if iA >= iB goto C
+    CmpGeI64Br, RegI, i, >=;
+    /// if fA == fB goto C
+    CmpEqF64Br, RegF, f, ==;
+    /// if fA != fB goto C (taken when either is NaN)
+    CmpNeF64Br, RegF, f, !=;
+    /// if fA < fB goto C
+    CmpLtF64Br, RegF, f, <;
+    /// if fA <= fB goto C
+    CmpLeF64Br, RegF, f, <=;
+    /// if fA > fB goto C
+    CmpGtF64Br, RegF, f, >;
+    /// if fA >= fB goto C
+    CmpGeF64Br, RegF, f, >=;
+}
+
+macro_rules! compare_k {
+    ($($(#[$doc:meta])* $name:ident, $op:tt;)*) => {$(
+        $(#[$doc])*
+        #[stencil]
+        pub fn $name<T: Tier>(t: &mut T, a: RegI, b: Imm, c: Target) -> Flow {
+            let _ = c;
+            Flow::branch(t.i(a) $op b.0)
+        }
+    )*};
+}
+
+compare_k! {
+    /// if iA == kB goto C
+    CmpEqI64KBr, ==;
+    /// if iA != kB goto C
+    CmpNeI64KBr, !=;
+    /// if iA < kB goto C
+    CmpLtI64KBr, <;
+    /// if iA <= kB goto C
+    CmpLeI64KBr, <=;
+    /// if iA > kB goto C
+    CmpGtI64KBr, >;
+    /// if iA >= kB goto C
+    CmpGeI64KBr, >=;
+}
+
+/// goto C
+#[stencil(terminal)]
+pub fn Jump<T: Tier>(_t: &mut T, c: Target) -> Flow {
+    let _ = c;
+    Flow::Jump
+}
+
+/// iA = table C of this function at index iB; an index outside the table traps.
+#[stencil]
+pub fn LookupI64KW<T: Tier>(t: &mut T, a: RegI, b: RegI, c: Table) -> Flow {
+    match t.lookup(c, t.i(b)) {
+        Some(v) => {
+            t.set_i(a, v);
+            Flow::Next
+        }
+        None => Flow::Trap(Trap::IndexOutOfRange),
+    }
+}

@@ -1,0 +1,67 @@
+//! The interface a stencil body is written against, and what it returns.
+
+use crate::{Callee, ConstF64, ConstI64, Dest, RegC, RegF, RegI, Table, Trap};
+
+/// What happens after an instruction. The tier maps each variant to its own control
+/// transfer: the interpreter moves its pc, a stencil tail-jumps to a hole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Continue with the next instruction.
+    Next,
+    /// Continue at the instruction's branch target.
+    Jump,
+    /// Return these bits from the function.
+    Return(u64),
+    /// Stop the run with a trap at this instruction.
+    Trap(Trap),
+    /// Leave compiled code here; the interpreter resumes at the next instruction.
+    /// The interpreter itself treats it as `Next`.
+    Deopt,
+    /// A call or tail call switched activations (interpreter only).
+    Enter,
+    /// Jump to the callee of a tail call whose arguments are in place (JIT only).
+    TailCall,
+    /// End this activation with an exit status a callee reported (JIT only).
+    Exit(u64),
+}
+
+impl Flow {
+    /// `Jump` when `cond` holds, else `Next`: the shape of every compare-and-branch.
+    #[inline(always)]
+    pub fn branch(cond: bool) -> Flow {
+        if cond {
+            Flow::Jump
+        } else {
+            Flow::Next
+        }
+    }
+}
+
+/// Everything a stencil body may touch. Each method is a primitive that compiles to a
+/// few machine instructions in both tiers; anything bigger belongs in a helper
+/// (see [`crate::helpers`]).
+pub trait Tier {
+    fn i(&self, r: RegI) -> i64;
+    fn set_i(&mut self, r: RegI, v: i64);
+    fn f(&self, r: RegF) -> f64;
+    fn set_f(&mut self, r: RegF, v: f64);
+    fn cell(&self, r: RegC) -> u64;
+    fn set_cell(&mut self, r: RegC, v: u64);
+
+    fn const_i64(&self, k: ConstI64) -> i64;
+    fn const_f64(&self, k: ConstF64) -> f64;
+    /// Entry `index` of the table, or `None` outside it.
+    fn lookup(&self, t: Table, index: i64) -> Option<i64>;
+
+    /// Correctly rounded square root.
+    fn sqrt(&self, x: f64) -> f64;
+    /// `x * y + z` with a single rounding.
+    fn fma(&self, x: f64, y: f64, z: f64) -> f64;
+
+    /// Call `callee` with arguments from register `args` on and put its result in
+    /// `dest`. The JIT places the arguments with separate moves before the call
+    /// stencil, so it ignores `args`.
+    fn call(&mut self, callee: Callee, args: usize, dest: Dest) -> Flow;
+    /// Replace the current activation by `callee` with arguments from `args` on.
+    fn tail_call(&mut self, callee: Callee, args: usize) -> Flow;
+}

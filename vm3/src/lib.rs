@@ -1,0 +1,18 @@
+//! vm3 bytecode (see `../shared/spec/bytecode.md`, "the spec"): the program model,
+//! a builder for embedders, the `.vm3` assembler, the verifier and the reference
+//! interpreter.
+//!
+//! Nothing runs unverified: [`Program::verify`] is the only way to a
+//! [`VerifiedProgram`], and both tiers take one.
+
+pub mod asm;
+pub mod builder;
+pub mod interp;
+mod program;
+mod value;
+pub mod verify;
+
+pub use program::{Const, Function, Program, RegCounts, VerifiedProgram};
+pub use stencils::{Bank, Field, Inst, Opcode, Trap};
+pub use value::{TrapInfo, Value};
+pub use verify::VerifyError;

@@ -1,0 +1,141 @@
+//! Functions and programs (spec §1, §2).
+
+use crate::verify::{self, VerifyError};
+use stencils::{Bank, Inst};
+
+/// A constant-pool entry.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Const {
+    I64(i64),
+    F64(f64),
+    Str(String),
+}
+
+/// Registers per bank (each at most 65,535).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RegCounts {
+    pub i64: u32,
+    pub f64: u32,
+    pub cell: u32,
+}
+
+impl RegCounts {
+    pub fn get(&self, bank: Bank) -> u32 {
+        match bank {
+            Bank::I64 => self.i64,
+            Bank::F64 => self.f64,
+            Bank::Cell => self.cell,
+        }
+    }
+
+    pub fn set(&mut self, bank: Bank, n: u32) {
+        match bank {
+            Bank::I64 => self.i64 = n,
+            Bank::F64 => self.f64 = n,
+            Bank::Cell => self.cell = n,
+        }
+    }
+
+    /// Registers in all banks: the frame size in 8-byte slots.
+    pub fn total(&self) -> usize {
+        self.i64 as usize + self.f64 as usize + self.cell as usize
+    }
+
+    /// The frame slot of register `index` of `bank`. A frame holds the i64 registers,
+    /// then the f64 registers, then the cells, one 8-byte slot each; both tiers use
+    /// this layout, which is what lets compiled code hand a live frame to the
+    /// interpreter on `Deopt`.
+    pub fn slot(&self, bank: Bank, index: usize) -> usize {
+        match bank {
+            Bank::I64 => index,
+            Bank::F64 => self.i64 as usize + index,
+            Bank::Cell => self.i64 as usize + self.f64 as usize + index,
+        }
+    }
+}
+
+/// One function: a signature, register counts, code, constants and tables.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Function {
+    pub name: String,
+    /// Parameter `k` arrives in register `k` of bank `params[k]`.
+    pub params: Vec<Bank>,
+    pub result: Bank,
+    pub regs: RegCounts,
+    pub code: Vec<Inst>,
+    pub consts: Vec<Const>,
+    pub tables: Vec<Vec<i64>>,
+    /// Names of tables and branch labels, for listings; not part of the semantics.
+    pub table_names: Vec<String>,
+    /// `(instruction index, label)` pairs from the source, for listings.
+    pub labels: Vec<(u32, String)>,
+}
+
+impl Function {
+    pub fn new(name: impl Into<String>, params: Vec<Bank>, result: Bank) -> Function {
+        Function {
+            name: name.into(),
+            params,
+            result,
+            regs: RegCounts::default(),
+            code: Vec::new(),
+            consts: Vec::new(),
+            tables: Vec::new(),
+            table_names: Vec::new(),
+            labels: Vec::new(),
+        }
+    }
+
+    /// Frame size in 8-byte slots.
+    pub fn frame_slots(&self) -> usize {
+        self.regs.total()
+    }
+}
+
+/// A whole program: functions calling each other by index.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Program {
+    pub functions: Vec<Function>,
+}
+
+impl Program {
+    /// The index of the function called `name`.
+    pub fn function_index(&self, name: &str) -> Option<usize> {
+        self.functions.iter().position(|f| f.name == name)
+    }
+
+    /// Runs the verifier (spec §4); every error found, in function and instruction order.
+    pub fn verify(self) -> Result<VerifiedProgram, Vec<VerifyError>> {
+        verify::verify(&self)?;
+        Ok(VerifiedProgram { program: self })
+    }
+}
+
+/// A program the verifier accepted. Its invariants (register indexes in range, branch
+/// targets inside the function, calls matching their callees, no falling off the end)
+/// are what lets both tiers run it without run-time checks on those.
+#[derive(Clone, Debug)]
+pub struct VerifiedProgram {
+    program: Program,
+}
+
+impl VerifiedProgram {
+    pub fn program(&self) -> &Program {
+        &self.program
+    }
+
+    pub fn functions(&self) -> &[Function] {
+        &self.program.functions
+    }
+
+    pub fn into_program(self) -> Program {
+        self.program
+    }
+}
+
+impl std::ops::Deref for VerifiedProgram {
+    type Target = Program;
+    fn deref(&self) -> &Program {
+        &self.program
+    }
+}
