@@ -1,0 +1,302 @@
+//! The reference interpreter: a dispatch loop over the 8-byte instructions.
+//!
+//! The opcode handlers are the `#[stencil]` functions of the `stencils` crate,
+//! instantiated with [`Machine`] as their tier and inlined into one `match`
+//! ([`stencils::dispatch`]). Calls do not recurse on the native stack: activations are
+//! records in a `Vec`, frames live on the shared [`RegisterStack`].
+//!
+//! Safety: the loop reads registers through raw pointers without bounds checks. That is
+//! sound because the program is verified (every register index is below its bank's
+//! count, every branch target and callee exists, no function falls off its end) and the
+//! register stack is sized so that any call passing the depth check fits.
+
+pub use crate::stack::place_arguments;
+use crate::stack::{RegisterStack, DEFAULT_DEPTH_LIMIT};
+use crate::{Const, Function, RunError, TrapInfo, Value, VerifiedProgram};
+use stencils::{dispatch, Bank, Callee, ConstF64, ConstI64, Dest, Flow, Inst, RegC, RegF, RegI, Table, Tier, Trap};
+
+/// Settings of a run.
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    /// Maximum number of live activations (spec §2, default 10,000).
+    pub depth_limit: u64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config { depth_limit: DEFAULT_DEPTH_LIMIT }
+    }
+}
+
+/// Runs `entry` of a verified program with `args` in the interpreter.
+pub fn run(program: &VerifiedProgram, entry: &str, args: &[Value], config: &Config) -> Result<Value, RunError> {
+    let mut stack = RegisterStack::new(program, config.depth_limit);
+    let depth_limit = stack.depth_limit();
+    let len = stack.len();
+    // SAFETY: the slice covers exactly the stack's allocation.
+    let slots = unsafe { std::slice::from_raw_parts_mut(stack.base(), len) };
+    let func = place_arguments(program, entry, args, slots)?;
+    let prepared = Prepared::new(program);
+    let mut machine = Machine::new(&prepared, depth_limit, 1);
+    // SAFETY: verified program, sized stack (module docs).
+    let bits = unsafe { machine.execute(func, 0, stack.base()) }.map_err(RunError::Trap)?;
+    Ok(Value::from_bits(program.functions[func].result, bits))
+}
+
+/// A verified program with constants decoded for the loop. Cheap to build; the JIT keeps
+/// one for deoptimisation.
+pub struct Prepared<'p> {
+    program: &'p VerifiedProgram,
+    funcs: Vec<PreparedFn<'p>>,
+}
+
+struct PreparedFn<'p> {
+    func: &'p Function,
+    /// Constant-pool entries as register bits (string constants are 0 until the heap
+    /// exists).
+    consts: Vec<u64>,
+    /// Frame slot of each parameter.
+    param_slots: Vec<usize>,
+}
+
+impl<'p> Prepared<'p> {
+    pub fn new(program: &'p VerifiedProgram) -> Prepared<'p> {
+        let funcs = program
+            .functions()
+            .iter()
+            .map(|func| PreparedFn {
+                func,
+                consts: func
+                    .consts
+                    .iter()
+                    .map(|c| match c {
+                        Const::I64(v) => *v as u64,
+                        Const::F64(v) => v.to_bits(),
+                        Const::Str(_) => 0,
+                    })
+                    .collect(),
+                param_slots: func.params.iter().enumerate().map(|(k, &b)| func.regs.slot(b, k)).collect(),
+            })
+            .collect();
+        Prepared { program, funcs }
+    }
+
+    pub fn program(&self) -> &'p VerifiedProgram {
+        self.program
+    }
+}
+
+/// What a caller left behind when it called: where to continue and where the result goes.
+struct Activation {
+    func: usize,
+    pc: usize,
+    frame: *mut u64,
+    dest: Dest,
+}
+
+/// The interpreter's state; also the tier its handlers run in.
+pub struct Machine<'a, 'p> {
+    prog: &'a Prepared<'p>,
+    func: usize,
+    frame: *mut u64,
+    ri: *mut i64,
+    rf: *mut f64,
+    rc: *mut u64,
+    consts: *const u64,
+    calls: Vec<Activation>,
+    depth: u64,
+    depth_limit: u64,
+    /// Arguments of a tail call, staged while the frame is rebuilt.
+    staged: Vec<u64>,
+}
+
+impl<'a, 'p> Machine<'a, 'p> {
+    /// A machine whose first activation will be at call depth `depth`.
+    pub fn new(prog: &'a Prepared<'p>, depth_limit: u64, depth: u64) -> Machine<'a, 'p> {
+        Machine {
+            prog,
+            func: 0,
+            frame: std::ptr::null_mut(),
+            ri: std::ptr::null_mut(),
+            rf: std::ptr::null_mut(),
+            rc: std::ptr::null_mut(),
+            consts: std::ptr::null(),
+            calls: Vec::new(),
+            depth,
+            depth_limit,
+            staged: Vec::new(),
+        }
+    }
+
+    /// Makes `func` with its frame at `frame` the current activation.
+    #[inline(always)]
+    fn enter(&mut self, func: usize, frame: *mut u64) {
+        let f = &self.prog.funcs[func];
+        self.func = func;
+        self.frame = frame;
+        // SAFETY: the banks lie inside the frame (RegCounts::slot).
+        unsafe {
+            self.ri = frame as *mut i64;
+            self.rf = frame.add(f.func.regs.i64 as usize) as *mut f64;
+            self.rc = frame.add(f.func.regs.i64 as usize + f.func.regs.f64 as usize);
+        }
+        self.consts = f.consts.as_ptr();
+    }
+
+    #[inline(always)]
+    fn reg_ptr(&self, bank: Bank, index: usize) -> *mut u64 {
+        // SAFETY: verified register index.
+        unsafe {
+            match bank {
+                Bank::I64 => self.ri.add(index) as *mut u64,
+                Bank::F64 => self.rf.add(index) as *mut u64,
+                Bank::Cell => self.rc.add(index),
+            }
+        }
+    }
+
+    /// Runs `func` from instruction `pc` on the frame at `frame`, whose parameters (or,
+    /// when resuming after a deopt, all registers) are already in place, until that
+    /// activation returns. Returns the result's bits.
+    ///
+    /// # Safety
+    /// `frame` must lie in a [`RegisterStack`] built for this program with this
+    /// machine's depth limit, at a depth consistent with the machine's depth.
+    pub unsafe fn execute(&mut self, func: usize, pc: usize, frame: *mut u64) -> Result<u64, TrapInfo> {
+        self.enter(func, frame);
+        let mut code: *const Inst = self.prog.funcs[func].func.code.as_ptr();
+        let mut pc = pc;
+        loop {
+            // SAFETY: pc stays inside the function: verified targets, no fall-off.
+            let inst = unsafe { *code.add(pc) };
+            match dispatch(self, inst) {
+                Flow::Next | Flow::Deopt => pc += 1,
+                Flow::Jump => pc = inst.c as u16 as usize,
+                Flow::Enter => {
+                    // A call: remember where the caller continues.
+                    if let Some(caller) = self.calls.last_mut() {
+                        caller.pc = pc;
+                    }
+                    code = self.prog.funcs[self.func].func.code.as_ptr();
+                    pc = 0;
+                }
+                Flow::TailCall => {
+                    code = self.prog.funcs[self.func].func.code.as_ptr();
+                    pc = 0;
+                }
+                Flow::Return(bits) => match self.calls.pop() {
+                    None => return Ok(bits),
+                    Some(caller) => {
+                        self.depth -= 1;
+                        self.enter(caller.func, caller.frame);
+                        unsafe { *self.reg_ptr(caller.dest.bank, caller.dest.reg) = bits };
+                        code = self.prog.funcs[self.func].func.code.as_ptr();
+                        pc = caller.pc + 1;
+                    }
+                },
+                Flow::Trap(trap) => return Err(self.trap_info(trap, pc)),
+                // An opcode the verifier would have refused.
+                Flow::Exit(_) => unreachable!("unverified instruction {inst:?} in {}", self.prog.funcs[self.func].func.name),
+            }
+        }
+    }
+
+    fn trap_info(&self, trap: Trap, pc: usize) -> TrapInfo {
+        TrapInfo { trap, func: self.func, function: self.prog.funcs[self.func].func.name.clone(), pc: pc as u32 }
+    }
+
+    /// Copies the arguments of a call from the current frame (`B + k` of each
+    /// parameter's bank) into `dst`, the callee's frame, at the callee's parameter slots.
+    #[inline(always)]
+    fn copy_arguments(&self, callee: &PreparedFn, args: usize, dst: *mut u64) {
+        for (k, (&bank, &slot)) in callee.func.params.iter().zip(&callee.param_slots).enumerate() {
+            // SAFETY: verified argument registers; the callee frame fits the stack.
+            unsafe { *dst.add(slot) = *self.reg_ptr(bank, args + k) };
+        }
+    }
+}
+
+impl Tier for Machine<'_, '_> {
+    #[inline(always)]
+    fn i(&self, r: RegI) -> i64 {
+        unsafe { *self.ri.add(r.0) }
+    }
+    #[inline(always)]
+    fn set_i(&mut self, r: RegI, v: i64) {
+        unsafe { *self.ri.add(r.0) = v }
+    }
+    #[inline(always)]
+    fn f(&self, r: RegF) -> f64 {
+        unsafe { *self.rf.add(r.0) }
+    }
+    #[inline(always)]
+    fn set_f(&mut self, r: RegF, v: f64) {
+        unsafe { *self.rf.add(r.0) = v }
+    }
+    #[inline(always)]
+    fn cell(&self, r: RegC) -> u64 {
+        unsafe { *self.rc.add(r.0) }
+    }
+    #[inline(always)]
+    fn set_cell(&mut self, r: RegC, v: u64) {
+        unsafe { *self.rc.add(r.0) = v }
+    }
+
+    #[inline(always)]
+    fn const_i64(&self, k: ConstI64) -> i64 {
+        unsafe { *self.consts.add(k.0) as i64 }
+    }
+    #[inline(always)]
+    fn const_f64(&self, k: ConstF64) -> f64 {
+        f64::from_bits(unsafe { *self.consts.add(k.0) })
+    }
+    #[inline(always)]
+    fn lookup(&self, t: Table, index: i64) -> Option<i64> {
+        let table = &self.prog.funcs[self.func].func.tables[t.0];
+        usize::try_from(index).ok().and_then(|i| table.get(i).copied())
+    }
+
+    #[inline(always)]
+    fn sqrt(&self, x: f64) -> f64 {
+        x.sqrt()
+    }
+    #[inline(always)]
+    fn fma(&self, x: f64, y: f64, z: f64) -> f64 {
+        x.mul_add(y, z)
+    }
+
+    #[inline(always)]
+    fn call(&mut self, callee: Callee, args: usize, dest: Dest) -> Flow {
+        if self.depth >= self.depth_limit {
+            return Flow::Trap(Trap::CallStackOverflow);
+        }
+        let prog = self.prog;
+        let target = &prog.funcs[callee.0];
+        let frame = unsafe { self.frame.add(prog.funcs[self.func].func.frame_slots()) };
+        unsafe { std::ptr::write_bytes(frame, 0, target.func.frame_slots()) };
+        self.copy_arguments(target, args, frame);
+        self.depth += 1;
+        self.calls.push(Activation { func: self.func, pc: 0, frame: self.frame, dest });
+        self.enter(callee.0, frame);
+        Flow::Enter
+    }
+
+    #[inline(always)]
+    fn tail_call(&mut self, callee: Callee, args: usize) -> Flow {
+        let prog = self.prog;
+        let target = &prog.funcs[callee.0];
+        let mut staged = std::mem::take(&mut self.staged);
+        staged.clear();
+        staged.extend(target.func.params.iter().enumerate().map(|(k, &bank)| unsafe { *self.reg_ptr(bank, args + k) }));
+        let frame = self.frame;
+        unsafe {
+            std::ptr::write_bytes(frame, 0, target.func.frame_slots());
+            for (&slot, &bits) in target.param_slots.iter().zip(&staged) {
+                *frame.add(slot) = bits;
+            }
+        }
+        self.staged = staged;
+        self.enter(callee.0, frame);
+        Flow::TailCall
+    }
+}

@@ -8,11 +8,13 @@
 pub mod asm;
 pub mod builder;
 pub mod interp;
+mod stack;
 mod program;
 mod value;
 pub mod verify;
 
 pub use program::{Const, Function, Program, RegCounts, VerifiedProgram};
 pub use stencils::{Bank, Field, Inst, Opcode, Trap};
-pub use value::{TrapInfo, Value};
+pub use value::{RunError, TrapInfo, Value};
+pub use stack::RegisterStack;
 pub use verify::VerifyError;

@@ -66,3 +66,13 @@ pub struct TrapInfo {
     /// The instruction index.
     pub pc: u32,
 }
+
+/// Why a run did not produce a value.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Trap(TrapInfo),
+    /// The entry function does not exist or the arguments do not fit its parameters.
+    #[error("{0}")]
+    Arguments(String),
+}

@@ -1,0 +1,180 @@
+//! Running compiled code: the entry, the helpers stencils call, and how exits become
+//! results, traps or a hand-over to the interpreter.
+
+use crate::compile::{self, CompileError, Compiled, FunctionCode, Options};
+use std::ffi::c_void;
+use stencil_table::StencilSet;
+use stencils::helpers::HelperFns;
+use stencils::{Ctx, Exit, ExitKind, Trap};
+use vm3::interp::{Config, Machine, Prepared};
+use vm3::{RegisterStack, RunError, TrapInfo, Value, VerifiedProgram};
+
+/// Native stack one level of compiled call nesting may use: the call stencil pushes
+/// three registers and a return address (32 bytes on x86-64); the bound leaves room for
+/// other shapes. `tests/` checks the depth limit is reached before the stack limit.
+const NATIVE_BYTES_PER_CALL: usize = 128;
+/// Stack kept free below the deepest compiled frame, for helpers (a deopt runs the
+/// interpreter from inside compiled code).
+const NATIVE_MARGIN: usize = 256 * 1024;
+
+/// The signature of compiled code: a function's entry or any stencil.
+#[cfg(target_arch = "x86_64")]
+type Entry = unsafe extern "sysv64" fn(*mut Ctx, *mut u64) -> u64;
+#[cfg(not(target_arch = "x86_64"))]
+type Entry = unsafe extern "C" fn(*mut Ctx, *mut u64) -> u64;
+
+/// A verified program compiled to native code for this machine.
+pub struct CompiledProgram {
+    program: VerifiedProgram,
+    compiled: Compiled,
+}
+
+/// The stencils harvested for the target this crate was built for.
+pub fn host_stencils() -> &'static StencilSet<'static> {
+    &crate::table::STENCILS
+}
+
+impl CompiledProgram {
+    /// Compiles every function of `program` with the host's stencils.
+    pub fn new(program: &VerifiedProgram) -> Result<CompiledProgram, CompileError> {
+        CompiledProgram::with_options(program, Options::default())
+    }
+
+    pub fn with_options(program: &VerifiedProgram, options: Options) -> Result<CompiledProgram, CompileError> {
+        let compiled = compile::compile(program, host_stencils(), options)?;
+        Ok(CompiledProgram { program: program.clone(), compiled })
+    }
+
+    pub fn program(&self) -> &VerifiedProgram {
+        &self.program
+    }
+
+    /// Bytes of machine code (without trampolines, stencil data and constants).
+    pub fn code_len(&self) -> usize {
+        self.compiled.code_len
+    }
+
+    /// The address compiled code starts at.
+    pub fn region_address(&self) -> u64 {
+        self.compiled.region.address()
+    }
+
+    /// The whole executable region: code, then trampolines, stencil data, constants.
+    pub fn region_bytes(&self) -> &[u8] {
+        self.compiled.region.bytes()
+    }
+
+    /// Where each function's code lies in the region.
+    pub fn function_code(&self, func: usize) -> &FunctionCode {
+        &self.compiled.functions[func]
+    }
+
+    /// Runs `entry` with `args`. Traps come back as `RunError::Trap`, exactly as the
+    /// interpreter reports them; a `Deopt` finishes the activation in the interpreter.
+    pub fn run(&self, entry: &str, args: &[Value], config: &Config) -> Result<Value, RunError> {
+        let mut stack = RegisterStack::new(&self.program, config.depth_limit);
+        let depth_limit = stack.depth_limit();
+        let len = stack.len();
+        // SAFETY: the slice covers exactly the stack's allocation.
+        let slots = unsafe { std::slice::from_raw_parts_mut(stack.base(), len) };
+        let func = vm3::interp::place_arguments(&self.program, entry, args, slots)?;
+        let frame = stack.base();
+        let prepared = Prepared::new(&self.program);
+        let mut state = RunState { prepared: &prepared, depth_limit };
+        let mut ctx = Ctx {
+            ret: 0,
+            depth: 1,
+            depth_limit,
+            native_stack_limit: 0,
+            runtime: &mut state as *mut RunState as *mut c_void,
+        };
+        let entry_fn: Entry = unsafe { std::mem::transmute(self.region_address() as usize + self.compiled.functions[func].entry) };
+        let needed = depth_limit as usize * NATIVE_BYTES_PER_CALL + 2 * NATIVE_MARGIN;
+        let status = stacker::maybe_grow(needed, needed, || {
+            ctx.native_stack_limit = stack_floor() + NATIVE_MARGIN;
+            // SAFETY: compiled from a verified program; the frame is on a register stack
+            // sized for the depth limit; the native stack is checked by every call.
+            let status = unsafe { entry_fn(&mut ctx, frame) };
+            match Exit::decode(status) {
+                Some(Exit { kind: ExitKind::Deopt, .. }) => unsafe { vm3_deopt_resume(&mut ctx, frame, status) },
+                _ => status,
+            }
+        });
+        drop(stack);
+        let result = self.program.functions[func].result;
+        if status == Exit::RETURNED {
+            return Ok(Value::from_bits(result, ctx.ret));
+        }
+        match Exit::decode(status) {
+            Some(Exit { kind: ExitKind::Trap(trap), func, pc }) => Err(RunError::Trap(self.trap_info(trap, func, pc))),
+            _ => panic!("compiled code returned a malformed status {status:#x}"),
+        }
+    }
+
+    fn trap_info(&self, trap: Trap, func: u32, pc: u32) -> TrapInfo {
+        let func = func as usize;
+        TrapInfo { trap, func, function: self.program.functions[func].name.clone(), pc }
+    }
+}
+
+/// What helpers need from the run, reached through `Ctx::runtime`.
+struct RunState<'a, 'p> {
+    prepared: &'a Prepared<'p>,
+    depth_limit: u64,
+}
+
+/// The lowest address of the current native stack, as far as it can be known.
+fn stack_floor() -> usize {
+    let here = 0u8;
+    let sp = &here as *const u8 as usize;
+    let remaining = stacker::remaining_stack().unwrap_or(1 << 20);
+    sp.saturating_sub(remaining)
+}
+
+/// The helpers, in the stencil calling convention.
+pub fn helper_fns() -> HelperFns {
+    HelperFns { vm3_deopt_resume, vm3_fma }
+}
+
+macro_rules! helper {
+    ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {
+        $(#[$m])*
+        #[cfg(target_arch = "x86_64")]
+        unsafe extern "sysv64" fn $name($($arg: $ty),*) -> $ret $body
+        $(#[$m])*
+        #[cfg(not(target_arch = "x86_64"))]
+        unsafe extern "C" fn $name($($arg: $ty),*) -> $ret $body
+    };
+}
+
+helper! {
+    /// Finishes a deoptimised activation in the interpreter: the frame holds the exact
+    /// register state, the status names the function and the instruction to resume at.
+    fn vm3_deopt_resume(ctx: *mut Ctx, frame: *mut u64, exit: u64) -> u64 {
+        let ctx = unsafe { &mut *ctx };
+        let Some(Exit { kind: ExitKind::Deopt, func, pc }) = Exit::decode(exit) else {
+            return exit;
+        };
+        let state = unsafe { &*(ctx.runtime as *const RunState) };
+        let mut machine = Machine::new(state.prepared, state.depth_limit, ctx.depth);
+        // A panic must not unwind through compiled frames, which have no unwind tables.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
+            machine.execute(func as usize, pc as usize, frame)
+        }));
+        match result {
+            Ok(Ok(bits)) => {
+                ctx.ret = bits;
+                Exit::RETURNED
+            }
+            Ok(Err(trap)) => Exit::trap_status(trap.trap, trap.func as u64, trap.pc as u64),
+            Err(_) => std::process::abort(),
+        }
+    }
+}
+
+helper! {
+    /// `x * y + z` with one rounding.
+    fn vm3_fma(x: f64, y: f64, z: f64) -> f64 {
+        x.mul_add(y, z)
+    }
+}
