@@ -143,3 +143,57 @@ impl<'a> StencilSet<'a> {
         self.stencils.iter().find(|s| s.name == name)
     }
 }
+
+/// A [`Stencil`] that owns its parts: what the harvester produces before it writes the
+/// table out as `'static` Rust source, and what tests patch directly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedStencil {
+    pub name: String,
+    pub code: Vec<u8>,
+    pub data: Vec<u8>,
+    pub data_align: u32,
+    pub holes: Vec<Hole>,
+    pub tail_jump: u32,
+}
+
+impl OwnedStencil {
+    /// The borrowed form.
+    pub fn as_stencil(&self) -> Stencil<'_> {
+        Stencil {
+            name: &self.name,
+            code: &self.code,
+            data: &self.data,
+            data_align: self.data_align,
+            holes: &self.holes,
+            tail_jump: self.tail_jump,
+        }
+    }
+}
+
+/// A [`StencilSet`] that owns its stencils.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedStencilSet {
+    pub target: String,
+    /// Same order as [`StencilSet::stencils`].
+    pub stencils: Vec<OwnedStencil>,
+}
+
+impl OwnedStencilSet {
+    pub fn by_name(&self, name: &str) -> Option<&OwnedStencil> {
+        self.stencils.iter().find(|s| s.name == name)
+    }
+
+    /// The borrowed stencils, from which a [`StencilSet`] can be built.
+    pub fn stencil_refs(&self) -> Vec<Stencil<'_>> {
+        self.stencils.iter().map(OwnedStencil::as_stencil).collect()
+    }
+
+    /// Calls `f` with the borrowed form of the whole set.
+    pub fn with_set<R>(&self, f: impl FnOnce(&StencilSet<'_>) -> R) -> R {
+        let stencils = self.stencil_refs();
+        f(&StencilSet {
+            target: &self.target,
+            stencils: &stencils,
+        })
+    }
+}

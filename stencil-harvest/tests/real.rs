@@ -1,0 +1,203 @@
+//! Harvests the real vm3 stencils for x86_64-unknown-linux-gnu (one nested build).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use stencil_harvest::{build, harvest_staticlib, summary, to_rust_source, BuildOptions};
+use stencil_table::{HoleValue, OwnedStencilSet, RelocKind};
+use stencils::{helpers::HELPER_NAMES, Opcode, INTERNAL_STENCILS};
+
+const TARGET: &str = "x86_64-unknown-linux-gnu";
+
+fn workspace() -> PathBuf {
+    stencil_harvest::workspace_root(Path::new(env!("CARGO_MANIFEST_DIR")))
+}
+
+fn staticlib() -> &'static Path {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("stencil-build");
+        build(&BuildOptions::new(TARGET, workspace(), target_dir)).unwrap_or_else(|e| panic!("{e}"))
+    })
+}
+
+fn set() -> &'static OwnedStencilSet {
+    static SET: OnceLock<OwnedStencilSet> = OnceLock::new();
+    SET.get_or_init(|| harvest_staticlib(staticlib(), TARGET).unwrap_or_else(|e| panic!("{e}")))
+}
+
+#[test]
+fn every_opcode_has_a_stencil_in_order() {
+    let set = set();
+    assert_eq!(set.target, TARGET);
+    assert_eq!(
+        set.stencils.len(),
+        Opcode::ALL.len() + INTERNAL_STENCILS.len()
+    );
+    for op in Opcode::ALL {
+        let s = &set.stencils[op as usize];
+        assert_eq!(s.name, op.stencil_symbol());
+        assert!(!s.code.is_empty(), "{}", s.name);
+    }
+    for (i, name) in INTERNAL_STENCILS.iter().enumerate() {
+        assert_eq!(set.stencils[Opcode::ALL.len() + i].name, *name);
+    }
+}
+
+#[test]
+fn every_continuation_is_a_jump() {
+    for s in &set().stencils {
+        let tail_call = Opcode::ALL
+            .iter()
+            .find(|op| op.stencil_symbol() == s.name)
+            .is_some_and(|op| op.info().is_tail_call());
+        for h in &s.holes {
+            let continuation =
+                h.value.is_continuation() || (tail_call && h.value == HoleValue::Callee);
+            if !continuation {
+                continue;
+            }
+            let o = h.offset as usize;
+            let jmp = s.code[o - 1] == 0xE9;
+            let jcc = o >= 2 && s.code[o - 2] == 0x0F && (0x80..=0x8F).contains(&s.code[o - 1]);
+            assert_eq!(h.kind, RelocKind::X86_64Branch32, "{} {:?}", s.name, h);
+            assert!(
+                jmp || jcc,
+                "{}: continuation at {o:#x} is not a jump",
+                s.name
+            );
+        }
+    }
+}
+
+#[test]
+fn tail_jumps() {
+    let set = set();
+    let add = set.by_name(Opcode::AddI64.stencil_symbol()).unwrap();
+    assert_eq!(add.tail_jump, 5);
+    assert_eq!(&add.code[add.code.len() - 5..], &[0xE9, 0, 0, 0, 0]);
+    let last = add.holes.last().unwrap();
+    assert_eq!(
+        (last.offset as usize, last.value, last.addend),
+        (add.code.len() - 4, HoleValue::Continue, -4)
+    );
+    assert_eq!(
+        add.as_stencil().code_without_tail_jump().len(),
+        add.code.len() - 5
+    );
+    // A stencil ending in `ret` has nothing to elide.
+    let ret = set.by_name(Opcode::ReturnI64.stencil_symbol()).unwrap();
+    assert_eq!(ret.tail_jump, 0);
+    assert_eq!(*ret.code.last().unwrap(), 0xC3);
+}
+
+#[test]
+fn no_unexpected_symbols() {
+    for s in &set().stencils {
+        for h in &s.holes {
+            match h.value {
+                HoleValue::Helper(i) => assert!((i as usize) < HELPER_NAMES.len()),
+                HoleValue::Data => {
+                    assert!(!s.data.is_empty(), "{}", s.name);
+                    // PC-relative fields are relative to the field's end (addend -4).
+                    let at = h.addend + 4;
+                    assert!(at >= 0 && (at as usize) < s.data.len(), "{}: {h:?}", s.name);
+                }
+                _ => {}
+            }
+            assert!(
+                h.offset as usize + h.kind.width() <= s.code.len(),
+                "{}: {h:?}",
+                s.name
+            );
+        }
+        assert!(s.data_align.is_power_of_two());
+    }
+}
+
+#[test]
+fn aliased_stencils_are_sliced_by_symbol() {
+    let set = set();
+    let call_i = set.by_name(Opcode::CallI64.stencil_symbol()).unwrap();
+    let call_f = set.by_name(Opcode::CallF64.stencil_symbol()).unwrap();
+    assert_eq!(call_i.code, call_f.code);
+    assert_eq!(call_i.holes, call_f.holes);
+    // A call stencil calls its callee (not a continuation there) and the deopt helper.
+    assert!(call_i.holes.iter().any(|h| h.value == HoleValue::Callee));
+    let deopt = HELPER_NAMES
+        .iter()
+        .position(|n| *n == "vm3_deopt_resume")
+        .unwrap() as u16;
+    assert!(call_i
+        .holes
+        .iter()
+        .any(|h| h.value == HoleValue::Helper(deopt)));
+}
+
+#[test]
+fn output_is_deterministic_and_compiles() {
+    let set = set();
+    let text = to_rust_source(set);
+    assert_eq!(
+        text,
+        to_rust_source(&harvest_staticlib(staticlib(), TARGET).unwrap())
+    );
+    assert!(text.contains("pub static STENCILS: ::stencil_table::StencilSet<'static>"));
+    let s = summary(set);
+    assert!(s.contains("elidable tail jumps"), "{s}");
+
+    // The table compiles against stencil-table, and indexes by opcode.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("table-check");
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let table_crate = workspace().join("stencil-table");
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"table-check\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n\
+             [dependencies]\nstencil-table = {{ path = {:?} }}\n\n[workspace]\n",
+            table_crate.display().to_string()
+        ),
+    )
+    .unwrap();
+    let check = format!(
+        "{text}\nconst _: () = assert!(STENCILS.stencils.len() == {});\n",
+        Opcode::ALL.len() + INTERNAL_STENCILS.len()
+    );
+    std::fs::write(dir.join("src/lib.rs"), check).unwrap();
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(&dir)
+        .args(["check", "--quiet", "--offline", "--target-dir"])
+        .arg(dir.join("target"))
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("RUSTFLAGS")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "generated table does not compile:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn build_script_pipeline_writes_the_table() {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let env = stencil_harvest::BuildScriptEnv {
+        target: TARGET.to_string(),
+        out_dir: tmp.join("build-script-out"),
+        manifest_dir: workspace().join("jit"),
+        stencil_target_dir: Some(tmp.join("stencil-build")),
+    };
+    let out = stencil_harvest::run_build_script(&env).unwrap_or_else(|e| panic!("{e}"));
+    let text = std::fs::read_to_string(&out.table).unwrap();
+    assert_eq!(out.table, env.out_dir.join("stencils.rs"));
+    assert_eq!(text, to_rust_source(set()));
+    assert_eq!(out.summary, summary(set()));
+
+    let lines = stencil_harvest::rerun_directives(&workspace());
+    for dir in ["stencils", "stencil-macros", "stencil-table"] {
+        let path = workspace().join(dir);
+        assert!(lines.contains(&format!("cargo::rerun-if-changed={}", path.display())));
+    }
+}
