@@ -210,8 +210,13 @@ fn lay_out(program: &VerifiedProgram, stencils: &StencilSet, lowered: &[LoweredF
     let mut consts = Vec::new();
     let mut tables = Vec::new();
     for func in program.functions.iter() {
-        consts.push(func.consts.iter().map(|_| std::mem::replace(&mut offset, offset + 8)).collect());
-        tables.push(func.tables.iter().map(|t| std::mem::replace(&mut offset, offset + 8 * (t.len() + 1))).collect());
+        let mut place = |len: usize| {
+            let at = offset;
+            offset += len;
+            at
+        };
+        consts.push(func.consts.iter().map(|_| place(8)).collect());
+        tables.push(func.tables.iter().map(|t| place(8 * (t.len() + 1))).collect());
     }
     Layout { piece_offsets, piece_lens, code_len, trampolines, stencil_data, consts, tables, total: offset }
 }

@@ -33,9 +33,7 @@ use crate::verify::{bank_article, counts_of, needed_regs, MAX_REGS};
 use std::collections::HashMap;
 use stencils::{ArgBanks, Bank, ConstKind, Field, Inst, Opcode, OperandKind};
 
-#[path = "text.rs"]
-mod text;
-pub use text::{format_inst, to_text};
+pub use crate::text::{format_inst, to_text};
 
 /// An assembly error: `file:line:column: error: message` (1-based line and column, the
 /// column of the offending token, counted in characters).

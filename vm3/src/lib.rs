@@ -9,6 +9,7 @@ pub mod asm;
 pub mod builder;
 pub mod interp;
 mod stack;
+pub mod text;
 mod program;
 mod value;
 pub mod verify;

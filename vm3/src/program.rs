@@ -4,11 +4,24 @@ use crate::verify::{self, VerifyError};
 use stencils::{Bank, Inst};
 
 /// A constant-pool entry.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub enum Const {
     I64(i64),
     F64(f64),
     Str(String),
+}
+
+/// Constants are equal when they hold the same bits: a NaN constant equals itself, and
+/// `0.0` differs from `-0.0`, which is what a pool needs.
+impl PartialEq for Const {
+    fn eq(&self, other: &Const) -> bool {
+        match (self, other) {
+            (Const::I64(a), Const::I64(b)) => a == b,
+            (Const::F64(a), Const::F64(b)) => a.to_bits() == b.to_bits(),
+            (Const::Str(a), Const::Str(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 /// Registers per bank (each at most 65,535).

@@ -1,9 +1,9 @@
 //! Printing programs in the `.vm3` text format: [`format_inst`] for listings and
-//! [`to_text`] for whole programs that [`assemble`](super::assemble) reads back.
+//! [`to_text`] for whole programs that [`assemble`](crate::asm::assemble) reads back.
 //!
 //! Included by `asm.rs` (as `asm::text`); the public functions are re-exported there.
 
-use super::{default_label_name, default_table_name, is_ident, PoolKey};
+use crate::asm::{default_label_name, default_table_name, is_ident, PoolKey};
 use crate::program::{Const, Function, Program};
 use crate::verify::{const_kind, counts_of, needed_regs};
 use std::collections::{HashMap, HashSet};
