@@ -36,7 +36,8 @@ use stencils::{ArgBanks, Bank, ConstKind, Field, Inst, Opcode, OperandKind};
 pub use crate::text::{format_inst, to_text};
 
 /// An assembly error: `file:line:column: error: message` (1-based line and column, the
-/// column of the offending token, counted in characters).
+/// column of the offending token, counted in characters; for an error inside an
+/// instruction, the column of the instruction, as in spec §5).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{file}:{line}:{col}: error: {message}")]
 pub struct AsmError {
@@ -898,10 +899,13 @@ impl<'f> Assembler<'f> {
         // Keep instruction indexes right even when the operands are wrong.
         let index = self.open.as_ref().unwrap().func.code.len();
 
+        // Spec §5's example (`prog.vm3:12:5: error: CmpLtI64Br expects an i64 register,
+        // found f3`) points at the instruction, and the message names the operand: every
+        // error inside an instruction is reported at its mnemonic's column.
         let toks = match split_operands(cur) {
             Ok(t) => t,
-            Err((pos, msg)) => {
-                self.error_at(no, text, pos, msg);
+            Err((_, msg)) => {
+                self.error_at(no, text, start, msg);
                 return self.push(inst, no, cols);
             }
         };
@@ -913,22 +917,19 @@ impl<'f> Assembler<'f> {
                 shape(op),
                 toks.len()
             );
-            let pos = if toks.len() > arity {
-                toks[arity].pos
-            } else {
-                start
-            };
-            self.error_at(no, text, pos, msg);
+            self.error_at(no, text, start, msg);
             return self.push(inst, no, cols);
         }
 
         let mut toks = toks.into_iter();
         for &(field, kind) in op.info().operands {
             let tok = toks.next().unwrap();
-            cols[field_index(field)] = col_of(text, tok.pos);
-            let result = self.operand(op, field, kind, tok, &mut toks, &mut inst, index, no, text);
-            if let Err((pos, msg)) = result {
-                self.error_at(no, text, pos, msg);
+            cols[field_index(field)] = col_of(text, start);
+            let result = self.operand(
+                op, field, kind, tok, &mut toks, &mut inst, index, no, text, start,
+            );
+            if let Err((_, msg)) = result {
+                self.error_at(no, text, start, msg);
             }
         }
         self.push(inst, no, cols);
@@ -953,10 +954,11 @@ impl<'f> Assembler<'f> {
         index: usize,
         no: usize,
         text: &str,
+        inst_start: usize,
     ) -> Result<(), LineErr> {
         let name = op.name();
         let word = tok.text;
-        let col = col_of(text, tok.pos);
+        let col = col_of(text, inst_start);
         let f = self.open.as_mut().unwrap();
         let fixup = |name: &str| Fixup {
             inst: index,

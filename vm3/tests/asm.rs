@@ -117,27 +117,27 @@ fn immediate_limits() {
     assert_eq!(cs, vec![32767, -32768, 32767, -32768]);
     assert_eq!(
         error(&in_main("    ConstI64K i1, 32768")),
-        "prog.vm3:2:19: error: immediate 32768 does not fit 16 signed bits (-32768..32767)"
+        "prog.vm3:2:5: error: immediate 32768 does not fit 16 signed bits (-32768..32767)"
     );
     assert_eq!(
         error(&in_main("    AddI64K i1, i1, -32769")),
-        "prog.vm3:2:21: error: immediate -32769 does not fit 16 signed bits (-32768..32767)"
+        "prog.vm3:2:5: error: immediate -32769 does not fit 16 signed bits (-32768..32767)"
     );
     assert_eq!(
         error(&in_main("    CmpEqI64KBr i1, 0xFFFF, x\nx:")),
-        "prog.vm3:2:21: error: immediate 0xFFFF does not fit 16 signed bits (-32768..32767)"
+        "prog.vm3:2:5: error: immediate 0xFFFF does not fit 16 signed bits (-32768..32767)"
     );
     assert_eq!(
         error(&in_main("    ConstI64K i1, 99999999999999999999999999999999999999999999")),
-        "prog.vm3:2:19: error: immediate 99999999999999999999999999999999999999999999 does not fit 16 signed bits (-32768..32767)"
+        "prog.vm3:2:5: error: immediate 99999999999999999999999999999999999999999999 does not fit 16 signed bits (-32768..32767)"
     );
     assert_eq!(
         error(&in_main("    ConstI64K i1, ten")),
-        "prog.vm3:2:19: error: ConstI64K expects an integer immediate, found ten"
+        "prog.vm3:2:5: error: ConstI64K expects an integer immediate, found ten"
     );
     assert_eq!(
         error(&in_main("    ConstI64K i1, 1.5")),
-        "prog.vm3:2:19: error: ConstI64K expects an integer immediate, found 1.5"
+        "prog.vm3:2:5: error: ConstI64K expects an integer immediate, found 1.5"
     );
 }
 
@@ -351,23 +351,23 @@ end
 fn wrong_register_bank() {
     assert_eq!(
         error(&in_main("    CmpLtI64Br  i0, f3, x\nx:")),
-        "prog.vm3:2:21: error: CmpLtI64Br expects an i64 register, found f3"
+        "prog.vm3:2:5: error: CmpLtI64Br expects an i64 register, found f3"
     );
     assert_eq!(
         error(&in_main("    MovF64 f1, c2")),
-        "prog.vm3:2:16: error: MovF64 expects an f64 register, found c2"
+        "prog.vm3:2:5: error: MovF64 expects an f64 register, found c2"
     );
     assert_eq!(
         error(&in_main("    MovI64 i1, 7")),
-        "prog.vm3:2:16: error: MovI64 expects an i64 register, found 7"
+        "prog.vm3:2:5: error: MovI64 expects an i64 register, found 7"
     );
     assert_eq!(
         error(&in_main("    MovI64 i1, i")),
-        "prog.vm3:2:16: error: MovI64 expects an i64 register, found i"
+        "prog.vm3:2:5: error: MovI64 expects an i64 register, found i"
     );
     assert_eq!(
         error(&in_main("    MovI64 i65535, i0")),
-        "prog.vm3:2:12: error: register i65535 is out of range (a bank holds at most 65535 registers)"
+        "prog.vm3:2:5: error: register i65535 is out of range (a bank holds at most 65535 registers)"
     );
     // i65534 is the last register.
     assert_eq!(
@@ -383,15 +383,15 @@ fn call_argument_base() {
     let callee = "func g(i64) -> i64\n    ReturnI64 i0\nend\n";
     assert_eq!(
         error(&format!("{}{callee}", in_main("    CallI64 i1, f0, g"))),
-        "prog.vm3:2:17: error: CallI64 expects an i64 register, found f0"
+        "prog.vm3:2:5: error: CallI64 expects an i64 register, found f0"
     );
     assert_eq!(
         error(&format!("{}{callee}", in_main("    CallF64 f1, i0, g"))),
-        "prog.vm3:2:17: error: CallF64 expects an f64 register, found i0"
+        "prog.vm3:2:5: error: CallF64 expects an f64 register, found i0"
     );
     assert_eq!(
         error(&format!("{}{callee}", in_main("    TailCallMixed 3, g"))),
-        "prog.vm3:2:19: error: TailCallMixed expects the first argument register, found 3"
+        "prog.vm3:2:5: error: TailCallMixed expects the first argument register, found 3"
     );
     let p = ok(&format!(
         "{}{callee}",
@@ -410,12 +410,12 @@ fn call_argument_base() {
     );
     assert_eq!(
         error(&format!("{}{callee}", in_main("    CallMixed x1, i0, g"))),
-        "prog.vm3:2:15: error: CallMixed expects a destination register (iN, fN or cN), found x1"
+        "prog.vm3:2:5: error: CallMixed expects a destination register (iN, fN or cN), found x1"
     );
     let two = "func two(i64, i64) -> i64\n    ReturnI64 i0\nend\n";
     assert_eq!(
         error(&format!("{}{two}", in_main("    CallI64 i1, i65534, two"))),
-        "prog.vm3:2:17: error: argument 1 of this call would be register i65535, past the largest register index 65534"
+        "prog.vm3:2:5: error: argument 1 of this call would be register i65535, past the largest register index 65534"
     );
 }
 
@@ -427,11 +427,11 @@ fn fma_operands() {
     assert_eq!(p.functions[0].regs.f64, 256);
     assert_eq!(
         error("func main() -> f64\n    FmaF64 f3, f8, f3, f256\n    ReturnF64 f3\nend\n"),
-        "prog.vm3:2:24: error: FmaF64 packs X and Y into one byte each, so f256 must be below f256"
+        "prog.vm3:2:5: error: FmaF64 packs X and Y into one byte each, so f256 must be below f256"
     );
     assert_eq!(
         error("func main() -> f64\n    FmaF64 f3, f8, i3, f2\n    ReturnF64 f3\nend\n"),
-        "prog.vm3:2:20: error: FmaF64 expects an f64 register, found i3"
+        "prog.vm3:2:5: error: FmaF64 expects an f64 register, found i3"
     );
     assert_eq!(
         error("func main() -> f64\n    FmaF64 f3, f8, f3\n    ReturnF64 f3\nend\n"),
@@ -469,11 +469,11 @@ fn operand_counts_and_separators() {
     );
     assert_eq!(
         error(&in_main("    AddI64 i1, i2, i3, i4")),
-        "prog.vm3:2:24: error: AddI64 expects 3 operands (iA, iB, iC), found 4"
+        "prog.vm3:2:5: error: AddI64 expects 3 operands (iA, iB, iC), found 4"
     );
     assert_eq!(
         error(&in_main("    Nop i1")),
-        "prog.vm3:2:9: error: Nop expects 0 operands (), found 1"
+        "prog.vm3:2:5: error: Nop expects 0 operands (), found 1"
     );
     assert_eq!(
         error(&in_main("    ReturnConstK")),
@@ -481,19 +481,19 @@ fn operand_counts_and_separators() {
     );
     assert_eq!(
         error(&in_main("    AddI64 i1,, i3")),
-        "prog.vm3:2:15: error: expected an operand"
+        "prog.vm3:2:5: error: expected an operand"
     );
     assert_eq!(
         error(&in_main("    AddI64 i1, i2, i3,")),
-        "prog.vm3:2:23: error: expected an operand"
+        "prog.vm3:2:5: error: expected an operand"
     );
     assert_eq!(
         error(&in_main("    AddI64 i1, i2, i3 i4")),
-        "prog.vm3:2:23: error: unexpected `i4`; expected `,` or the end of the line"
+        "prog.vm3:2:5: error: unexpected `i4`; expected `,` or the end of the line"
     );
     assert_eq!(
         error(&in_main("    AddI64 i1 i2, i3")),
-        "prog.vm3:2:15: error: unexpected `i2`; expected `,` or the end of the line"
+        "prog.vm3:2:5: error: unexpected `i2`; expected `,` or the end of the line"
     );
 }
 
@@ -503,7 +503,7 @@ fn operand_counts_and_separators() {
 fn label_errors() {
     assert_eq!(
         error(&in_main("    Jump nowhere")),
-        "prog.vm3:2:10: error: undefined label `nowhere`"
+        "prog.vm3:2:5: error: undefined label `nowhere`"
     );
     assert_eq!(
         error(&in_main("x:\n    Nop\nx:   Nop\n    Jump x")),
@@ -511,18 +511,18 @@ fn label_errors() {
     );
     assert_eq!(
         error(&in_main("    Jump 12")),
-        "prog.vm3:2:10: error: Jump expects a label, found 12"
+        "prog.vm3:2:5: error: Jump expects a label, found 12"
     );
     assert_eq!(
         error(&in_main("    Jump @40000")),
-        "prog.vm3:2:10: error: branch target 40000 does not fit the 16-bit field"
+        "prog.vm3:2:5: error: branch target 40000 does not fit the 16-bit field"
     );
     let mut src = String::from("func main() -> i64\n    Jump far\n");
     src.push_str(&"    Nop\n".repeat(32767));
     src.push_str("far:\n    ReturnConstK 0\nend\n");
     assert_eq!(
         error(&src),
-        "prog.vm3:2:10: error: label `far` is instruction 32768, which does not fit the 16-bit branch field"
+        "prog.vm3:2:5: error: label `far` is instruction 32768, which does not fit the 16-bit branch field"
     );
     // One fewer Nop fits.
     let src = src.replacen("    Nop\n", "", 1);
@@ -535,7 +535,7 @@ fn label_errors() {
 fn function_errors() {
     assert_eq!(
         error(&in_main("    CallI64 i1, i0, ghost")),
-        "prog.vm3:2:21: error: undefined function `ghost`"
+        "prog.vm3:2:5: error: undefined function `ghost`"
     );
     let dup = format!("{}\n{}", in_main("    Nop"), in_main("    Nop"));
     assert_eq!(
@@ -549,7 +549,7 @@ fn function_errors() {
     src.push_str("func last(i64) -> i64\n    ReturnI64 i0\nend\n");
     assert_eq!(
         error(&src),
-        "prog.vm3:2:21: error: function `last` has index 32768, which does not fit the 16-bit field"
+        "prog.vm3:2:5: error: function `last` has index 32768, which does not fit the 16-bit field"
     );
 }
 
@@ -558,7 +558,7 @@ fn function_errors() {
 fn table_errors() {
     assert_eq!(
         error(&in_main("    LookupI64KW i1, i0, t")),
-        "prog.vm3:2:25: error: undefined table `t`"
+        "prog.vm3:2:5: error: undefined table `t`"
     );
     assert_eq!(
         error(&in_main("    table t = [1]\n    table t = [2]")),
@@ -597,7 +597,7 @@ fn table_errors() {
         "{}func g(i64) -> i64\n    LookupI64KW i0, i0, t\n    ReturnI64 i0\nend\n",
         in_main("    table t = [1]")
     );
-    assert_eq!(error(&src), "prog.vm3:6:25: error: undefined table `t`");
+    assert_eq!(error(&src), "prog.vm3:6:5: error: undefined table `t`");
 }
 
 /// spec §5: constant literals of the operand's kind, string escapes.
@@ -605,19 +605,19 @@ fn table_errors() {
 fn constant_errors() {
     assert_eq!(
         error(&in_main("    ConstI64KW i1, 9223372036854775808")),
-        "prog.vm3:2:20: error: integer constant 9223372036854775808 does not fit 64 bits"
+        "prog.vm3:2:5: error: integer constant 9223372036854775808 does not fit 64 bits"
     );
     assert_eq!(
         error(&in_main("    ConstI64KW i1, 2.5")),
-        "prog.vm3:2:20: error: ConstI64KW expects an integer constant, found 2.5"
+        "prog.vm3:2:5: error: ConstI64KW expects an integer constant, found 2.5"
     );
     assert_eq!(
         error(&in_main("    ConstF64K f1, 0x10")),
-        "prog.vm3:2:19: error: ConstF64K expects a float constant, found 0x10"
+        "prog.vm3:2:5: error: ConstF64K expects a float constant, found 0x10"
     );
     assert_eq!(
         error(&in_main("    ConstF64K f1, \"x\"")),
-        "prog.vm3:2:19: error: ConstF64K expects a float constant, found \"x\""
+        "prog.vm3:2:5: error: ConstF64K expects a float constant, found \"x\""
     );
     assert_eq!(
         error(&in_main("    const str \"abc")),
@@ -650,7 +650,7 @@ fn constant_errors() {
     );
     assert_eq!(
         error(&in_main("    ConstI64KW i1, #40000")),
-        "prog.vm3:2:20: error: constant index 40000 does not fit the 16-bit field"
+        "prog.vm3:2:5: error: constant index 40000 does not fit the 16-bit field"
     );
 }
 
@@ -750,14 +750,14 @@ end
     assert_eq!(
         errors(src),
         vec![
-            "prog.vm3:2:21: error: undefined function `nothere`",
-            "prog.vm3:3:16: error: AddI64 expects an i64 register, found f2",
-            "prog.vm3:3:20: error: AddI64 expects an i64 register, found 99999",
-            "prog.vm3:4:10: error: undefined label `nolabel`",
+            "prog.vm3:2:5: error: undefined function `nothere`",
+            "prog.vm3:3:5: error: AddI64 expects an i64 register, found f2",
+            "prog.vm3:3:5: error: AddI64 expects an i64 register, found 99999",
+            "prog.vm3:4:5: error: undefined label `nolabel`",
             "prog.vm3:5:5: error: unknown mnemonic `Bogus`",
             "prog.vm3:7:5: error: instruction outside a function",
             "prog.vm3:8:6: error: duplicate function `main` (first defined at line 1)",
-            "prog.vm3:9:18: error: immediate 70000 does not fit 16 signed bits (-32768..32767)",
+            "prog.vm3:9:5: error: immediate 70000 does not fit 16 signed bits (-32768..32767)",
         ]
     );
 }
