@@ -51,7 +51,7 @@ struct Options {
 #[proc_macro_attribute]
 pub fn stencil(attr: TokenStream, item: TokenStream) -> TokenStream {
     let func = parse_macro_input!(item as ItemFn);
-    let options = match parse_options(attr.into()) {
+    let options = match parse_options(attr.into(), &func.sig.ident.to_string()) {
         Ok(o) => o,
         Err(e) => return e.to_compile_error().into(),
     };
@@ -61,7 +61,7 @@ pub fn stencil(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-fn parse_options(attr: proc_macro2::TokenStream) -> syn::Result<Options> {
+fn parse_options(attr: proc_macro2::TokenStream, stencil: &str) -> syn::Result<Options> {
     let mut options = Options::default();
     if attr.is_empty() {
         return Ok(options);
@@ -75,7 +75,16 @@ fn parse_options(attr: proc_macro2::TokenStream) -> syn::Result<Options> {
         } else if meta.path.is_ident("internal") {
             options.internal = true;
         } else {
-            return Err(meta.error("unknown #[stencil] option; expected `terminal`, `returns` or `internal`"));
+            return Err(syn::Error::new_spanned(
+                &meta.path,
+                format!("stencil `{stencil}`: unknown #[stencil] option; expected `terminal`, `returns` or `internal`"),
+            ));
+        }
+        if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+            return Err(syn::Error::new_spanned(
+                &meta.path,
+                format!("stencil `{stencil}`: #[stencil] options are plain words, like `#[stencil(terminal)]`"),
+            ));
         }
         Ok(())
     });
@@ -171,30 +180,85 @@ fn check_signature(func: &ItemFn) -> syn::Result<()> {
         return Err(err(tok.span(), &name, "a stencil cannot be `async`"));
     }
     if let Some(tok) = &sig.unsafety {
-        return Err(err(tok.span(), &name, "a stencil body is safe code; use the tier's primitives instead of `unsafe`"));
+        return Err(err(
+            tok.span(),
+            &name,
+            "a stencil body is safe code; use the tier's primitives instead of `unsafe`",
+        ));
     }
     if let Some(abi) = &sig.abi {
-        return Err(err(abi.span(), &name, "a stencil has no ABI of its own; `#[stencil]` generates the entry point"));
+        return Err(err_on(
+            abi,
+            &name,
+            "a stencil has no ABI of its own; `#[stencil]` generates the entry point",
+        ));
     }
-    if !matches!(func.vis, syn::Visibility::Public(_)) {
-        return Err(err(sig.ident.span(), &name, "a stencil must be `pub` (the registry refers to it)"));
+    match &func.vis {
+        syn::Visibility::Public(_) => {}
+        syn::Visibility::Restricted(vis) => {
+            return Err(err_on(
+                vis,
+                &name,
+                "a stencil must be `pub` (the registry refers to it)",
+            ))
+        }
+        syn::Visibility::Inherited => {
+            return Err(err(
+                sig.fn_token.span,
+                &name,
+                "a stencil must be `pub` (the registry refers to it)",
+            ))
+        }
     }
-    if sig.generics.params.len() != 1 {
-        return Err(err(
-            sig.generics.span(),
+    // Exactly one generic parameter, a type: the tier.
+    let generics = &sig.generics.params;
+    let Some(tier) = generics.iter().find_map(|g| match g {
+        syn::GenericParam::Type(tp) => Some(&tp.ident),
+        _ => None,
+    }) else {
+        let msg = "a stencil is generic over its tier: `fn Name<T: Tier>(t: &mut T, ...)`";
+        return Err(if generics.is_empty() {
+            err(sig.ident.span(), &name, msg)
+        } else {
+            err_on(generics, &name, msg)
+        });
+    };
+    if generics.len() > 1 {
+        let extra = generics
+            .iter()
+            .filter(|g| !matches!(g, syn::GenericParam::Type(tp) if &tp.ident == tier));
+        return Err(err_on(
+            quote!(#(#extra),*),
             &name,
             "a stencil takes exactly one generic parameter, the tier: `fn Name<T: Tier>(t: &mut T, ...)`",
         ));
     }
     match &sig.output {
         ReturnType::Type(_, ty) if type_name(ty).as_deref() == Some("Flow") => {}
-        ReturnType::Type(_, ty) => return Err(err(ty.span(), &name, "a stencil returns `Flow`")),
-        ReturnType::Default => return Err(err(sig.paren_token.span.close(), &name, "a stencil returns `Flow`")),
+        ReturnType::Type(_, ty) => return Err(err_on(ty, &name, "a stencil returns `Flow`")),
+        ReturnType::Default => {
+            return Err(err(
+                sig.paren_token.span.close(),
+                &name,
+                "a stencil returns `Flow`",
+            ))
+        }
     }
+    let tier_msg = format!("the first parameter is the tier: `t: &mut {tier}`");
     match sig.inputs.first() {
-        Some(FnArg::Typed(pt)) if matches!(&*pt.ty, Type::Reference(r) if r.mutability.is_some()) => Ok(()),
-        Some(other) => Err(err(other.span(), &name, "the first parameter is the tier: `t: &mut T`")),
-        None => Err(err(sig.paren_token.span.join(), &name, "the first parameter is the tier: `t: &mut T`")),
+        Some(FnArg::Typed(pt)) if is_mut_ref_to(&pt.ty, tier) => Ok(()),
+        Some(other) => Err(err_on(other, &name, &tier_msg)),
+        None => Err(err(sig.paren_token.span.join(), &name, &tier_msg)),
+    }
+}
+
+/// `&mut T`, with `T` the tier parameter.
+fn is_mut_ref_to(ty: &Type, tier: &syn::Ident) -> bool {
+    match ty {
+        Type::Reference(r) if r.mutability.is_some() => {
+            matches!(&*r.elem, Type::Path(p) if p.qself.is_none() && p.path.is_ident(tier))
+        }
+        _ => false,
     }
 }
 
@@ -205,10 +269,14 @@ fn operand_params(func: &ItemFn) -> syn::Result<Vec<Param>> {
     let mut params = Vec::new();
     for arg in func.sig.inputs.iter().skip(1) {
         let FnArg::Typed(pt) = arg else {
-            return Err(err(arg.span(), &name, "unexpected `self`"));
+            return Err(err_on(arg, &name, "unexpected `self`"));
         };
         let Pat::Ident(pat) = &*pt.pat else {
-            return Err(err(pt.pat.span(), &name, "operand parameters are plain names: `a`, `b` or `c`"));
+            return Err(err_on(
+                &pt.pat,
+                &name,
+                "operand parameters are plain names: `a`, `b` or `c`",
+            ));
         };
         let field = pat.ident.clone();
         let f = field.to_string();
@@ -219,16 +287,27 @@ fn operand_params(func: &ItemFn) -> syn::Result<Vec<Param>> {
                 &format!("operand `{f}` must be named after the instruction field it reads: `a`, `b` or `c`"),
             ));
         }
-        if params.iter().any(|p: &Param| p.field.to_string().trim_start_matches('_') == f.trim_start_matches('_')) {
-            return Err(err(field.span(), &name, &format!("field `{}` is used twice", f.trim_start_matches('_'))));
+        if params.iter().any(|p: &Param| {
+            p.field.to_string().trim_start_matches('_') == f.trim_start_matches('_')
+        }) {
+            return Err(err(
+                field.span(),
+                &name,
+                &format!("field `{}` is used twice", f.trim_start_matches('_')),
+            ));
         }
         let ty = match type_name(&pt.ty) {
-            Some(t) if OPERAND_TYPES.contains(&t.as_str()) => format_ident!("{}", t, span = pt.ty.span()),
+            Some(t) if OPERAND_TYPES.contains(&t.as_str()) => {
+                format_ident!("{}", t, span = pt.ty.span())
+            }
             _ => {
-                return Err(err(
-                    pt.ty.span(),
+                return Err(err_on(
+                    &pt.ty,
                     &name,
-                    &format!("unknown operand type; expected one of {}", OPERAND_TYPES.join(", ")),
+                    &format!(
+                        "unknown operand type; expected one of {}",
+                        OPERAND_TYPES.join(", ")
+                    ),
                 ))
             }
         };
@@ -246,4 +325,10 @@ fn type_name(ty: &Type) -> Option<String> {
 
 fn err(span: Span, stencil: &str, msg: &str) -> syn::Error {
     syn::Error::new(span, format!("stencil `{stencil}`: {msg}"))
+}
+
+/// An error spanning all of `tokens` (a plain `Span` covers only their first token on
+/// stable Rust).
+fn err_on(tokens: impl quote::ToTokens, stencil: &str, msg: &str) -> syn::Error {
+    syn::Error::new_spanned(tokens, format!("stencil `{stencil}`: {msg}"))
 }

@@ -5,17 +5,25 @@
 //! something else (a panic routine, a formatter, a static), so they are refused here
 //! rather than by the harvester later, which can only name the stencil.
 
-use proc_macro2::Span;
-use syn::spanned::Spanned;
+use quote::{quote, ToTokens};
 use syn::visit::Visit;
 
 const FORBIDDEN_MACROS: &[(&str, &str)] = &[
-    ("panic", "it links the panic machinery; return `Flow::Trap(..)` instead"),
+    (
+        "panic",
+        "it links the panic machinery; return `Flow::Trap(..)` instead",
+    ),
     ("assert", "it can panic; return `Flow::Trap(..)` instead"),
     ("assert_eq", "it can panic; return `Flow::Trap(..)` instead"),
     ("assert_ne", "it can panic; return `Flow::Trap(..)` instead"),
-    ("debug_assert", "it can panic; return `Flow::Trap(..)` instead"),
-    ("unreachable", "it can panic; return `Flow::Trap(..)` instead"),
+    (
+        "debug_assert",
+        "it can panic; return `Flow::Trap(..)` instead",
+    ),
+    (
+        "unreachable",
+        "it can panic; return `Flow::Trap(..)` instead",
+    ),
     ("todo", "it panics"),
     ("unimplemented", "it panics"),
     ("format", "formatting needs an allocator and a formatter"),
@@ -32,8 +40,14 @@ const FORBIDDEN_MACROS: &[(&str, &str)] = &[
 ];
 
 const FORBIDDEN_METHODS: &[(&str, &str)] = &[
-    ("unwrap", "it can panic; match and return `Flow::Trap(..)` instead"),
-    ("expect", "it can panic; match and return `Flow::Trap(..)` instead"),
+    (
+        "unwrap",
+        "it can panic; match and return `Flow::Trap(..)` instead",
+    ),
+    (
+        "expect",
+        "it can panic; match and return `Flow::Trap(..)` instead",
+    ),
     ("unwrap_err", "it can panic"),
     ("expect_err", "it can panic"),
 ];
@@ -46,11 +60,39 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn refuse(&mut self, span: Span, msg: String) {
-        let e = syn::Error::new(span, format!("stencil `{}`: {msg}", self.stencil));
+    /// Refuses the construct made of `tokens`; the error spans all of them.
+    fn refuse(&mut self, tokens: impl ToTokens, msg: String) {
+        let e = syn::Error::new_spanned(tokens, format!("stencil `{}`: {msg}", self.stencil));
         match &mut self.error {
             Some(prev) => prev.combine(e),
             None => self.error = Some(e),
+        }
+    }
+
+    fn refuse_nested_fn(&mut self, sig: &syn::Signature) {
+        let (fn_token, ident) = (&sig.fn_token, &sig.ident);
+        self.refuse(
+            quote!(#fn_token #ident),
+            "a stencil may not define functions: LLVM may keep them out of line, as a symbol the stencil cannot reach".into(),
+        );
+    }
+
+    /// `use std::...;`, `use {alloc::x, ...};`, `use std as s;`.
+    fn check_use_tree(&mut self, tree: &syn::UseTree) {
+        let first = match tree {
+            syn::UseTree::Path(p) => &p.ident,
+            syn::UseTree::Name(n) => &n.ident,
+            syn::UseTree::Rename(r) => &r.ident,
+            syn::UseTree::Glob(_) => return,
+            syn::UseTree::Group(g) => return g.items.iter().for_each(|t| self.check_use_tree(t)),
+        };
+        if first == "std" || first == "alloc" {
+            self.refuse(
+                tree,
+                format!(
+                    "`{first}` is not available to stencils (they are `no_std`, with no allocator)"
+                ),
+            );
         }
     }
 }
@@ -60,7 +102,11 @@ impl<'ast> Visit<'ast> for Checker<'_> {
         if let Some(last) = mac.path.segments.last() {
             let name = last.ident.to_string();
             if let Some((_, why)) = FORBIDDEN_MACROS.iter().find(|(m, _)| *m == name) {
-                self.refuse(mac.span(), format!("`{name}!` is not allowed in a stencil: {why}"));
+                let (path, bang) = (&mac.path, &mac.bang_token);
+                self.refuse(
+                    quote!(#path #bang),
+                    format!("`{name}!` is not allowed in a stencil: {why}"),
+                );
             }
         }
         syn::visit::visit_macro(self, mac);
@@ -69,14 +115,17 @@ impl<'ast> Visit<'ast> for Checker<'_> {
     fn visit_expr_method_call(&mut self, call: &'ast syn::ExprMethodCall) {
         let name = call.method.to_string();
         if let Some((_, why)) = FORBIDDEN_METHODS.iter().find(|(m, _)| *m == name) {
-            self.refuse(call.method.span(), format!("`.{name}()` is not allowed in a stencil: {why}"));
+            self.refuse(
+                &call.method,
+                format!("`.{name}()` is not allowed in a stencil: {why}"),
+            );
         }
         syn::visit::visit_expr_method_call(self, call);
     }
 
     fn visit_expr_index(&mut self, index: &'ast syn::ExprIndex) {
         self.refuse(
-            index.span(),
+            index,
             "indexing is not allowed in a stencil: a bounds check panics; use the tier's primitives".into(),
         );
         syn::visit::visit_expr_index(self, index);
@@ -84,41 +133,71 @@ impl<'ast> Visit<'ast> for Checker<'_> {
 
     fn visit_expr_unsafe(&mut self, block: &'ast syn::ExprUnsafe) {
         self.refuse(
-            block.unsafe_token.span(),
-            "`unsafe` is not allowed in a stencil body: raw memory access belongs in the tier".into(),
+            block.unsafe_token,
+            "`unsafe` is not allowed in a stencil body: raw memory access belongs in the tier"
+                .into(),
         );
         syn::visit::visit_expr_unsafe(self, block);
     }
 
     fn visit_item_static(&mut self, item: &'ast syn::ItemStatic) {
-        self.refuse(item.static_token.span(), "a stencil may not define a static: it would be a symbol outside the stencil".into());
+        let (static_token, mutability, ident) = (&item.static_token, &item.mutability, &item.ident);
+        self.refuse(
+            quote!(#static_token #mutability #ident),
+            "a stencil may not define a static: it would be a symbol outside the stencil".into(),
+        );
     }
 
     fn visit_item_foreign_mod(&mut self, item: &'ast syn::ItemForeignMod) {
         self.refuse(
-            item.abi.span(),
+            &item.abi,
             "a stencil may not declare external symbols: only holes and the helpers of `stencils::helpers` may be referenced".into(),
         );
     }
 
-    fn visit_item_fn(&mut self, item: &'ast syn::ItemFn) {
+    fn visit_item_extern_crate(&mut self, item: &'ast syn::ItemExternCrate) {
+        let (extern_token, crate_token, ident) =
+            (&item.extern_token, &item.crate_token, &item.ident);
         self.refuse(
-            item.sig.ident.span(),
-            "a stencil may not define functions: LLVM may keep them out of line, as a symbol the stencil cannot reach".into(),
+            quote!(#extern_token #crate_token #ident),
+            "a stencil may not link crates: only holes and the helpers of `stencils::helpers` may be referenced".into(),
         );
+    }
+
+    fn visit_item_use(&mut self, item: &'ast syn::ItemUse) {
+        self.check_use_tree(&item.tree);
+    }
+
+    fn visit_item_fn(&mut self, item: &'ast syn::ItemFn) {
+        self.refuse_nested_fn(&item.sig);
+    }
+
+    // Functions in an `impl` or a `trait` inside the body are out-of-line symbols too.
+    fn visit_impl_item_fn(&mut self, item: &'ast syn::ImplItemFn) {
+        self.refuse_nested_fn(&item.sig);
+    }
+
+    fn visit_trait_item_fn(&mut self, item: &'ast syn::TraitItemFn) {
+        self.refuse_nested_fn(&item.sig);
     }
 
     fn visit_path(&mut self, path: &'ast syn::Path) {
         let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
         if let Some(first) = segs.first() {
             if first == "std" || first == "alloc" {
-                self.refuse(path.span(), format!("`{first}` is not available to stencils (they are `no_std`, with no allocator)"));
+                self.refuse(path, format!("`{first}` is not available to stencils (they are `no_std`, with no allocator)"));
             }
         }
-        if segs.len() >= 2 && segs[segs.len() - 2] == "Flow" && ENTRY_ONLY_FLOWS.contains(&segs[segs.len() - 1].as_str()) {
+        if segs.len() >= 2
+            && segs[segs.len() - 2] == "Flow"
+            && ENTRY_ONLY_FLOWS.contains(&segs[segs.len() - 1].as_str())
+        {
             self.refuse(
-                path.span(),
-                format!("`Flow::{}` is produced by the tiers, not by stencil bodies", segs[segs.len() - 1]),
+                path,
+                format!(
+                    "`Flow::{}` is produced by the tiers, not by stencil bodies",
+                    segs[segs.len() - 1]
+                ),
             );
         }
         syn::visit::visit_path(self, path);
@@ -126,7 +205,10 @@ impl<'ast> Visit<'ast> for Checker<'_> {
 }
 
 pub fn check_body(stencil: &str, body: &syn::Block) -> syn::Result<()> {
-    let mut checker = Checker { stencil, error: None };
+    let mut checker = Checker {
+        stencil,
+        error: None,
+    };
     checker.visit_block(body);
     match checker.error {
         Some(e) => Err(e),
