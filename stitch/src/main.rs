@@ -1,0 +1,146 @@
+//! `stitch`: the command-line front end of the vm3 copy-and-patch JIT.
+//!
+//! - `stitch run FILE [ARGS...]` assembles, verifies and runs a `.vm3` program in either
+//!   tier and prints the result as spec §5 says;
+//! - `stitch bench` (also what `stitch` alone does) times the built-in suite in the
+//!   interpreter, the JIT and as native Rust;
+//! - `stitch dump FILE` shows the machine code the JIT made for each instruction.
+//!
+//! Exit statuses: 0 success, 1 a trap, 2 bad input (a file that cannot be read,
+//! assembled or verified, a missing entry, bad arguments, bad command line), 3 an
+//! internal failure (the JIT refused a verified program, the tiers disagreed).
+
+/// `println!` that does not panic when standard output is closed (see [`emit`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::emit(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+mod bench;
+mod dump;
+mod load;
+mod run;
+mod suite;
+
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "stitch",
+    version,
+    about = "Run, benchmark and inspect vm3 programs with a copy-and-patch JIT"
+)]
+struct Cli {
+    /// What to do; without a command, runs the benchmark suite.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Assemble, verify and run a .vm3 program, printing its result.
+    #[command(allow_negative_numbers = true)]
+    Run {
+        /// The .vm3 file.
+        file: PathBuf,
+        /// Arguments of the entry function, parsed by its parameter banks (i64: decimal
+        /// or 0x hex; f64: any Rust float literal). Negative decimals may be written as
+        /// they are (-1, -2.5e3); put other values starting with `-` (-0x10, -inf) after
+        /// `--`.
+        args: Vec<String>,
+        /// The function to call.
+        #[arg(long, default_value = "main")]
+        entry: String,
+        /// Which tier runs the program.
+        #[arg(long, value_enum, default_value_t = run::Tier::Jit)]
+        tier: run::Tier,
+        /// Maximum number of live activations before `call stack overflow`.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=run::MAX_DEPTH_LIMIT))]
+        depth_limit: Option<u64>,
+    },
+    /// Time the built-in benchmark suite: interpreter, JIT and native Rust.
+    Bench(bench::Options),
+    /// Compile a .vm3 program and print each instruction with its machine code.
+    Dump {
+        /// The .vm3 file.
+        file: PathBuf,
+        /// Only this function (default: all of them).
+        #[arg(long)]
+        entry: Option<String>,
+    },
+}
+
+/// Why a command did not succeed. The message lines are complete (`error:` prefixes
+/// included) and go to standard error.
+#[derive(Debug)]
+pub enum Failure {
+    /// The input was wrong: status 2.
+    Input(Vec<String>),
+    /// The program trapped: status 1.
+    Trap(vm3::TrapInfo),
+    /// A bug or an environment problem, not the user's fault: status 3.
+    Internal(String),
+}
+
+impl Failure {
+    pub fn input(message: impl Into<String>) -> Failure {
+        Failure::Input(vec![message.into()])
+    }
+
+    fn report(self) -> ExitCode {
+        match self {
+            Failure::Input(lines) => {
+                for line in lines {
+                    eprintln!("{line}");
+                }
+                ExitCode::from(2)
+            }
+            Failure::Trap(trap) => {
+                eprintln!("{trap}");
+                ExitCode::from(1)
+            }
+            Failure::Internal(message) => {
+                eprintln!("{message}");
+                ExitCode::from(3)
+            }
+        }
+    }
+}
+
+/// Writes to standard output and flushes. `println!` panics when the reader has gone
+/// (`stitch dump f.vm3 | head`); here a closed pipe ends the process quietly, and any
+/// other write error with a message and status 3.
+pub fn emit(text: std::fmt::Arguments) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(text).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(3);
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => bench::bench(&bench::Options::default()),
+        Some(Command::Bench(options)) => bench::bench(&options),
+        Some(Command::Run {
+            file,
+            args,
+            entry,
+            tier,
+            depth_limit,
+        }) => run::run(&file, &args, &entry, tier, depth_limit),
+        Some(Command::Dump { file, entry }) => dump::dump(&file, entry.as_deref()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => failure.report(),
+    }
+}

@@ -1,0 +1,228 @@
+//! `stitch run`: arguments parsed by the entry's parameter banks, a run in one tier, and
+//! the result printed as spec §5 says.
+
+use crate::{load, Failure};
+use std::path::Path;
+use vm3::interp::Config;
+use vm3::{Bank, Function, RunError, Value, VerifiedProgram};
+
+/// The largest `--depth-limit` accepted. Compiled calls nest on the native stack, which
+/// is sized from the limit, so the limit has to stay within what can be mapped.
+pub const MAX_DEPTH_LIMIT: u64 = 1_000_000;
+
+/// Which tier runs a program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Tier {
+    /// The reference interpreter.
+    Interp,
+    /// The copy-and-patch JIT.
+    Jit,
+}
+
+pub fn run(
+    file: &Path,
+    raw_args: &[String],
+    entry: &str,
+    tier: Tier,
+    depth_limit: Option<u64>,
+) -> Result<(), Failure> {
+    let program = load::load(file)?;
+    let func = load::function_index(&program, entry, file)?;
+    let args = parse_args(&program.functions[func], raw_args)?;
+    let mut config = Config::default();
+    if let Some(limit) = depth_limit {
+        config.depth_limit = limit;
+    }
+    let value = run_in(&program, tier, entry, &args, &config)?;
+    outln!("{}", format_value(value));
+    Ok(())
+}
+
+/// Runs `entry` in `tier` (compiling first for the JIT).
+pub fn run_in(
+    program: &VerifiedProgram,
+    tier: Tier,
+    entry: &str,
+    args: &[Value],
+    config: &Config,
+) -> Result<Value, Failure> {
+    let result = match tier {
+        Tier::Interp => vm3::interp::run(program, entry, args, config),
+        Tier::Jit => compile(program)?.run(entry, args, config),
+    };
+    result.map_err(|e| match e {
+        RunError::Trap(trap) => Failure::Trap(trap),
+        RunError::Arguments(message) => Failure::input(format!("error: {message}")),
+    })
+}
+
+/// Compiles with the JIT; a failure is an internal error, since the program is verified.
+pub fn compile(program: &VerifiedProgram) -> Result<jit::CompiledProgram, Failure> {
+    jit::CompiledProgram::new(program).map_err(|e| {
+        Failure::Internal(format!(
+            "internal error: the JIT cannot compile this program: {e}"
+        ))
+    })
+}
+
+/// Parses command-line arguments by the parameter banks of `func`.
+pub fn parse_args(func: &Function, raw: &[String]) -> Result<Vec<Value>, Failure> {
+    if raw.len() != func.params.len() {
+        let banks: Vec<&str> = func.params.iter().map(|b| b.name()).collect();
+        return Err(Failure::input(format!(
+            "error: `{}` takes {} argument{} ({}), but {} {} given",
+            func.name,
+            func.params.len(),
+            if func.params.len() == 1 { "" } else { "s" },
+            banks.join(", "),
+            raw.len(),
+            if raw.len() == 1 { "was" } else { "were" },
+        )));
+    }
+    func.params
+        .iter()
+        .zip(raw)
+        .enumerate()
+        .map(|(k, (&bank, text))| {
+            let bad = |what: &str| {
+                Failure::input(format!("error: argument {} of `{}` ({}): `{text}` is not {what}", k + 1, func.name, bank.name()))
+            };
+            match bank {
+                Bank::I64 => parse_i64(text).map(Value::I64).ok_or_else(|| bad("an integer (decimal or 0x hex, in the i64 range)")),
+                Bank::F64 => text.trim().parse::<f64>().map(Value::F64).map_err(|_| bad("a floating-point number")),
+                Bank::Cell => Err(Failure::input(format!(
+                    "error: argument {} of `{}` is a cell; cell arguments cannot be given on the command line",
+                    k + 1,
+                    func.name
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// An i64 written in decimal or `0x` hex, with an optional sign. Hex digits may spell
+/// any 64-bit pattern (`0xffffffffffffffff` is -1); a signed value must fit an i64.
+pub fn parse_i64(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let (negative, digits) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let hex = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"));
+    let (magnitude, radix) = match hex {
+        Some(h) => (h, 16),
+        None => (digits, 10),
+    };
+    // `from_str_radix` would accept a second sign; only digits may follow.
+    if magnitude.is_empty() || !magnitude.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    let m = u64::from_str_radix(magnitude, radix).ok()?;
+    match (negative, radix) {
+        (false, 16) => Some(m as i64),
+        (false, _) => i64::try_from(m).ok(),
+        (true, _) if m == 1 << 63 => Some(i64::MIN),
+        (true, _) => i64::try_from(m).ok().map(|v| -v),
+    }
+}
+
+/// A result as spec §5 prints it: integers in decimal, floats as Rust's `Display`.
+/// Cells are decoded as far as their NaN-boxed bits say (immediates in full; heap
+/// objects by kind and slot, since the heap is gone once the run has returned).
+pub fn format_value(value: Value) -> String {
+    match value {
+        Value::I64(v) => v.to_string(),
+        Value::F64(v) => v.to_string(),
+        Value::Cell(bits) => format_cell(bits),
+    }
+}
+
+fn format_cell(bits: u64) -> String {
+    let payload = bits & ((1 << 48) - 1);
+    match bits >> 48 {
+        tag if tag < 0xFFF8 => f64::from_bits(bits).to_string(),
+        0xFFF8 => format!("<deopt marker, pc {payload}>"),
+        0xFFF9 => {
+            let len = ((payload >> 40) & 0xF).min(5) as usize;
+            let bytes: Vec<u8> = (0..len).map(|i| (payload >> (8 * i)) as u8).collect();
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        0xFFFA => (((payload << 16) as i64) >> 16).to_string(),
+        0xFFFB => (payload & 1 == 1).to_string(),
+        0xFFFC => "null".to_string(),
+        0xFFFF => {
+            let kind = match (payload >> 44) & 0xF {
+                0 => "string",
+                1 => "list",
+                2 => "map",
+                _ => "object",
+            };
+            format!(
+                "<{kind} #{}, generation {}>",
+                payload & 0xFFFF_FFFF,
+                (payload >> 32) & 0xFFF
+            )
+        }
+        _ => format!("<cell {bits:#018x}>"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers() {
+        assert_eq!(parse_i64("42"), Some(42));
+        assert_eq!(parse_i64("-1"), Some(-1));
+        assert_eq!(parse_i64("+7"), Some(7));
+        assert_eq!(parse_i64("0x10"), Some(16));
+        assert_eq!(parse_i64("-0x10"), Some(-16));
+        assert_eq!(parse_i64("0xffffffffffffffff"), Some(-1));
+        assert_eq!(parse_i64("9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64("-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_i64("-0x8000000000000000"), Some(i64::MIN));
+        for bad in [
+            "",
+            "-",
+            "0x",
+            "1.5",
+            "abc",
+            "--1",
+            "+-1",
+            "-+1",
+            "0x-1",
+            "9223372036854775808",
+            "1e3",
+            "0x1_0",
+            "0x10000000000000000",
+        ] {
+            assert_eq!(parse_i64(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn values() {
+        assert_eq!(format_value(Value::I64(-5)), "-5");
+        assert_eq!(format_value(Value::F64(2.5)), "2.5");
+        assert_eq!(format_value(Value::F64(0.0)), "0");
+        assert_eq!(format_value(Value::F64(f64::NAN)), "NaN");
+        assert_eq!(format_value(Value::F64(f64::INFINITY)), "inf");
+        assert_eq!(
+            format_value(Value::F64(21065.833110879048)),
+            "21065.833110879048"
+        );
+        assert_eq!(format_value(Value::Cell(0xFFFC << 48)), "null");
+        assert_eq!(format_value(Value::Cell((0xFFFB << 48) | 1)), "true");
+        assert_eq!(
+            format_value(Value::Cell((0xFFFA << 48) | ((1 << 48) - 3))),
+            "-3"
+        );
+        let hi = (0xFFF9u64 << 48) | (2 << 40) | (b'i' as u64) << 8 | b'h' as u64;
+        assert_eq!(format_value(Value::Cell(hi)), "hi");
+        assert_eq!(format_value(Value::Cell(1.5f64.to_bits())), "1.5");
+    }
+}

@@ -1,0 +1,336 @@
+//! The `stitch` binary end to end: the shared kernels in both tiers, malformed input,
+//! `dump` and a quick `bench`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const STITCH: &str = env!("CARGO_BIN_EXE_stitch");
+
+/// Opcodes of strings, lists and maps, which the command line does not handle yet.
+const HEAP_MNEMONICS: &[&str] = &[
+    "ConstStrKW",
+    "ConcatStr",
+    "LenStr",
+    "NewList",
+    "List",
+    "NewMap",
+    "Map",
+    "CallCell",
+    "ReturnCell",
+];
+
+fn kernels_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/kernels")
+}
+
+fn stitch(args: &[&str]) -> Output {
+    let output = Command::new(STITCH)
+        .args(args)
+        .output()
+        .expect("cannot start stitch");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("panicked"),
+        "stitch {args:?} panicked:\n{stderr}"
+    );
+    output
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A kernel and its `; run: ARGS => EXPECTED` lines.
+struct Kernel {
+    path: PathBuf,
+    runs: Vec<(Vec<String>, String)>,
+}
+
+fn kernels() -> Vec<Kernel> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(kernels_dir())
+        .expect("kernels directory")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "vm3"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .filter_map(|path| {
+            let source = std::fs::read_to_string(&path).expect("kernel source");
+            let uses_heap = source.lines().any(|line| {
+                let code = line.split(';').next().unwrap_or("");
+                code.split_whitespace()
+                    .next()
+                    .is_some_and(|word| HEAP_MNEMONICS.iter().any(|m| word.starts_with(m)))
+            });
+            if uses_heap {
+                return None;
+            }
+            let runs = source
+                .lines()
+                .filter_map(|line| line.trim().strip_prefix("; run:"))
+                .map(|spec| {
+                    let (args, expected) =
+                        spec.split_once("=>").expect("`; run: ARGS => EXPECTED`");
+                    let args = args
+                        .split(',')
+                        .map(|a| a.trim().to_string())
+                        .filter(|a| !a.is_empty())
+                        .collect();
+                    (args, expected.trim().to_string())
+                })
+                .collect();
+            Some(Kernel { path, runs })
+        })
+        .collect()
+}
+
+#[test]
+fn kernels_print_expected_results_in_both_tiers() {
+    let kernels = kernels();
+    assert!(
+        kernels.len() >= 10,
+        "expected the scalar kernels, found {}",
+        kernels.len()
+    );
+    let mut checked = 0;
+    for kernel in &kernels {
+        let file = kernel.path.to_str().expect("UTF-8 path");
+        assert!(!kernel.runs.is_empty(), "{file} has no `; run:` lines");
+        for (args, expected) in &kernel.runs {
+            for tier in ["interp", "jit"] {
+                let mut argv = vec!["run", file, "--tier", tier];
+                argv.extend(args.iter().map(String::as_str));
+                let out = stitch(&argv);
+                let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+                let what = format!("stitch {}", argv.join(" "));
+                if expected.starts_with("trap:") {
+                    assert_eq!(out.status.code(), Some(1), "{what}: stderr {stderr}");
+                    assert_eq!(stderr.trim_end(), expected, "{what}");
+                    assert_eq!(stdout, "", "{what}");
+                } else {
+                    assert_eq!(out.status.code(), Some(0), "{what}: stderr {stderr}");
+                    assert_eq!(stdout, format!("{expected}\n"), "{what}");
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 40);
+}
+
+fn kernel(name: &str) -> String {
+    kernels_dir()
+        .join(name)
+        .to_str()
+        .expect("UTF-8 path")
+        .to_string()
+}
+
+/// Runs stitch expecting status 2 and a message containing `needle`.
+fn rejects(args: &[&str], needle: &str) {
+    let out = stitch(args);
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stitch {args:?}: stdout {} stderr {stderr}",
+        text(&out.stdout)
+    );
+    assert!(
+        stderr.contains(needle),
+        "stitch {args:?}: expected `{needle}` in:\n{stderr}"
+    );
+    assert_eq!(text(&out.stdout), "", "stitch {args:?}");
+}
+
+fn temp_file(name: &str, contents: &[u8]) -> String {
+    let dir = std::env::temp_dir().join(format!("stitch-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("temp file");
+    path.to_str().expect("UTF-8 path").to_string()
+}
+
+#[test]
+fn malformed_input_is_reported_with_status_2() {
+    let sum = kernel("sum_loop.vm3");
+    let gcd = kernel("gcd_tail.vm3");
+    let sqrt = kernel("sqrt_sum.vm3");
+    rejects(&["run", "/nonexistent/nothing.vm3"], "cannot read");
+    rejects(&["dump", "/nonexistent/nothing.vm3"], "cannot read");
+
+    let garbage = temp_file("garbage.vm3", b"this is not\na program\n");
+    rejects(&["run", &garbage], "error");
+    let binary = temp_file("binary.vm3", &[0xff, 0xfe, 0x00, 0x80, 0x01]);
+    rejects(&["run", &binary], "error");
+    let bad_reg = temp_file(
+        "bad_register.vm3",
+        b"func main(i64) -> i64\n    AddI64 i1, f0, i0\n    ReturnI64 i1\nend\n",
+    );
+    rejects(&["run", &bad_reg, "1"], "bad_register.vm3:2:");
+
+    // Assembles, but falls off its end: only the verifier can say so.
+    let falls_off = temp_file(
+        "falls_off.vm3",
+        b"func main(i64) -> i64\n    AddI64K i0, i0, 1\nend\n",
+    );
+    let out = stitch(&["run", &falls_off, "1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with(&falls_off),
+        "verifier errors start with the file name: {}",
+        text(&out.stderr)
+    );
+
+    rejects(&["run", &sum, "abc"], "not an integer");
+    rejects(&["run", &sum, "1.5"], "not an integer");
+    rejects(&["run", &sum, "99999999999999999999"], "not an integer");
+    rejects(&["run", &sqrt, "x"], "not an integer");
+    rejects(&["run", &sum], "takes 1 argument");
+    rejects(&["run", &sum, "1", "2"], "takes 1 argument");
+    rejects(&["run", &gcd, "1"], "takes 2 arguments");
+    rejects(
+        &["run", &sum, "1", "--entry", "nope"],
+        "no function named `nope`",
+    );
+    rejects(
+        &["dump", &sum, "--entry", "nope"],
+        "no function named `nope`",
+    );
+    rejects(&["run", &sum, "1", "--tier", "fast"], "fast");
+    rejects(&["run", &sum, "1", "--depth-limit", "0"], "depth-limit");
+    rejects(
+        &["bench", "--filter", "no_such_benchmark"],
+        "no benchmark matches",
+    );
+}
+
+#[test]
+fn arguments_may_be_negative_hex_or_float() {
+    let lookup = kernel("lookup.vm3");
+    for tier in ["interp", "jit"] {
+        for (arg, expected) in [
+            ("-1", "100\n"),
+            ("0x4", "16\n"),
+            ("-9223372036854775808", "100\n"),
+        ] {
+            let out = stitch(&["run", &lookup, arg, "--tier", tier]);
+            assert_eq!(
+                text(&out.stdout),
+                expected,
+                "lookup {arg} ({tier}): {}",
+                text(&out.stderr)
+            );
+        }
+        // Values that do not look like negative decimals go after `--`.
+        let out = stitch(&["run", "--tier", tier, &lookup, "--", "-0x1"]);
+        assert_eq!(
+            text(&out.stdout),
+            "100\n",
+            "lookup -0x1 ({tier}): {}",
+            text(&out.stderr)
+        );
+    }
+    // Options may come before or after the arguments.
+    let out = stitch(&["run", "--tier", "interp", &lookup, "-1"]);
+    assert_eq!(text(&out.stdout), "100\n");
+
+    let half = temp_file("half.vm3", b"func half(f64) -> f64\n    ConstF64K f1, 0.5\n    MulF64 f0, f0, f1\n    ReturnF64 f0\nend\n");
+    for (arg, expected) in [
+        ("5", "2.5"),
+        ("-1e3", "-500"),
+        ("inf", "inf"),
+        ("nan", "NaN"),
+        ("-0.0", "-0"),
+        ("-inf", "-inf"),
+    ] {
+        let out = stitch(&["run", &half, "--entry", "half", "--", arg]);
+        assert_eq!(
+            text(&out.stdout),
+            format!("{expected}\n"),
+            "half {arg}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn depth_limit_option() {
+    let rec = kernel("fact_rec.vm3");
+    for tier in ["interp", "jit"] {
+        let out = stitch(&["run", &rec, "12", "--tier", tier, "--depth-limit", "5"]);
+        assert_eq!(out.status.code(), Some(1), "{tier}");
+        assert_eq!(
+            text(&out.stderr),
+            "trap: call stack overflow in main at 2\n",
+            "{tier}"
+        );
+        let out = stitch(&["run", &rec, "12", "--tier", tier, "--depth-limit", "12"]);
+        assert_eq!(
+            text(&out.stdout),
+            "479001600\n",
+            "{tier}: {}",
+            text(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn dump_shows_bytecode_and_machine_code() {
+    let file = kernel("mixed_call.vm3");
+    let out = stitch(&["dump", &file]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for mnemonic in [
+        "ConstF64K",
+        "ConstI64K",
+        "CmpGtI64Br",
+        "MovI64",
+        "MovF64",
+        "CallMixed",
+        "AddI64K",
+        "Jump",
+        "CallF64",
+        "ReturnF64",
+        "I64ToF64",
+        "AddF64",
+    ] {
+        assert!(stdout.contains(mnemonic), "no {mnemonic} in:\n{stdout}");
+    }
+    for func in ["func main", "func addk", "func ident", "prologue"] {
+        assert!(stdout.contains(func), "no `{func}` in:\n{stdout}");
+    }
+    if cfg!(target_arch = "x86_64") {
+        assert!(
+            stdout.contains("ret") || stdout.contains("jmp"),
+            "no disassembly in:\n{stdout}"
+        );
+    }
+    // One function only.
+    let out = stitch(&["dump", &file, "--entry", "addk"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("func addk") && !stdout.contains("func main"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn quick_bench_prints_a_row() {
+    let out = stitch(&["bench", "--quick", "--filter", "sum_loop"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("sum_loop") && l.contains('x')),
+        "{stdout}"
+    );
+    assert!(stdout.lines().any(|l| l.starts_with("geomean")), "{stdout}");
+}
