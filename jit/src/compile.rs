@@ -20,6 +20,9 @@ pub struct Options {
     /// Reach every helper through a trampoline even when a direct call would reach it
     /// (tests use this to exercise the far path on purpose).
     pub force_trampolines: bool,
+    /// Use only the target's baseline instruction set, as on a CPU without optional
+    /// extensions such as x86-64's FMA (tests use this to exercise the fallbacks).
+    pub baseline_cpu: bool,
 }
 
 /// A compile that failed. For a verified program this means a bug or a stencil table
@@ -73,7 +76,8 @@ fn align(offset: usize, to: usize) -> usize {
 }
 
 pub fn compile(program: &VerifiedProgram, stencils: &StencilSet, options: Options) -> Result<Compiled, CompileError> {
-    let lowered: Vec<LoweredFunction> = (0..program.functions.len()).map(|i| lower::lower(program, i)).collect();
+    let cpu = if options.baseline_cpu { lower::CpuFeatures::baseline() } else { lower::CpuFeatures::detect() };
+    let lowered: Vec<LoweredFunction> = (0..program.functions.len()).map(|i| lower::lower(program, i, cpu)).collect();
     let layout = lay_out(program, stencils, &lowered);
     let mut region = WritableRegion::new(layout.total)?;
     let base = region.address();

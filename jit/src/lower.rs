@@ -74,7 +74,30 @@ fn zero_slot(pc: u32, slot: u64) -> Piece {
     piece(Opcode::ConstI64K as usize, pc, [known(slot * 8), known(0), known(IMM_BIAS as u64), known(0)])
 }
 
-pub fn lower(program: &Program, index: usize) -> LoweredFunction {
+/// Optional instructions the code may use, decided once per compile.
+#[derive(Clone, Copy, Debug)]
+pub struct CpuFeatures {
+    /// A fused multiply-add instruction (baseline on aarch64, optional on x86-64).
+    pub fma: bool,
+}
+
+impl CpuFeatures {
+    /// What this CPU offers.
+    pub fn detect() -> CpuFeatures {
+        #[cfg(target_arch = "x86_64")]
+        let fma = std::arch::is_x86_feature_detected!("fma");
+        #[cfg(not(target_arch = "x86_64"))]
+        let fma = true;
+        CpuFeatures { fma }
+    }
+
+    /// Only the target's baseline instruction set.
+    pub fn baseline() -> CpuFeatures {
+        CpuFeatures { fma: cfg!(not(target_arch = "x86_64")) }
+    }
+}
+
+pub fn lower(program: &Program, index: usize, cpu: CpuFeatures) -> LoweredFunction {
     let func = &program.functions[index];
     let mut pieces = Vec::new();
     lower_prologue(func, &mut pieces);
@@ -82,7 +105,7 @@ pub fn lower(program: &Program, index: usize) -> LoweredFunction {
     let mut inst_start = Vec::with_capacity(func.code.len());
     for (pc, &inst) in func.code.iter().enumerate() {
         inst_start.push(pieces.len());
-        lower_inst(program, func, pc as u32, inst, &mut pieces);
+        lower_inst(program, func, pc as u32, inst, cpu, &mut pieces);
     }
     LoweredFunction { pieces, prologue, inst_start }
 }
@@ -110,10 +133,14 @@ fn lower_prologue(func: &Function, pieces: &mut Vec<Piece>) {
     }
 }
 
-fn lower_inst(program: &Program, func: &Function, pc: u32, inst: Inst, pieces: &mut Vec<Piece>) {
+fn lower_inst(program: &Program, func: &Function, pc: u32, inst: Inst, cpu: CpuFeatures, pieces: &mut Vec<Piece>) {
     let op = Opcode::from_u8(inst.code).expect("verified opcode");
     let info = op.info();
-    let mut main = piece(op as usize, pc, [known(0); 4]);
+    let stencil = match op {
+        Opcode::FmaF64 if !cpu.fma => internal_stencil("FmaF64Baseline"),
+        _ => op as usize,
+    };
+    let mut main = piece(stencil, pc, [known(0); 4]);
     for &(field, kind) in info.operands {
         let raw = inst.field(field);
         let slot = |bank: Bank, index: usize| known(func.regs.slot(bank, index) as u64 * 8);

@@ -251,17 +251,32 @@ impl Tier for JitTier {
         }
     }
 
+    /// On x86-64, FMA is not in the baseline: the stencil carries the instruction and
+    /// the JIT picks it only when the CPU reports FMA (else `FmaF64Baseline`).
     #[inline(always)]
     fn fma(&self, x: f64, y: f64, z: f64) -> f64 {
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            ffi::vm3_fma(x, y, z)
+            let mut acc = z;
+            core::arch::asm!("vfmadd231sd {acc}, {x}, {y}", acc = inout(xmm_reg) acc, x = in(xmm_reg) x,
+                y = in(xmm_reg) y, options(pure, nomem, nostack, preserves_flags));
+            acc
         }
         #[cfg(target_arch = "aarch64")]
         unsafe {
             use core::arch::aarch64::*;
             vget_lane_f64::<0>(vfma_f64(vdup_n_f64(z), vdup_n_f64(x), vdup_n_f64(y)))
         }
+    }
+
+    #[inline(always)]
+    fn fma_baseline(&self, x: f64, y: f64, z: f64) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            ffi::vm3_fma(x, y, z)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        self.fma(x, y, z)
     }
 
     /// The arguments are already in the callee's frame (the JIT emitted moves in front

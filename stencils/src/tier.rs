@@ -55,8 +55,12 @@ pub trait Tier {
 
     /// Correctly rounded square root.
     fn sqrt(&self, x: f64) -> f64;
-    /// `x * y + z` with a single rounding.
+    /// `x * y + z` with a single rounding, by the CPU's fused multiply-add instruction
+    /// where the target has one (the JIT only uses this on CPUs that do).
     fn fma(&self, x: f64, y: f64, z: f64) -> f64;
+    /// The same result without relying on an instruction outside the target's baseline
+    /// (x86-64 without FMA calls a helper).
+    fn fma_baseline(&self, x: f64, y: f64, z: f64) -> f64;
 
     /// Call `callee` with arguments from register `args` on and put its result in
     /// `dest`. The JIT places the arguments with separate moves before the call

@@ -264,6 +264,10 @@ impl Tier for Machine<'_, '_> {
     fn fma(&self, x: f64, y: f64, z: f64) -> f64 {
         x.mul_add(y, z)
     }
+    #[inline(always)]
+    fn fma_baseline(&self, x: f64, y: f64, z: f64) -> f64 {
+        x.mul_add(y, z)
+    }
 
     #[inline(always)]
     fn call(&mut self, callee: Callee, args: usize, dest: Dest) -> Flow {

@@ -14,3 +14,12 @@ pub fn ZeroRange<T: Tier>(t: &mut T, a: RegI, b: RegI) -> Flow {
     }
     Flow::Next
 }
+
+/// `FmaF64` for CPUs without a fused multiply-add instruction: the JIT uses it in place
+/// of `FmaF64` when the CPU lacks FMA (`jit::Options::baseline_cpu`).
+#[stencil(internal)]
+pub fn FmaF64Baseline<T: Tier>(t: &mut T, a: RegF, b: RegF, c: FmaPair) -> Flow {
+    let v = t.fma_baseline(t.f(b), t.f(c.x), t.f(c.y));
+    t.set_f(a, v);
+    Flow::Next
+}
