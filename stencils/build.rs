@@ -37,10 +37,18 @@ fn main() {
 
     let opcodes: Vec<&Found> = found.iter().filter(|f| !f.internal).collect();
     let internal: Vec<&Found> = found.iter().filter(|f| f.internal).collect();
-    assert!(opcodes.len() <= 256, "more than 256 opcodes do not fit the 8-bit code field");
+    assert!(
+        opcodes.len() <= 256,
+        "more than 256 opcodes do not fit the 8-bit code field"
+    );
 
     let mut out = String::new();
-    writeln!(out, "/// Number of opcodes.\npub const OPCODE_COUNT: usize = {};", opcodes.len()).unwrap();
+    writeln!(
+        out,
+        "/// Number of opcodes.\npub const OPCODE_COUNT: usize = {};",
+        opcodes.len()
+    )
+    .unwrap();
     out.push_str("/// Every opcode, numbered in the order `build.rs` found them.\n");
     out.push_str("#[repr(u8)]\n#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]\npub enum Opcode {\n");
     for (i, op) in opcodes.iter().enumerate() {
@@ -55,7 +63,12 @@ fn main() {
     out.push_str("    /// The mnemonic.\n    pub const fn name(self) -> &'static str {\n        self.info().name\n    }\n\n");
     out.push_str("    /// The symbol of the opcode's stencil in the stencil object.\n    pub const fn stencil_symbol(self) -> &'static str {\n        match self {\n");
     for op in &opcodes {
-        writeln!(out, "            Opcode::{0} => \"__stencil_{0}\",", op.name).unwrap();
+        writeln!(
+            out,
+            "            Opcode::{0} => \"__stencil_{0}\",",
+            op.name
+        )
+        .unwrap();
     }
     out.push_str("        }\n    }\n}\n\n");
     out.push_str("/// Metadata of every opcode, indexed by code.\npub static OPCODES: [OpInfo; OPCODE_COUNT] = [\n");
@@ -70,7 +83,12 @@ fn main() {
     out.push_str("/// Runs one instruction in tier `T`: the interpreter's whole decoder. An unknown\n/// code cannot get here past the verifier; it is answered with `Flow::Enter`, which\n/// no handler returns for a plain instruction, so the interpreter can report it.\n");
     out.push_str("#[inline(always)]\npub fn dispatch<T: Tier>(t: &mut T, inst: Inst) -> Flow {\n    match inst.code {\n");
     for (i, op) in opcodes.iter().enumerate() {
-        writeln!(out, "        {} => crate::ops::{}::__interp_{}(t, inst),", i, op.module, op.name).unwrap();
+        writeln!(
+            out,
+            "        {} => crate::ops::{}::__interp_{}(t, inst),",
+            i, op.module, op.name
+        )
+        .unwrap();
     }
     out.push_str("        _ => Flow::Exit(u64::MAX),\n    }\n}\n");
 
@@ -87,7 +105,11 @@ fn collect(items: &[syn::Item], module: &str, found: &mut Vec<Found>) {
                         syn::Meta::List(list) => list.tokens.to_string().contains("internal"),
                         _ => false,
                     };
-                    found.push(Found { module: module.to_string(), name: f.sig.ident.to_string(), internal });
+                    found.push(Found {
+                        module: module.to_string(),
+                        name: f.sig.ident.to_string(),
+                        internal,
+                    });
                 }
             }
         } else if let syn::Item::Macro(m) = item {
@@ -108,7 +130,11 @@ fn collect_macro(mac: &syn::Macro, module: &str, found: &mut Vec<Found>) {
     let text = mac.tokens.to_string();
     for entry in split_entries(&text) {
         if let Some(name) = first_ident(&entry) {
-            found.push(Found { module: module.to_string(), name, internal: false });
+            found.push(Found {
+                module: module.to_string(),
+                name,
+                internal: false,
+            });
         }
     }
 }
@@ -146,8 +172,15 @@ mod proc_macro2_like {
             let close = matching_bracket(after)?;
             rest = after[close + 1..].trim_start();
         }
-        let ident: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
-        if ident.is_empty() { None } else { Some(ident) }
+        let ident: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if ident.is_empty() {
+            None
+        } else {
+            Some(ident)
+        }
     }
 
     fn matching_bracket(s: &str) -> Option<usize> {

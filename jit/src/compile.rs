@@ -32,9 +32,18 @@ pub enum CompileError {
     #[error("cannot map memory for compiled code: {0}")]
     Memory(#[from] std::io::Error),
     #[error("function `{function}`, instruction {pc}: stencil `{stencil}`: {error}")]
-    Patch { function: String, pc: u32, stencil: String, error: PatchError },
+    Patch {
+        function: String,
+        pc: u32,
+        stencil: String,
+        error: PatchError,
+    },
     #[error("function `{function}`, instruction {pc}: stencil `{stencil}` continues past the end of the function")]
-    ContinuesPastEnd { function: String, pc: u32, stencil: String },
+    ContinuesPastEnd {
+        function: String,
+        pc: u32,
+        stencil: String,
+    },
     #[error("stencil `{stencil}` calls helper #{index}, which the runtime does not provide")]
     UnknownHelper { stencil: String, index: u16 },
 }
@@ -75,9 +84,19 @@ fn align(offset: usize, to: usize) -> usize {
     offset.div_ceil(to.max(1)) * to.max(1)
 }
 
-pub fn compile(program: &VerifiedProgram, stencils: &StencilSet, options: Options) -> Result<Compiled, CompileError> {
-    let cpu = if options.baseline_cpu { lower::CpuFeatures::baseline() } else { lower::CpuFeatures::detect() };
-    let lowered: Vec<LoweredFunction> = (0..program.functions.len()).map(|i| lower::lower(program, i, cpu)).collect();
+pub fn compile(
+    program: &VerifiedProgram,
+    stencils: &StencilSet,
+    options: Options,
+) -> Result<Compiled, CompileError> {
+    let cpu = if options.baseline_cpu {
+        lower::CpuFeatures::baseline()
+    } else {
+        lower::CpuFeatures::detect()
+    };
+    let lowered: Vec<LoweredFunction> = (0..program.functions.len())
+        .map(|i| lower::lower(program, i, cpu))
+        .collect();
     let layout = lay_out(program, stencils, &lowered);
     let mut region = WritableRegion::new(layout.total)?;
     let base = region.address();
@@ -87,10 +106,12 @@ pub fn compile(program: &VerifiedProgram, stencils: &StencilSet, options: Option
     for (helper, offset) in layout.trampolines.iter().enumerate() {
         if let Some(offset) = *offset {
             let name = stencils::helpers::HELPER_NAMES[helper];
-            let address = helpers.address(name).ok_or_else(|| CompileError::UnknownHelper {
-                stencil: String::new(),
-                index: helper as u16,
-            })?;
+            let address = helpers
+                .address(name)
+                .ok_or_else(|| CompileError::UnknownHelper {
+                    stencil: String::new(),
+                    index: helper as u16,
+                })?;
             patch::write_x86_64_trampoline(bytes, offset, address as u64);
         }
     }
@@ -128,7 +149,14 @@ pub fn compile(program: &VerifiedProgram, stencils: &StencilSet, options: Option
             let at = offsets[i];
             let len = lens[i];
             bytes[at..at + len].copy_from_slice(&stencil.code[..len]);
-            let ctx = PatchSite { program, layout: &layout, lowered: &lowered, func: f, piece, base };
+            let ctx = PatchSite {
+                program,
+                layout: &layout,
+                lowered: &lowered,
+                func: f,
+                piece,
+                base,
+            };
             for hole in stencil.holes.iter().filter(|h| (h.offset as usize) < len) {
                 let place = base + (at + hole.offset as usize) as u64;
                 let error = |error| CompileError::Patch {
@@ -138,38 +166,80 @@ pub fn compile(program: &VerifiedProgram, stencils: &StencilSet, options: Option
                     error,
                 };
                 let value = ctx.value(hole.value, stencil, i, &helpers)?;
-                let far_helper = matches!(hole.value, HoleValue::Helper(_)) && hole.kind == RelocKind::X86_64Branch32;
+                let far_helper = matches!(hole.value, HoleValue::Helper(_))
+                    && hole.kind == RelocKind::X86_64Branch32;
                 let direct = if far_helper && options.force_trampolines {
-                    Err(PatchError::Overflow { kind: hole.kind, offset: hole.offset as usize, value: 0 })
+                    Err(PatchError::Overflow {
+                        kind: hole.kind,
+                        offset: hole.offset as usize,
+                        value: 0,
+                    })
                 } else {
-                    patch::apply(hole.kind, bytes, at + hole.offset as usize, value, hole.addend, place)
+                    patch::apply(
+                        hole.kind,
+                        bytes,
+                        at + hole.offset as usize,
+                        value,
+                        hole.addend,
+                        place,
+                    )
                 };
                 match (direct, hole.value) {
                     (Ok(()), _) => {}
                     (Err(PatchError::Overflow { .. }), HoleValue::Helper(h)) if far_helper => {
-                        let trampoline = base + layout.trampolines[h as usize].expect("trampoline laid out") as u64;
-                        patch::apply(hole.kind, bytes, at + hole.offset as usize, trampoline, hole.addend, place).map_err(error)?;
+                        let trampoline = base
+                            + layout.trampolines[h as usize].expect("trampoline laid out") as u64;
+                        patch::apply(
+                            hole.kind,
+                            bytes,
+                            at + hole.offset as usize,
+                            trampoline,
+                            hole.addend,
+                            place,
+                        )
+                        .map_err(error)?;
                     }
                     (Err(e), _) => return Err(error(e)),
                 }
             }
         }
-        let piece_start = |i: usize| offsets.get(i).copied().unwrap_or(offsets[offsets.len() - 1] + lens[lens.len() - 1]);
+        let piece_start = |i: usize| {
+            offsets
+                .get(i)
+                .copied()
+                .unwrap_or(offsets[offsets.len() - 1] + lens[lens.len() - 1])
+        };
         let end = piece_start(low.pieces.len());
         let insts = (0..low.inst_start.len())
             .map(|pc| {
-                let next = low.inst_start.get(pc + 1).map(|&i| piece_start(i)).unwrap_or(end);
+                let next = low
+                    .inst_start
+                    .get(pc + 1)
+                    .map(|&i| piece_start(i))
+                    .unwrap_or(end);
                 piece_start(low.inst_start[pc])..next
             })
             .collect();
         let entry = piece_start(0);
-        functions.push(FunctionCode { entry, prologue: entry..piece_start(low.prologue), insts });
+        functions.push(FunctionCode {
+            entry,
+            prologue: entry..piece_start(low.prologue),
+            insts,
+        });
     }
     let region = region.make_executable()?;
-    Ok(Compiled { region, functions, code_len: layout.code_len })
+    Ok(Compiled {
+        region,
+        functions,
+        code_len: layout.code_len,
+    })
 }
 
-fn lay_out(program: &VerifiedProgram, stencils: &StencilSet, lowered: &[LoweredFunction]) -> Layout {
+fn lay_out(
+    program: &VerifiedProgram,
+    stencils: &StencilSet,
+    lowered: &[LoweredFunction],
+) -> Layout {
     let mut offset = 0;
     let mut piece_offsets = Vec::new();
     let mut piece_lens = Vec::new();
@@ -181,7 +251,11 @@ fn lay_out(program: &VerifiedProgram, stencils: &StencilSet, lowered: &[LoweredF
         for (i, piece) in low.pieces.iter().enumerate() {
             let stencil = &stencils.stencils[piece.stencil];
             let last = i + 1 == low.pieces.len();
-            let len = if last { stencil.code.len() } else { stencil.code_without_tail_jump().len() };
+            let len = if last {
+                stencil.code.len()
+            } else {
+                stencil.code_without_tail_jump().len()
+            };
             offs.push(offset);
             lens.push(len);
             offset += len;
@@ -220,9 +294,23 @@ fn lay_out(program: &VerifiedProgram, stencils: &StencilSet, lowered: &[LoweredF
             at
         };
         consts.push(func.consts.iter().map(|_| place(8)).collect());
-        tables.push(func.tables.iter().map(|t| place(8 * (t.len() + 1))).collect());
+        tables.push(
+            func.tables
+                .iter()
+                .map(|t| place(8 * (t.len() + 1)))
+                .collect(),
+        );
     }
-    Layout { piece_offsets, piece_lens, code_len, trampolines, stencil_data, consts, tables, total: offset }
+    Layout {
+        piece_offsets,
+        piece_lens,
+        code_len,
+        trampolines,
+        stencil_data,
+        consts,
+        tables,
+        total: offset,
+    }
 }
 
 /// Everything needed to compute the value of a hole of one piece.
@@ -236,7 +324,13 @@ struct PatchSite<'a> {
 }
 
 impl PatchSite<'_> {
-    fn value(&self, hole: HoleValue, stencil: &Stencil, index: usize, helpers: &stencils::helpers::HelperFns) -> Result<u64, CompileError> {
+    fn value(
+        &self,
+        hole: HoleValue,
+        stencil: &Stencil,
+        index: usize,
+        helpers: &stencils::helpers::HelperFns,
+    ) -> Result<u64, CompileError> {
         let layout = self.layout;
         let function = || self.program.functions[self.func].name.clone();
         let start_of = |f: usize, piece: usize| self.base + layout.piece_offsets[f][piece] as u64;
@@ -268,19 +362,31 @@ impl PatchSite<'_> {
                 start_of(self.func, index + 1)
             }
             HoleValue::Target => {
-                let target = self.piece.target.expect("a stencil with a target hole belongs to a branch");
+                let target = self
+                    .piece
+                    .target
+                    .expect("a stencil with a target hole belongs to a branch");
                 start_of(self.func, self.lowered[self.func].inst_start[target])
             }
             HoleValue::Callee => {
-                let callee = self.piece.callee.expect("a stencil with a callee hole belongs to a call");
+                let callee = self
+                    .piece
+                    .callee
+                    .expect("a stencil with a callee hole belongs to a call");
                 start_of(callee, 0)
             }
             HoleValue::Helper(h) => {
                 let name = stencils::helpers::HELPER_NAMES.get(h as usize);
                 name.and_then(|n| helpers.address(n))
-                    .ok_or(CompileError::UnknownHelper { stencil: stencil.name.to_string(), index: h })? as u64
+                    .ok_or(CompileError::UnknownHelper {
+                        stencil: stencil.name.to_string(),
+                        index: h,
+                    })? as u64
             }
-            HoleValue::Data => self.base + layout.stencil_data[self.piece.stencil].expect("data part laid out") as u64,
+            HoleValue::Data => {
+                self.base
+                    + layout.stencil_data[self.piece.stencil].expect("data part laid out") as u64
+            }
         })
     }
 }

@@ -9,7 +9,7 @@
 //! - a tail call moves the arguments into the parameter slots of the *same* frame as a
 //!   parallel move (a source may be another move's destination), then jumps.
 
-use stencils::{Bank, Field, Inst, OperandKind, Opcode, IMM_BIAS, INTERNAL_STENCILS, OPCODE_COUNT};
+use stencils::{Bank, Field, Inst, Opcode, OperandKind, IMM_BIAS, INTERNAL_STENCILS, OPCODE_COUNT};
 use vm3::{Function, Program};
 
 /// A hole value the layout decides: an address in the region's constant pool.
@@ -62,16 +62,30 @@ fn known(v: u64) -> OperandValue {
 }
 
 fn piece(stencil: usize, pc: u32, operands: [OperandValue; 4]) -> Piece {
-    Piece { stencil, operands, pc, target: None, callee: None }
+    Piece {
+        stencil,
+        operands,
+        pc,
+        target: None,
+        callee: None,
+    }
 }
 
 /// `slot[dst] = slot[src]` for two byte offsets from the frame.
 fn word_move(pc: u32, dst: u64, src: u64) -> Piece {
-    piece(Opcode::MovI64 as usize, pc, [known(dst), known(src), known(0), known(0)])
+    piece(
+        Opcode::MovI64 as usize,
+        pc,
+        [known(dst), known(src), known(0), known(0)],
+    )
 }
 
 fn zero_slot(pc: u32, slot: u64) -> Piece {
-    piece(Opcode::ConstI64K as usize, pc, [known(slot * 8), known(0), known(IMM_BIAS as u64), known(0)])
+    piece(
+        Opcode::ConstI64K as usize,
+        pc,
+        [known(slot * 8), known(0), known(IMM_BIAS as u64), known(0)],
+    )
 }
 
 /// Optional instructions the code may use, decided once per compile.
@@ -93,7 +107,9 @@ impl CpuFeatures {
 
     /// Only the target's baseline instruction set.
     pub fn baseline() -> CpuFeatures {
-        CpuFeatures { fma: cfg!(not(target_arch = "x86_64")) }
+        CpuFeatures {
+            fma: cfg!(not(target_arch = "x86_64")),
+        }
     }
 }
 
@@ -107,7 +123,11 @@ pub fn lower(program: &Program, index: usize, cpu: CpuFeatures) -> LoweredFuncti
         inst_start.push(pieces.len());
         lower_inst(program, func, pc as u32, inst, cpu, &mut pieces);
     }
-    LoweredFunction { pieces, prologue, inst_start }
+    LoweredFunction {
+        pieces,
+        prologue,
+        inst_start,
+    }
 }
 
 fn lower_prologue(func: &Function, pieces: &mut Vec<Piece>) {
@@ -126,14 +146,26 @@ fn lower_prologue(func: &Function, pieces: &mut Vec<Piece>) {
         if end - slot <= UNROLLED_ZEROING {
             pieces.extend((slot..end).map(|s| zero_slot(0, s as u64)));
         } else {
-            let operands = [known(slot as u64 * 8), known(end as u64 * 8), known(0), known(0)];
+            let operands = [
+                known(slot as u64 * 8),
+                known(end as u64 * 8),
+                known(0),
+                known(0),
+            ];
             pieces.push(piece(internal_stencil("ZeroRange"), 0, operands));
         }
         slot = end;
     }
 }
 
-fn lower_inst(program: &Program, func: &Function, pc: u32, inst: Inst, cpu: CpuFeatures, pieces: &mut Vec<Piece>) {
+fn lower_inst(
+    program: &Program,
+    func: &Function,
+    pc: u32,
+    inst: Inst,
+    cpu: CpuFeatures,
+    pieces: &mut Vec<Piece>,
+) {
     let op = Opcode::from_u8(inst.code).expect("verified opcode");
     let info = op.info();
     let stencil = match op {
@@ -146,7 +178,10 @@ fn lower_inst(program: &Program, func: &Function, pc: u32, inst: Inst, cpu: CpuF
         let slot = |bank: Bank, index: usize| known(func.regs.slot(bank, index) as u64 * 8);
         let value = match kind {
             OperandKind::Reg(bank) => slot(bank, raw as usize),
-            OperandKind::Dest => slot(Bank::from_u8(inst.flags).expect("verified bank"), raw as usize),
+            OperandKind::Dest => slot(
+                Bank::from_u8(inst.flags).expect("verified bank"),
+                raw as usize,
+            ),
             OperandKind::Imm => known((raw as i16 as i64 + IMM_BIAS) as u64),
             OperandKind::Const(_) => OperandValue::Const(raw as usize),
             OperandKind::Table => OperandValue::Table(raw as usize),
@@ -168,7 +203,14 @@ fn lower_inst(program: &Program, func: &Function, pc: u32, inst: Inst, cpu: CpuF
     }
     if let Some(callee) = main.callee {
         let args = info.operand(Field::B).map(|_| inst.b as usize).unwrap_or(0);
-        argument_moves(func, &program.functions[callee], args, pc, info.is_tail_call(), pieces);
+        argument_moves(
+            func,
+            &program.functions[callee],
+            args,
+            pc,
+            info.is_tail_call(),
+            pieces,
+        );
     }
     pieces.push(main);
 }
@@ -184,7 +226,14 @@ fn field_index(field: Field) -> usize {
 /// Moves the arguments `args + k` (in the caller's layout) to the callee's parameter
 /// slots: in the callee's frame just past the caller's for a call, in place for a
 /// tail call.
-fn argument_moves(caller: &Function, callee: &Function, args: usize, pc: u32, tail: bool, pieces: &mut Vec<Piece>) {
+fn argument_moves(
+    caller: &Function,
+    callee: &Function,
+    args: usize,
+    pc: u32,
+    tail: bool,
+    pieces: &mut Vec<Piece>,
+) {
     let moves: Vec<(u64, u64)> = callee
         .params
         .iter()
@@ -197,7 +246,11 @@ fn argument_moves(caller: &Function, callee: &Function, args: usize, pc: u32, ta
         .collect();
     if !tail {
         let base = caller.frame_slots() as u64 * 8;
-        pieces.extend(moves.iter().map(|&(dst, src)| word_move(pc, base + dst, src)));
+        pieces.extend(
+            moves
+                .iter()
+                .map(|&(dst, src)| word_move(pc, base + dst, src)),
+        );
         return;
     }
     // The slot just past both layouts is free scratch (the register stack keeps one
@@ -215,7 +268,9 @@ pub fn parallel_move(moves: Vec<(u64, u64)>, scratch: u64) -> Vec<(u64, u64)> {
     let mut pending: Vec<(u64, u64)> = moves.into_iter().filter(|(d, s)| d != s).collect();
     let mut out = Vec::new();
     while !pending.is_empty() {
-        let ready = pending.iter().position(|&(dst, _)| !pending.iter().any(|&(_, src)| src == dst));
+        let ready = pending
+            .iter()
+            .position(|&(dst, _)| !pending.iter().any(|&(_, src)| src == dst));
         match ready {
             Some(i) => out.push(pending.remove(i)),
             None => {

@@ -14,7 +14,9 @@ pub struct ExecutableRegion {
 
 impl WritableRegion {
     pub fn new(len: usize) -> std::io::Result<WritableRegion> {
-        Ok(WritableRegion { map: MmapMut::map_anon(len.max(1))? })
+        Ok(WritableRegion {
+            map: MmapMut::map_anon(len.max(1))?,
+        })
     }
 
     /// The address the first byte has, and will keep once executable.

@@ -9,7 +9,11 @@ use stencil_table::RelocKind;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PatchError {
     #[error("{kind:?} at offset {offset}: value {value:#x} does not fit the field")]
-    Overflow { kind: RelocKind, offset: usize, value: i128 },
+    Overflow {
+        kind: RelocKind,
+        offset: usize,
+        value: i128,
+    },
     #[error("{kind:?} at offset {offset}: the instruction is not the shape this relocation needs")]
     Shape { kind: RelocKind, offset: usize },
 }
@@ -20,10 +24,21 @@ pub enum PatchError {
 /// A branch that does not reach returns `Overflow`: the caller reroutes it through a
 /// trampoline. A RIP-relative `lea` that does not reach is relaxed in place to
 /// `mov r64, imm32` loading the same value.
-pub fn apply(kind: RelocKind, code: &mut [u8], offset: usize, value: u64, addend: i64, place: u64) -> Result<(), PatchError> {
+pub fn apply(
+    kind: RelocKind,
+    code: &mut [u8],
+    offset: usize,
+    value: u64,
+    addend: i64,
+    place: u64,
+) -> Result<(), PatchError> {
     let s_plus_a = value as i128 + addend as i128;
     let relative = s_plus_a - place as i128;
-    let overflow = |v: i128| PatchError::Overflow { kind, offset, value: v };
+    let overflow = |v: i128| PatchError::Overflow {
+        kind,
+        offset,
+        value: v,
+    };
     if offset + kind.width() > code.len() {
         return Err(PatchError::Shape { kind, offset });
     }
@@ -117,15 +132,34 @@ mod tests {
         let mut code = [0xE9, 0, 0, 0, 0];
         // jmp from 0x1000 to 0x2000: disp = S + A - P = 0x2000 - 4 - 0x1001.
         apply(RelocKind::X86_64Branch32, &mut code, 1, 0x2000, -4, 0x1001).unwrap();
-        assert_eq!(i32::from_le_bytes(code[1..5].try_into().unwrap()), 0x2000 - 0x1005);
-        assert!(apply(RelocKind::X86_64Branch32, &mut code, 1, 0x2_0000_0000, -4, 0x1001).is_err());
+        assert_eq!(
+            i32::from_le_bytes(code[1..5].try_into().unwrap()),
+            0x2000 - 0x1005
+        );
+        assert!(apply(
+            RelocKind::X86_64Branch32,
+            &mut code,
+            1,
+            0x2_0000_0000,
+            -4,
+            0x1001
+        )
+        .is_err());
     }
 
     #[test]
     fn far_lea_of_a_small_value_becomes_mov_imm() {
         // lea r9, [rip + disp32] = 4C 8D 0D disp32
         let mut code = [0x4C, 0x8D, 0x0D, 0, 0, 0, 0];
-        apply(RelocKind::X86_64LeaPc32, &mut code, 3, 0x8005, -0x8004, 0x7f00_0000_0000).unwrap();
+        apply(
+            RelocKind::X86_64LeaPc32,
+            &mut code,
+            3,
+            0x8005,
+            -0x8004,
+            0x7f00_0000_0000,
+        )
+        .unwrap();
         // mov r9, 5 = 49 C7 C1 05 00 00 00
         assert_eq!(code, [0x49, 0xC7, 0xC1, 5, 0, 0, 0]);
     }
@@ -135,13 +169,24 @@ mod tests {
         let mut code = [0x48, 0x8D, 0x05, 0, 0, 0, 0];
         apply(RelocKind::X86_64LeaPc32, &mut code, 3, 0x1100, -4, 0x1003).unwrap();
         assert_eq!(&code[..3], &[0x48, 0x8D, 0x05]);
-        assert_eq!(i32::from_le_bytes(code[3..7].try_into().unwrap()), 0x1100 - 0x1007);
+        assert_eq!(
+            i32::from_le_bytes(code[3..7].try_into().unwrap()),
+            0x1100 - 0x1007
+        );
     }
 
     #[test]
     fn lea_relaxation_refuses_other_instructions() {
         let mut code = [0x48, 0x8B, 0x05, 0, 0, 0, 0]; // mov rax, [rip + disp]
-        let err = apply(RelocKind::X86_64LeaPc32, &mut code, 3, 5, -4, 0x7f00_0000_0000).unwrap_err();
+        let err = apply(
+            RelocKind::X86_64LeaPc32,
+            &mut code,
+            3,
+            5,
+            -4,
+            0x7f00_0000_0000,
+        )
+        .unwrap_err();
         assert!(matches!(err, PatchError::Shape { .. }));
     }
 
@@ -150,6 +195,9 @@ mod tests {
         let mut code = [0u8; X86_64_TRAMPOLINE_LEN];
         write_x86_64_trampoline(&mut code, 0, 0x1122_3344_5566_7788);
         assert_eq!(&code[..6], &[0xFF, 0x25, 0, 0, 0, 0]);
-        assert_eq!(u64::from_le_bytes(code[6..].try_into().unwrap()), 0x1122_3344_5566_7788);
+        assert_eq!(
+            u64::from_le_bytes(code[6..].try_into().unwrap()),
+            0x1122_3344_5566_7788
+        );
     }
 }

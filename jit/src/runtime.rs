@@ -40,9 +40,15 @@ impl CompiledProgram {
         CompiledProgram::with_options(program, Options::default())
     }
 
-    pub fn with_options(program: &VerifiedProgram, options: Options) -> Result<CompiledProgram, CompileError> {
+    pub fn with_options(
+        program: &VerifiedProgram,
+        options: Options,
+    ) -> Result<CompiledProgram, CompileError> {
         let compiled = compile::compile(program, host_stencils(), options)?;
-        Ok(CompiledProgram { program: program.clone(), compiled })
+        Ok(CompiledProgram {
+            program: program.clone(),
+            compiled,
+        })
     }
 
     pub fn program(&self) -> &VerifiedProgram {
@@ -80,7 +86,10 @@ impl CompiledProgram {
         let func = vm3::interp::place_arguments(&self.program, entry, args, slots)?;
         let frame = stack.base();
         let prepared = Prepared::new(&self.program);
-        let mut state = RunState { prepared: &prepared, depth_limit };
+        let mut state = RunState {
+            prepared: &prepared,
+            depth_limit,
+        };
         let mut ctx = Ctx {
             ret: 0,
             depth: 1,
@@ -88,7 +97,11 @@ impl CompiledProgram {
             native_stack_limit: 0,
             runtime: &mut state as *mut RunState as *mut c_void,
         };
-        let entry_fn: Entry = unsafe { std::mem::transmute(self.region_address() as usize + self.compiled.functions[func].entry) };
+        let entry_fn: Entry = unsafe {
+            std::mem::transmute(
+                self.region_address() as usize + self.compiled.functions[func].entry,
+            )
+        };
         let needed = depth_limit as usize * NATIVE_BYTES_PER_CALL + 2 * NATIVE_MARGIN;
         let status = stacker::maybe_grow(needed, needed, || {
             ctx.native_stack_limit = stack_floor() + NATIVE_MARGIN;
@@ -96,7 +109,10 @@ impl CompiledProgram {
             // sized for the depth limit; the native stack is checked by every call.
             let status = unsafe { entry_fn(&mut ctx, frame) };
             match Exit::decode(status) {
-                Some(Exit { kind: ExitKind::Deopt, .. }) => unsafe { vm3_deopt_resume(&mut ctx, frame, status) },
+                Some(Exit {
+                    kind: ExitKind::Deopt,
+                    ..
+                }) => unsafe { vm3_deopt_resume(&mut ctx, frame, status) },
                 _ => status,
             }
         });
@@ -106,14 +122,23 @@ impl CompiledProgram {
             return Ok(Value::from_bits(result, ctx.ret));
         }
         match Exit::decode(status) {
-            Some(Exit { kind: ExitKind::Trap(trap), func, pc }) => Err(RunError::Trap(self.trap_info(trap, func, pc))),
+            Some(Exit {
+                kind: ExitKind::Trap(trap),
+                func,
+                pc,
+            }) => Err(RunError::Trap(self.trap_info(trap, func, pc))),
             _ => panic!("compiled code returned a malformed status {status:#x}"),
         }
     }
 
     fn trap_info(&self, trap: Trap, func: u32, pc: u32) -> TrapInfo {
         let func = func as usize;
-        TrapInfo { trap, func, function: self.program.functions[func].name.clone(), pc }
+        TrapInfo {
+            trap,
+            func,
+            function: self.program.functions[func].name.clone(),
+            pc,
+        }
     }
 }
 
@@ -133,7 +158,10 @@ fn stack_floor() -> usize {
 
 /// The helpers, in the stencil calling convention.
 pub fn helper_fns() -> HelperFns {
-    HelperFns { vm3_deopt_resume, vm3_fma }
+    HelperFns {
+        vm3_deopt_resume,
+        vm3_fma,
+    }
 }
 
 macro_rules! helper {

@@ -13,7 +13,10 @@ end
 
 #[test]
 fn fma_rounds_once_in_every_tier_and_stencil() {
-    let program = vm3::asm::assemble(SOURCE, "fma.vm3").unwrap().verify().unwrap();
+    let program = vm3::asm::assemble(SOURCE, "fma.vm3")
+        .unwrap()
+        .verify()
+        .unwrap();
     // (1 + 2^-30) * (1 - 2^-30) - 1 = -2^-60 exactly; an unfused multiply rounds the
     // product to 1 and gives 0.
     let e = 2f64.powi(-30);
@@ -21,8 +24,17 @@ fn fma_rounds_once_in_every_tier_and_stencil() {
     let expected = -(2f64.powi(-60));
     let config = Config::default();
     let interp = vm3::interp::run(&program, "main", &args, &config).unwrap();
-    assert!(interp.same_bits(&Value::F64(expected)), "interpreter: {interp}");
-    for options in [Options::default(), Options { baseline_cpu: true, ..Options::default() }] {
+    assert!(
+        interp.same_bits(&Value::F64(expected)),
+        "interpreter: {interp}"
+    );
+    for options in [
+        Options::default(),
+        Options {
+            baseline_cpu: true,
+            ..Options::default()
+        },
+    ] {
         let compiled = CompiledProgram::with_options(&program, options).unwrap();
         let jit = compiled.run("main", &args, &config).unwrap();
         assert!(jit.same_bits(&Value::F64(expected)), "{options:?}: {jit}");

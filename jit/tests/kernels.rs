@@ -16,7 +16,11 @@ fn run_lines(source: &str) -> Vec<(Vec<String>, String)> {
         .filter_map(|l| l.trim().strip_prefix("; run:"))
         .map(|l| {
             let (args, expected) = l.split_once("=>").expect("run line has =>");
-            let args = args.split(',').map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect();
+            let args = args
+                .split(',')
+                .map(|a| a.trim().to_string())
+                .filter(|a| !a.is_empty())
+                .collect();
             (args, expected.trim().to_string())
         })
         .collect()
@@ -32,9 +36,15 @@ fn outcome(result: Result<Value, RunError>) -> String {
 #[test]
 fn scalar_kernels_match_their_expected_results_in_both_tiers() {
     let mut checked = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(kernels_dir()).expect("kernels dir").map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(kernels_dir())
+        .expect("kernels dir")
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
-    for path in entries.into_iter().filter(|p| p.extension().is_some_and(|e| e == "vm3")) {
+    for path in entries
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "vm3"))
+    {
         let source = std::fs::read_to_string(&path).unwrap();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let program = match vm3::asm::assemble(&source, &name) {

@@ -16,7 +16,13 @@ const _: () = assert!(core::mem::size_of::<Inst>() == 8);
 
 impl Inst {
     pub const fn new(code: u8, a: u16, b: u16, c: i16) -> Inst {
-        Inst { code, flags: 0, a, b, c }
+        Inst {
+            code,
+            flags: 0,
+            a,
+            b,
+            c,
+        }
     }
 
     /// The raw 16 bits of a field (`c` as its two's-complement bits).

@@ -140,14 +140,20 @@ impl FromHole for Dest {
     /// The JIT resolves the bank when it computes the offset.
     #[inline(always)]
     fn from_hole(field: Field) -> Self {
-        Dest { bank: Bank::I64, reg: field_value(field) }
+        Dest {
+            bank: Bank::I64,
+            reg: field_value(field),
+        }
     }
 }
 
 impl FromHole for FmaPair {
     #[inline(always)]
     fn from_hole(_: Field) -> Self {
-        FmaPair { x: RegF(hole!(_JIT_C)), y: RegF(hole!(_JIT_D)) }
+        FmaPair {
+            x: RegF(hole!(_JIT_C)),
+            y: RegF(hole!(_JIT_D)),
+        }
     }
 }
 
@@ -180,8 +186,12 @@ impl JitTier {
                     (*self.ctx).ret = bits;
                     Exit::RETURNED
                 }
-                Flow::Trap(t) => Exit::trap_status(t, hole!(_JIT_FUNC) as u64, hole!(_JIT_PC) as u64),
-                Flow::Deopt => Exit::deopt_status(hole!(_JIT_FUNC) as u64, hole!(_JIT_PC) as u64 + 1),
+                Flow::Trap(t) => {
+                    Exit::trap_status(t, hole!(_JIT_FUNC) as u64, hole!(_JIT_PC) as u64)
+                }
+                Flow::Deopt => {
+                    Exit::deopt_status(hole!(_JIT_FUNC) as u64, hole!(_JIT_PC) as u64 + 1)
+                }
                 Flow::Exit(status) => status,
                 // Only the interpreter's tier produces `Enter`; `#[stencil]` bodies may not.
                 Flow::Enter => u64::MAX,
@@ -292,7 +302,15 @@ impl Tier for JitTier {
             (*ctx).depth += 1;
             let callee_frame = self.slot(hole!(_JIT_FRAME));
             let mut status = _JIT_CALLEE(ctx, callee_frame);
-            if status != Exit::RETURNED && matches!(Exit::decode(status), Some(Exit { kind: ExitKind::Deopt, .. })) {
+            if status != Exit::RETURNED
+                && matches!(
+                    Exit::decode(status),
+                    Some(Exit {
+                        kind: ExitKind::Deopt,
+                        ..
+                    })
+                )
+            {
                 status = ffi::vm3_deopt_resume(ctx, callee_frame, status);
             }
             (*ctx).depth -= 1;

@@ -65,7 +65,10 @@ pub struct OpInfo {
 impl OpInfo {
     /// The kind of the operand held in `field`, if the opcode uses it.
     pub fn operand(&self, field: Field) -> Option<OperandKind> {
-        self.operands.iter().find(|(f, _)| *f == field).map(|(_, k)| *k)
+        self.operands
+            .iter()
+            .find(|(f, _)| *f == field)
+            .map(|(_, k)| *k)
     }
 
     /// The field holding the branch target, for branches.
@@ -96,7 +99,10 @@ impl OpInfo {
     }
 
     fn field_of(&self, want: impl Fn(OperandKind) -> bool) -> Option<Field> {
-        self.operands.iter().find(|(_, k)| want(*k)).map(|(f, _)| *f)
+        self.operands
+            .iter()
+            .find(|(_, k)| want(*k))
+            .map(|(f, _)| *f)
     }
 }
 
@@ -230,28 +236,40 @@ impl Operand for Dest {
             Some(b) => b,
             None => Bank::I64,
         };
-        Dest { bank, reg: inst.field(field) as usize }
+        Dest {
+            bank,
+            reg: inst.field(field) as usize,
+        }
     }
 }
 
 impl From<RegI> for Dest {
     #[inline(always)]
     fn from(r: RegI) -> Dest {
-        Dest { bank: Bank::I64, reg: r.0 }
+        Dest {
+            bank: Bank::I64,
+            reg: r.0,
+        }
     }
 }
 
 impl From<RegF> for Dest {
     #[inline(always)]
     fn from(r: RegF) -> Dest {
-        Dest { bank: Bank::F64, reg: r.0 }
+        Dest {
+            bank: Bank::F64,
+            reg: r.0,
+        }
     }
 }
 
 impl From<RegC> for Dest {
     #[inline(always)]
     fn from(r: RegC) -> Dest {
-        Dest { bank: Bank::Cell, reg: r.0 }
+        Dest {
+            bank: Bank::Cell,
+            reg: r.0,
+        }
     }
 }
 
@@ -267,6 +285,9 @@ impl Operand for FmaPair {
     #[inline(always)]
     fn decode(inst: Inst, field: Field) -> Self {
         let bits = inst.field(field);
-        FmaPair { x: RegF((bits & 0xFF) as usize), y: RegF((bits >> 8) as usize) }
+        FmaPair {
+            x: RegF((bits & 0xFF) as usize),
+            y: RegF((bits >> 8) as usize),
+        }
     }
 }

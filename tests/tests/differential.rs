@@ -97,24 +97,11 @@ fn check(seed: u64, options: Option<Options>) -> String {
         )
     });
     let got = compiled.run(&case.entry, &case.args, &config);
-    let mut known = None;
-    if !same_outcome(&expected, &got) {
-        if known_fma_nan_mismatch(&program, &case, &expected, &got)
-            && std::env::var_os("VM3_DIFF_STRICT").is_none()
-        {
-            eprintln!(
-                "differential: seed {seed}: known mismatch tolerated (FmaF64 NaN propagation): interpreter {}, compiled {}",
-                show(&expected),
-                show(&got)
-            );
-            known = Some(KNOWN_FMA_NAN.to_string());
-        } else {
-            panic!(
-                "{}",
-                failure(&case, "CompiledProgram::new", &expected, &got)
-            );
-        }
-    }
+    assert!(
+        same_outcome(&expected, &got),
+        "{}",
+        failure(&case, "CompiledProgram::new", &expected, &got)
+    );
     if let Some(options) = options {
         let compiled = CompiledProgram::with_options(&program, options)
             .unwrap_or_else(|e| panic!("seed {seed}: compiling with {options:?} failed: {e}"));
@@ -125,57 +112,11 @@ fn check(seed: u64, options: Option<Options>) -> String {
             failure(&case, &format!("{options:?}"), &expected, &got)
         );
     }
-    if let Some(known) = known {
-        return known;
-    }
     match expected {
         Ok(_) => "value".to_string(),
         Err(RunError::Trap(t)) => t.trap.message().to_string(),
         Err(_) => unreachable!(),
     }
-}
-
-/// KNOWN TIER MISMATCH, reported and not yet fixed: when FmaF64's B and X are NaNs
-/// with different bits, the interpreter (`f64::mul_add`, i.e. the host libm's `fma`)
-/// returns X's NaN and compiled code on a CPU with FMA (`vfmadd231sd`) returns B's.
-/// `tiers::fma_propagates_the_same_nan` reproduces it. Until it is fixed, a case is
-/// tolerated (and counted) when both results are NaNs, the program uses FmaF64, and
-/// the baseline-CPU compile (FmaF64 through the `mul_add` helper) matches the
-/// interpreter bit for bit. `VM3_DIFF_STRICT=1` makes it a failure again.
-const KNOWN_FMA_NAN: &str = "known FmaF64 NaN mismatch";
-
-fn known_fma_nan_mismatch(
-    program: &vm3::VerifiedProgram,
-    case: &Case,
-    expected: &Result<Value, RunError>,
-    got: &Result<Value, RunError>,
-) -> bool {
-    let (Ok(Value::F64(a)), Ok(Value::F64(b))) = (expected, got) else {
-        return false;
-    };
-    let uses_fma = program
-        .functions
-        .iter()
-        .any(|f| f.code.iter().any(|i| i.code == vm3::Opcode::FmaF64 as u8));
-    if !(a.is_nan() && b.is_nan() && uses_fma) {
-        return false;
-    }
-    let baseline = CompiledProgram::with_options(
-        program,
-        Options {
-            baseline_cpu: true,
-            ..Options::default()
-        },
-    )
-    .expect("compile with the baseline CPU")
-    .run(
-        &case.entry,
-        &case.args,
-        &Config {
-            depth_limit: gen::DEPTH_LIMIT,
-        },
-    );
-    same_outcome(expected, &baseline)
 }
 
 #[test]

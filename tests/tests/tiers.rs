@@ -507,16 +507,10 @@ end
 }
 
 /// Spec §2 (FmaF64) and §1 ("both tiers must agree bit for bit"): with NaN operands
-/// the tiers must return the same NaN.
-///
-/// KNOWN TIER MISMATCH (ignored until fixed): when B and X are NaNs with different
-/// bits, the interpreter (`f64::mul_add`, the host libm's `fma`) returns X's NaN while
-/// compiled code on a CPU with FMA (`vfmadd231sd acc, x, y`) returns B's; e.g.
-/// fma(0x7ff8000000000000, 0xfff8000000000000, 1.0) is 0xfff8000000000000 in the
-/// interpreter and 0x7ff8000000000000 compiled. The baseline-CPU compile agrees with
-/// the interpreter (it calls the same `mul_add`).
+/// the tiers must return the same NaN. Found by the differential test: libm's `fma`
+/// (interpreter) and `vfmadd231sd` (compiled) return different operands' NaNs, so a
+/// NaN result of FmaF64 is the canonical quiet NaN everywhere.
 #[test]
-#[ignore = "known tier mismatch: FmaF64 NaN propagation differs between mul_add and vfmadd231sd"]
 fn fma_propagates_the_same_nan() {
     let p = assemble(
         "

@@ -13,7 +13,10 @@
 pub use crate::stack::place_arguments;
 use crate::stack::{RegisterStack, DEFAULT_DEPTH_LIMIT};
 use crate::{Const, Function, RunError, TrapInfo, Value, VerifiedProgram};
-use stencils::{dispatch, Bank, Callee, ConstF64, ConstI64, Dest, Flow, Inst, RegC, RegF, RegI, Table, Tier, Trap};
+use stencils::{
+    dispatch, Bank, Callee, ConstF64, ConstI64, Dest, Flow, Inst, RegC, RegF, RegI, Table, Tier,
+    Trap,
+};
 
 /// Settings of a run.
 #[derive(Clone, Copy, Debug)]
@@ -24,12 +27,19 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Config {
-        Config { depth_limit: DEFAULT_DEPTH_LIMIT }
+        Config {
+            depth_limit: DEFAULT_DEPTH_LIMIT,
+        }
     }
 }
 
 /// Runs `entry` of a verified program with `args` in the interpreter.
-pub fn run(program: &VerifiedProgram, entry: &str, args: &[Value], config: &Config) -> Result<Value, RunError> {
+pub fn run(
+    program: &VerifiedProgram,
+    entry: &str,
+    args: &[Value],
+    config: &Config,
+) -> Result<Value, RunError> {
     let mut stack = RegisterStack::new(program, config.depth_limit);
     let depth_limit = stack.depth_limit();
     let len = stack.len();
@@ -75,7 +85,12 @@ impl<'p> Prepared<'p> {
                         Const::Str(_) => 0,
                     })
                     .collect(),
-                param_slots: func.params.iter().enumerate().map(|(k, &b)| func.regs.slot(b, k)).collect(),
+                param_slots: func
+                    .params
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &b)| func.regs.slot(b, k))
+                    .collect(),
             })
             .collect();
         Prepared { program, funcs }
@@ -162,7 +177,12 @@ impl<'a, 'p> Machine<'a, 'p> {
     /// # Safety
     /// `frame` must lie in a [`RegisterStack`] built for this program with this
     /// machine's depth limit, at a depth consistent with the machine's depth.
-    pub unsafe fn execute(&mut self, func: usize, pc: usize, frame: *mut u64) -> Result<u64, TrapInfo> {
+    pub unsafe fn execute(
+        &mut self,
+        func: usize,
+        pc: usize,
+        frame: *mut u64,
+    ) -> Result<u64, TrapInfo> {
         self.enter(func, frame);
         let mut code: *const Inst = self.prog.funcs[func].func.code.as_ptr();
         let mut pc = pc;
@@ -196,20 +216,34 @@ impl<'a, 'p> Machine<'a, 'p> {
                 },
                 Flow::Trap(trap) => return Err(self.trap_info(trap, pc)),
                 // An opcode the verifier would have refused.
-                Flow::Exit(_) => unreachable!("unverified instruction {inst:?} in {}", self.prog.funcs[self.func].func.name),
+                Flow::Exit(_) => unreachable!(
+                    "unverified instruction {inst:?} in {}",
+                    self.prog.funcs[self.func].func.name
+                ),
             }
         }
     }
 
     fn trap_info(&self, trap: Trap, pc: usize) -> TrapInfo {
-        TrapInfo { trap, func: self.func, function: self.prog.funcs[self.func].func.name.clone(), pc: pc as u32 }
+        TrapInfo {
+            trap,
+            func: self.func,
+            function: self.prog.funcs[self.func].func.name.clone(),
+            pc: pc as u32,
+        }
     }
 
     /// Copies the arguments of a call from the current frame (`B + k` of each
     /// parameter's bank) into `dst`, the callee's frame, at the callee's parameter slots.
     #[inline(always)]
     fn copy_arguments(&self, callee: &PreparedFn, args: usize, dst: *mut u64) {
-        for (k, (&bank, &slot)) in callee.func.params.iter().zip(&callee.param_slots).enumerate() {
+        for (k, (&bank, &slot)) in callee
+            .func
+            .params
+            .iter()
+            .zip(&callee.param_slots)
+            .enumerate()
+        {
             // SAFETY: verified argument registers; the callee frame fits the stack.
             unsafe { *dst.add(slot) = *self.reg_ptr(bank, args + k) };
         }
@@ -253,7 +287,9 @@ impl Tier for Machine<'_, '_> {
     #[inline(always)]
     fn lookup(&self, t: Table, index: i64) -> Option<i64> {
         let table = &self.prog.funcs[self.func].func.tables[t.0];
-        usize::try_from(index).ok().and_then(|i| table.get(i).copied())
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| table.get(i).copied())
     }
 
     #[inline(always)]
@@ -280,7 +316,12 @@ impl Tier for Machine<'_, '_> {
         unsafe { std::ptr::write_bytes(frame, 0, target.func.frame_slots()) };
         self.copy_arguments(target, args, frame);
         self.depth += 1;
-        self.calls.push(Activation { func: self.func, pc: 0, frame: self.frame, dest });
+        self.calls.push(Activation {
+            func: self.func,
+            pc: 0,
+            frame: self.frame,
+            dest,
+        });
         self.enter(callee.0, frame);
         Flow::Enter
     }
@@ -291,7 +332,14 @@ impl Tier for Machine<'_, '_> {
         let target = &prog.funcs[callee.0];
         let mut staged = std::mem::take(&mut self.staged);
         staged.clear();
-        staged.extend(target.func.params.iter().enumerate().map(|(k, &bank)| unsafe { *self.reg_ptr(bank, args + k) }));
+        staged.extend(
+            target
+                .func
+                .params
+                .iter()
+                .enumerate()
+                .map(|(k, &bank)| unsafe { *self.reg_ptr(bank, args + k) }),
+        );
         let frame = self.frame;
         unsafe {
             std::ptr::write_bytes(frame, 0, target.func.frame_slots());

@@ -8,14 +8,14 @@
 pub mod asm;
 pub mod builder;
 pub mod interp;
+mod program;
 mod stack;
 pub mod text;
-mod program;
 mod value;
 pub mod verify;
 
 pub use program::{Const, Function, Program, RegCounts, VerifiedProgram};
+pub use stack::RegisterStack;
 pub use stencils::{Bank, Field, Inst, Opcode, Trap};
 pub use value::{RunError, TrapInfo, Value};
-pub use stack::RegisterStack;
 pub use verify::VerifyError;

@@ -24,13 +24,22 @@ impl RegisterStack {
     /// limit actually enforced ([`RegisterStack::depth_limit`]) may be lower for programs
     /// with enormous frames.
     pub fn new(program: &Program, depth_limit: u64) -> RegisterStack {
-        let max_frame = program.functions.iter().map(|f| f.frame_slots()).max().unwrap_or(0).max(1);
+        let max_frame = program
+            .functions
+            .iter()
+            .map(|f| f.frame_slots())
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let affordable = (MAX_STACK_SLOTS / max_frame) as u64;
         let depth_limit = depth_limit.clamp(1, affordable.saturating_sub(2).max(1));
         // One more frame than the limit: a call's arguments are written just past the
         // deepest frame before the depth check, and tail calls stage arguments there.
         let len = (depth_limit as usize + 1) * max_frame + 16;
-        RegisterStack { slots: vec![0; len], depth_limit }
+        RegisterStack {
+            slots: vec![0; len],
+            depth_limit,
+        }
     }
 
     pub fn depth_limit(&self) -> u64 {
@@ -53,7 +62,12 @@ impl RegisterStack {
 /// Checks `args` against the entry function's parameters and writes them into the
 /// entry frame at `frame` (spec §2: parameter k lands in register k of its bank).
 /// Returns the entry's index.
-pub fn place_arguments(program: &Program, entry: &str, args: &[Value], frame: &mut [u64]) -> Result<usize, RunError> {
+pub fn place_arguments(
+    program: &Program,
+    entry: &str,
+    args: &[Value],
+    frame: &mut [u64],
+) -> Result<usize, RunError> {
     let index = program
         .function_index(entry)
         .ok_or_else(|| RunError::Arguments(format!("no function named `{entry}`")))?;

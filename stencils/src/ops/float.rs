@@ -34,11 +34,25 @@ pub fn NegF64<T: Tier>(t: &mut T, a: RegF, b: RegF) -> Flow {
 }
 
 /// fA = fB * fX + fY with one rounding; c packs X (low byte) and Y (high byte).
+///
+/// IEEE-754 leaves open which NaN operand a fused multiply-add returns, and CPUs and
+/// libms choose differently, so a NaN result is the canonical quiet NaN
+/// (`0x7FF8_0000_0000_0000`) in every tier.
 #[stencil]
 pub fn FmaF64<T: Tier>(t: &mut T, a: RegF, b: RegF, c: FmaPair) -> Flow {
     let v = t.fma(t.f(b), t.f(c.x), t.f(c.y));
-    t.set_f(a, v);
+    t.set_f(a, canonical_nan(v));
     Flow::Next
+}
+
+/// `v`, with any NaN replaced by the canonical quiet NaN.
+#[inline(always)]
+pub fn canonical_nan(v: f64) -> f64 {
+    if v.is_nan() {
+        f64::NAN
+    } else {
+        v
+    }
 }
 
 /// fA = sqrt(fB), correctly rounded.

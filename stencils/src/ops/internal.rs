@@ -20,6 +20,6 @@ pub fn ZeroRange<T: Tier>(t: &mut T, a: RegI, b: RegI) -> Flow {
 #[stencil(internal)]
 pub fn FmaF64Baseline<T: Tier>(t: &mut T, a: RegF, b: RegF, c: FmaPair) -> Flow {
     let v = t.fma_baseline(t.f(b), t.f(c.x), t.f(c.y));
-    t.set_f(a, v);
+    t.set_f(a, super::float::canonical_nan(v));
     Flow::Next
 }
