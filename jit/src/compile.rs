@@ -1,17 +1,18 @@
 //! Compiling a verified program: lower, lay out, copy and patch.
 //!
-//! Pass 1 lowers every function to pieces and computes where each piece, trampoline,
-//! stencil data part and constant goes. Pass 2 maps the region read-write, copies every
-//! piece and fills its holes at their final addresses, then makes the region
-//! read-execute. A piece whose code ends in a jump to the next piece drops that jump,
-//! so consecutive stencils fall through.
+//! Pass 1 lowers every function to pieces (stencil instances) and decides where each
+//! piece, trampoline, stencil data part and constant goes. Pass 2 maps the region
+//! read-write, copies every piece and fills its holes at their final addresses, then
+//! makes the region read-execute. A piece whose code ends in a jump to the next piece
+//! drops that jump, so consecutive stencils fall through.
 
-use crate::lower::{self, LoweredFunction, OperandValue, Piece};
+use crate::lower::{self, Lowered, OperandValue, Piece};
 use crate::memory::{ExecutableRegion, WritableRegion};
 use crate::patch::{self, PatchError, X86_64_TRAMPOLINE_LEN};
 use crate::runtime;
 use std::ops::Range;
 use stencil_table::{HoleValue, OperandField, RelocKind, Stencil, StencilSet};
+use stencils::helpers::{HelperFns, HELPER_NAMES};
 use vm3::{Const, VerifiedProgram};
 
 /// Knobs of the compiler.
@@ -44,8 +45,8 @@ pub enum CompileError {
         pc: u32,
         stencil: String,
     },
-    #[error("stencil `{stencil}` calls helper #{index}, which the runtime does not provide")]
-    UnknownHelper { stencil: String, index: u16 },
+    #[error("helper #{index} ({name}) has no address in the runtime")]
+    UnknownHelper { index: u16, name: String },
 }
 
 /// Where one function's code is, as offsets into the region.
@@ -57,21 +58,25 @@ pub struct FunctionCode {
     pub insts: Vec<Range<usize>>,
 }
 
-/// What pass 1 decided.
+/// What pass 1 decided: offsets into the region.
 struct Layout {
-    /// Code offset of each piece, per function.
-    piece_offsets: Vec<Vec<usize>>,
-    /// Emitted length of each piece (its code minus an elided tail jump).
-    piece_lens: Vec<Vec<usize>>,
+    /// Offset of each piece (parallel to `Lowered::pieces`), then the end of the code.
+    piece_offsets: Vec<u32>,
     code_len: usize,
-    /// Offset of the trampoline of each helper, by helper index.
+    /// Offset of the trampoline of each helper the code calls, by helper index.
     trampolines: Vec<Option<usize>>,
     /// Offset of each stencil's data part, by stencil index.
     stencil_data: Vec<Option<usize>>,
-    /// Offset of each function's constants (8 bytes each) and tables.
+    /// Offset of each function's constants (8 bytes each) and tables (length, entries).
     consts: Vec<Vec<usize>>,
     tables: Vec<Vec<usize>>,
     total: usize,
+}
+
+impl Layout {
+    fn piece_len(&self, piece: usize) -> usize {
+        (self.piece_offsets[piece + 1] - self.piece_offsets[piece]) as usize
+    }
 }
 
 pub struct Compiled {
@@ -94,25 +99,70 @@ pub fn compile(
     } else {
         lower::CpuFeatures::detect()
     };
-    let lowered: Vec<LoweredFunction> = (0..program.functions.len())
-        .map(|i| lower::lower(program, i, cpu))
-        .collect();
+    let lowered = lower::lower(program, cpu);
     let layout = lay_out(program, stencils, &lowered);
     let mut region = WritableRegion::new(layout.total)?;
     let base = region.address();
     let helpers = runtime::helper_fns();
     let bytes = region.bytes();
+    write_data(program, stencils, &layout, &helpers, bytes)?;
 
-    for (helper, offset) in layout.trampolines.iter().enumerate() {
+    for (f, low) in lowered.functions.iter().enumerate() {
+        for index in low.pieces.start as usize..low.pieces.end as usize {
+            let site = PatchSite {
+                program,
+                layout: &layout,
+                lowered: &lowered,
+                func: f,
+                index,
+                piece: &lowered.pieces[index],
+                base,
+                helpers: &helpers,
+            };
+            site.copy_and_patch(stencils, options, bytes)?;
+        }
+    }
+    let functions = lowered
+        .functions
+        .iter()
+        .enumerate()
+        .map(|(f, low)| {
+            let start = |piece: u32| layout.piece_offsets[piece as usize] as usize;
+            let insts = (0..low.insts.len())
+                .map(|pc| {
+                    let first = lowered.inst_piece(f, pc);
+                    let next = lowered.inst_start.get(low.insts.start as usize + pc + 1);
+                    let end = next.map_or(start(low.pieces.end), |&p| start(p));
+                    layout.piece_offsets[first] as usize..end
+                })
+                .collect();
+            FunctionCode {
+                entry: start(low.pieces.start),
+                prologue: start(low.pieces.start)..start(low.body),
+                insts,
+            }
+        })
+        .collect();
+    let region = region.make_executable()?;
+    Ok(Compiled {
+        region,
+        functions,
+        code_len: layout.code_len,
+    })
+}
+
+/// Writes everything but the code: trampolines, stencil data parts, constants, tables.
+fn write_data(
+    program: &VerifiedProgram,
+    stencils: &StencilSet,
+    layout: &Layout,
+    helpers: &HelperFns,
+    bytes: &mut [u8],
+) -> Result<(), CompileError> {
+    for (index, offset) in layout.trampolines.iter().enumerate() {
         if let Some(offset) = *offset {
-            let name = stencils::helpers::HELPER_NAMES[helper];
-            let address = helpers
-                .address(name)
-                .ok_or_else(|| CompileError::UnknownHelper {
-                    stencil: String::new(),
-                    index: helper as u16,
-                })?;
-            patch::write_x86_64_trampoline(bytes, offset, address as u64);
+            let address = helper_address(helpers, index as u16)?;
+            patch::write_x86_64_trampoline(bytes, offset, address);
         }
     }
     for (index, offset) in layout.stencil_data.iter().enumerate() {
@@ -139,125 +189,37 @@ pub fn compile(
             }
         }
     }
-
-    let mut functions = Vec::with_capacity(lowered.len());
-    for (f, low) in lowered.iter().enumerate() {
-        let offsets = &layout.piece_offsets[f];
-        let lens = &layout.piece_lens[f];
-        for (i, piece) in low.pieces.iter().enumerate() {
-            let stencil = &stencils.stencils[piece.stencil];
-            let at = offsets[i];
-            let len = lens[i];
-            bytes[at..at + len].copy_from_slice(&stencil.code[..len]);
-            let ctx = PatchSite {
-                program,
-                layout: &layout,
-                lowered: &lowered,
-                func: f,
-                piece,
-                base,
-            };
-            for hole in stencil.holes.iter().filter(|h| (h.offset as usize) < len) {
-                let place = base + (at + hole.offset as usize) as u64;
-                let error = |error| CompileError::Patch {
-                    function: program.functions[f].name.clone(),
-                    pc: piece.pc,
-                    stencil: stencil.name.to_string(),
-                    error,
-                };
-                let value = ctx.value(hole.value, stencil, i, &helpers)?;
-                let far_helper = matches!(hole.value, HoleValue::Helper(_))
-                    && hole.kind == RelocKind::X86_64Branch32;
-                let direct = if far_helper && options.force_trampolines {
-                    Err(PatchError::Overflow {
-                        kind: hole.kind,
-                        offset: hole.offset as usize,
-                        value: 0,
-                    })
-                } else {
-                    patch::apply(
-                        hole.kind,
-                        bytes,
-                        at + hole.offset as usize,
-                        value,
-                        hole.addend,
-                        place,
-                    )
-                };
-                match (direct, hole.value) {
-                    (Ok(()), _) => {}
-                    (Err(PatchError::Overflow { .. }), HoleValue::Helper(h)) if far_helper => {
-                        let trampoline = base
-                            + layout.trampolines[h as usize].expect("trampoline laid out") as u64;
-                        patch::apply(
-                            hole.kind,
-                            bytes,
-                            at + hole.offset as usize,
-                            trampoline,
-                            hole.addend,
-                            place,
-                        )
-                        .map_err(error)?;
-                    }
-                    (Err(e), _) => return Err(error(e)),
-                }
-            }
-        }
-        let piece_start = |i: usize| {
-            offsets
-                .get(i)
-                .copied()
-                .unwrap_or(offsets[offsets.len() - 1] + lens[lens.len() - 1])
-        };
-        let end = piece_start(low.pieces.len());
-        let insts = (0..low.inst_start.len())
-            .map(|pc| {
-                let next = low
-                    .inst_start
-                    .get(pc + 1)
-                    .map(|&i| piece_start(i))
-                    .unwrap_or(end);
-                piece_start(low.inst_start[pc])..next
-            })
-            .collect();
-        let entry = piece_start(0);
-        functions.push(FunctionCode {
-            entry,
-            prologue: entry..piece_start(low.prologue),
-            insts,
-        });
-    }
-    let region = region.make_executable()?;
-    Ok(Compiled {
-        region,
-        functions,
-        code_len: layout.code_len,
-    })
+    Ok(())
 }
 
-fn lay_out(
-    program: &VerifiedProgram,
-    stencils: &StencilSet,
-    lowered: &[LoweredFunction],
-) -> Layout {
-    let mut offset = 0;
-    let mut piece_offsets = Vec::new();
-    let mut piece_lens = Vec::new();
-    let mut trampolines = vec![None; stencils::helpers::HELPER_NAMES.len()];
+fn helper_address(helpers: &HelperFns, index: u16) -> Result<u64, CompileError> {
+    let name = HELPER_NAMES.get(index as usize).copied().unwrap_or("?");
+    helpers
+        .address(name)
+        .map(|a| a as u64)
+        .ok_or(CompileError::UnknownHelper {
+            index,
+            name: name.to_string(),
+        })
+}
+
+fn lay_out(program: &VerifiedProgram, stencils: &StencilSet, lowered: &Lowered) -> Layout {
+    let mut offset = 0usize;
+    let mut piece_offsets = Vec::with_capacity(lowered.pieces.len() + 1);
+    let mut trampolines = vec![None; HELPER_NAMES.len()];
     let mut data_used = vec![false; stencils.stencils.len()];
-    for low in lowered {
-        let mut offs = Vec::with_capacity(low.pieces.len());
-        let mut lens = Vec::with_capacity(low.pieces.len());
-        for (i, piece) in low.pieces.iter().enumerate() {
+    for low in &lowered.functions {
+        for index in low.pieces.start as usize..low.pieces.end as usize {
+            let piece = &lowered.pieces[index];
             let stencil = &stencils.stencils[piece.stencil];
-            let last = i + 1 == low.pieces.len();
+            // The last piece of a function has no next piece to fall into.
+            let last = index + 1 == low.pieces.end as usize;
             let len = if last {
                 stencil.code.len()
             } else {
                 stencil.code_without_tail_jump().len()
             };
-            offs.push(offset);
-            lens.push(len);
+            piece_offsets.push(offset as u32);
             offset += len;
             data_used[piece.stencil] |= !stencil.data.is_empty();
             for hole in stencil.holes {
@@ -266,27 +228,24 @@ fn lay_out(
                 }
             }
         }
-        piece_offsets.push(offs);
-        piece_lens.push(lens);
     }
+    piece_offsets.push(offset as u32);
     let code_len = offset;
     offset = align(offset, 16);
-    for t in trampolines.iter_mut().filter(|t| t.is_some()) {
-        *t = Some(offset);
+    for trampoline in trampolines.iter_mut().filter(|t| t.is_some()) {
+        *trampoline = Some(offset);
         offset += align(X86_64_TRAMPOLINE_LEN, 8);
     }
     let mut stencil_data = vec![None; stencils.stencils.len()];
-    for (i, used) in data_used.iter().enumerate() {
-        if *used {
-            let s = &stencils.stencils[i];
-            offset = align(offset, s.data_align as usize);
-            stencil_data[i] = Some(offset);
-            offset += s.data.len();
-        }
+    for (index, _) in data_used.iter().enumerate().filter(|(_, used)| **used) {
+        let stencil = &stencils.stencils[index];
+        offset = align(offset, stencil.data_align as usize);
+        stencil_data[index] = Some(offset);
+        offset += stencil.data.len();
     }
     offset = align(offset, 16);
-    let mut consts = Vec::new();
-    let mut tables = Vec::new();
+    let mut consts = Vec::with_capacity(program.functions.len());
+    let mut tables = Vec::with_capacity(program.functions.len());
     for func in program.functions.iter() {
         let mut place = |len: usize| {
             let at = offset;
@@ -303,7 +262,6 @@ fn lay_out(
     }
     Layout {
         piece_offsets,
-        piece_lens,
         code_len,
         trampolines,
         stencil_data,
@@ -313,36 +271,83 @@ fn lay_out(
     }
 }
 
-/// Everything needed to compute the value of a hole of one piece.
+/// One piece being copied and patched, with what its hole values depend on.
 struct PatchSite<'a> {
     program: &'a VerifiedProgram,
     layout: &'a Layout,
-    lowered: &'a [LoweredFunction],
+    lowered: &'a Lowered,
     func: usize,
+    /// The piece's index in `Lowered::pieces`.
+    index: usize,
     piece: &'a Piece,
     base: u64,
+    helpers: &'a HelperFns,
 }
 
 impl PatchSite<'_> {
-    fn value(
+    fn copy_and_patch(
         &self,
-        hole: HoleValue,
-        stencil: &Stencil,
-        index: usize,
-        helpers: &stencils::helpers::HelperFns,
-    ) -> Result<u64, CompileError> {
+        stencils: &StencilSet,
+        options: Options,
+        bytes: &mut [u8],
+    ) -> Result<(), CompileError> {
+        let stencil = &stencils.stencils[self.piece.stencil];
+        let at = self.layout.piece_offsets[self.index] as usize;
+        let len = self.layout.piece_len(self.index);
+        bytes[at..at + len].copy_from_slice(&stencil.code[..len]);
+        // Holes in a dropped tail jump are dropped with it.
+        for hole in stencil.holes.iter().filter(|h| (h.offset as usize) < len) {
+            let field = at + hole.offset as usize;
+            let place = self.base + field as u64;
+            let value = self.value(hole.value, stencil)?;
+            let helper_call = matches!(hole.value, HoleValue::Helper(_))
+                && hole.kind == RelocKind::X86_64Branch32;
+            let direct = if helper_call && options.force_trampolines {
+                Err(PatchError::Overflow {
+                    kind: hole.kind,
+                    offset: hole.offset as usize,
+                    value: 0,
+                })
+            } else {
+                patch::apply(hole.kind, bytes, field, value, hole.addend, place)
+            };
+            let result = match (direct, hole.value) {
+                // A helper out of rel32 range: call its trampoline, placed after the code.
+                (Err(PatchError::Overflow { .. }), HoleValue::Helper(h)) if helper_call => {
+                    let trampoline = self.layout.trampolines[h as usize].expect("laid out") as u64;
+                    patch::apply(
+                        hole.kind,
+                        bytes,
+                        field,
+                        self.base + trampoline,
+                        hole.addend,
+                        place,
+                    )
+                }
+                (result, _) => result,
+            };
+            result.map_err(|error| CompileError::Patch {
+                function: self.program.functions[self.func].name.clone(),
+                pc: self.piece.pc,
+                stencil: stencil.name.to_string(),
+                error,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn value(&self, hole: HoleValue, stencil: &Stencil) -> Result<u64, CompileError> {
         let layout = self.layout;
-        let function = || self.program.functions[self.func].name.clone();
-        let start_of = |f: usize, piece: usize| self.base + layout.piece_offsets[f][piece] as u64;
+        let address_of_piece = |piece: usize| self.base + layout.piece_offsets[piece] as u64;
         Ok(match hole {
             HoleValue::Operand(field) => {
-                let v = self.piece.operands[match field {
+                let operand = self.piece.operands[match field {
                     OperandField::A => 0,
                     OperandField::B => 1,
                     OperandField::C => 2,
                     OperandField::D => 3,
                 }];
-                match v {
+                match operand {
                     OperandValue::Known(v) => v,
                     OperandValue::Const(k) => self.base + layout.consts[self.func][k] as u64,
                     OperandValue::Table(t) => self.base + layout.tables[self.func][t] as u64,
@@ -352,40 +357,29 @@ impl PatchSite<'_> {
             HoleValue::Pc => self.piece.pc as u64,
             HoleValue::Func => self.func as u64,
             HoleValue::Continue => {
-                if index + 1 >= self.lowered[self.func].pieces.len() {
+                if self.index + 1 >= self.lowered.functions[self.func].pieces.end as usize {
                     return Err(CompileError::ContinuesPastEnd {
-                        function: function(),
+                        function: self.program.functions[self.func].name.clone(),
                         pc: self.piece.pc,
                         stencil: stencil.name.to_string(),
                     });
                 }
-                start_of(self.func, index + 1)
+                address_of_piece(self.index + 1)
             }
             HoleValue::Target => {
                 let target = self
                     .piece
                     .target
-                    .expect("a stencil with a target hole belongs to a branch");
-                start_of(self.func, self.lowered[self.func].inst_start[target])
+                    .expect("a target hole belongs to a branch");
+                address_of_piece(self.lowered.inst_piece(self.func, target))
             }
             HoleValue::Callee => {
-                let callee = self
-                    .piece
-                    .callee
-                    .expect("a stencil with a callee hole belongs to a call");
-                start_of(callee, 0)
+                let callee = self.piece.callee.expect("a callee hole belongs to a call");
+                address_of_piece(self.lowered.functions[callee].pieces.start as usize)
             }
-            HoleValue::Helper(h) => {
-                let name = stencils::helpers::HELPER_NAMES.get(h as usize);
-                name.and_then(|n| helpers.address(n))
-                    .ok_or(CompileError::UnknownHelper {
-                        stencil: stencil.name.to_string(),
-                        index: h,
-                    })? as u64
-            }
+            HoleValue::Helper(h) => helper_address(self.helpers, h)?,
             HoleValue::Data => {
-                self.base
-                    + layout.stencil_data[self.piece.stencil].expect("data part laid out") as u64
+                self.base + layout.stencil_data[self.piece.stencil].expect("laid out") as u64
             }
         })
     }

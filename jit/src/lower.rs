@@ -9,6 +9,7 @@
 //! - a tail call moves the arguments into the parameter slots of the *same* frame as a
 //!   parallel move (a source may be another move's destination), then jumps.
 
+use std::ops::Range;
 use stencils::{Bank, Field, Inst, Opcode, OperandKind, IMM_BIAS, INTERNAL_STENCILS, OPCODE_COUNT};
 use vm3::{Function, Program};
 
@@ -37,13 +38,29 @@ pub struct Piece {
     pub callee: Option<usize>,
 }
 
-/// A function as a list of pieces.
-pub struct LoweredFunction {
+/// A whole program as one array of pieces, function after function.
+pub struct Lowered {
     pub pieces: Vec<Piece>,
-    /// Pieces of the prologue: `pieces[..prologue]`.
-    pub prologue: usize,
-    /// First piece of each instruction.
-    pub inst_start: Vec<usize>,
+    pub functions: Vec<LoweredFunction>,
+    /// First piece (an index into `pieces`) of each instruction, function after function.
+    pub inst_start: Vec<u32>,
+}
+
+/// Where one function's pieces are.
+pub struct LoweredFunction {
+    /// Its pieces: the prologue, then the instructions.
+    pub pieces: Range<u32>,
+    /// The first piece after the prologue.
+    pub body: u32,
+    /// Its instructions' entries in `Lowered::inst_start`.
+    pub insts: Range<u32>,
+}
+
+impl Lowered {
+    /// The first piece of instruction `pc` of function `func`.
+    pub fn inst_piece(&self, func: usize, pc: usize) -> usize {
+        self.inst_start[self.functions[func].insts.start as usize + pc] as usize
+    }
 }
 
 /// Slots above this count are zeroed with a loop rather than one store each.
@@ -113,49 +130,61 @@ impl CpuFeatures {
     }
 }
 
-pub fn lower(program: &Program, index: usize, cpu: CpuFeatures) -> LoweredFunction {
-    let func = &program.functions[index];
-    let mut pieces = Vec::new();
-    lower_prologue(func, &mut pieces);
-    let prologue = pieces.len();
-    let mut inst_start = Vec::with_capacity(func.code.len());
-    for (pc, &inst) in func.code.iter().enumerate() {
-        inst_start.push(pieces.len());
-        lower_inst(program, func, pc as u32, inst, cpu, &mut pieces);
+/// Lowers every function of `program` (one allocation per array, not per function:
+/// compile speed is the point of copy-and-patch).
+pub fn lower(program: &Program, cpu: CpuFeatures) -> Lowered {
+    let insts: usize = program.functions.iter().map(|f| f.code.len()).sum();
+    let mut lowered = Lowered {
+        pieces: Vec::with_capacity(insts + insts / 2 + 4 * program.functions.len()),
+        functions: Vec::with_capacity(program.functions.len()),
+        inst_start: Vec::with_capacity(insts),
+    };
+    for func in &program.functions {
+        let first = lowered.pieces.len() as u32;
+        lower_prologue(func, &mut lowered.pieces);
+        let body = lowered.pieces.len() as u32;
+        let first_inst = lowered.inst_start.len() as u32;
+        for (pc, &inst) in func.code.iter().enumerate() {
+            lowered.inst_start.push(lowered.pieces.len() as u32);
+            lower_inst(program, func, pc as u32, inst, cpu, &mut lowered.pieces);
+        }
+        lowered.functions.push(LoweredFunction {
+            pieces: first..lowered.pieces.len() as u32,
+            body,
+            insts: first_inst..lowered.inst_start.len() as u32,
+        });
     }
-    LoweredFunction {
-        pieces,
-        prologue,
-        inst_start,
-    }
+    lowered
 }
 
+/// Zeroes every slot but the parameters', run by run between parameter slots.
 fn lower_prologue(func: &Function, pieces: &mut Vec<Piece>) {
-    let slots = func.frame_slots();
-    let mut is_param = vec![false; slots];
-    for (k, &bank) in func.params.iter().enumerate() {
-        is_param[func.regs.slot(bank, k)] = true;
-    }
-    let mut slot = 0;
-    while slot < slots {
-        if is_param[slot] {
-            slot += 1;
-            continue;
-        }
-        let end = (slot..slots).find(|&s| is_param[s]).unwrap_or(slots);
-        if end - slot <= UNROLLED_ZEROING {
-            pieces.extend((slot..end).map(|s| zero_slot(0, s as u64)));
+    let mut params: Vec<usize> = func
+        .params
+        .iter()
+        .enumerate()
+        .map(|(k, &bank)| func.regs.slot(bank, k))
+        .collect();
+    params.sort_unstable();
+    let mut zero_run = |start: usize, end: usize| {
+        if end - start <= UNROLLED_ZEROING {
+            pieces.extend((start..end).map(|s| zero_slot(0, s as u64)));
         } else {
             let operands = [
-                known(slot as u64 * 8),
+                known(start as u64 * 8),
                 known(end as u64 * 8),
                 known(0),
                 known(0),
             ];
             pieces.push(piece(internal_stencil("ZeroRange"), 0, operands));
         }
-        slot = end;
+    };
+    let mut next = 0;
+    for slot in params {
+        zero_run(next, slot);
+        next = slot + 1;
     }
+    zero_run(next, func.frame_slots());
 }
 
 fn lower_inst(

@@ -16,6 +16,6 @@ pub mod verify;
 
 pub use program::{Const, Function, Program, RegCounts, VerifiedProgram};
 pub use stack::RegisterStack;
-pub use stencils::{Bank, Field, Inst, Opcode, Trap};
+pub use stencils::{Bank, Field, Inst, Opcode, OperandKind, Trap};
 pub use value::{RunError, TrapInfo, Value};
 pub use verify::VerifyError;
