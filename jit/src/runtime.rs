@@ -80,10 +80,7 @@ impl CompiledProgram {
     pub fn run(&self, entry: &str, args: &[Value], config: &Config) -> Result<Value, RunError> {
         let mut stack = RegisterStack::new(&self.program, config.depth_limit);
         let depth_limit = stack.depth_limit();
-        let len = stack.len();
-        // SAFETY: the slice covers exactly the stack's allocation.
-        let slots = unsafe { std::slice::from_raw_parts_mut(stack.base(), len) };
-        let func = vm3::interp::place_arguments(&self.program, entry, args, slots)?;
+        let func = stack.place_arguments(&self.program, entry, args)?;
         let frame = stack.base();
         let prepared = Prepared::new(&self.program);
         let mut state = RunState {

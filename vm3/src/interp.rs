@@ -10,7 +10,6 @@
 //! count, every branch target and callee exists, no function falls off its end) and the
 //! register stack is sized so that any call passing the depth check fits.
 
-pub use crate::stack::place_arguments;
 use crate::stack::{RegisterStack, DEFAULT_DEPTH_LIMIT};
 use crate::{Const, Function, RunError, TrapInfo, Value, VerifiedProgram};
 use stencils::{
@@ -42,10 +41,7 @@ pub fn run(
 ) -> Result<Value, RunError> {
     let mut stack = RegisterStack::new(program, config.depth_limit);
     let depth_limit = stack.depth_limit();
-    let len = stack.len();
-    // SAFETY: the slice covers exactly the stack's allocation.
-    let slots = unsafe { std::slice::from_raw_parts_mut(stack.base(), len) };
-    let func = place_arguments(program, entry, args, slots)?;
+    let func = stack.place_arguments(program, entry, args)?;
     let prepared = Prepared::new(program);
     let mut machine = Machine::new(&prepared, depth_limit, 1);
     // SAFETY: verified program, sized stack (module docs).

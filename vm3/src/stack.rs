@@ -50,46 +50,39 @@ impl RegisterStack {
         self.slots.as_mut_ptr()
     }
 
-    pub fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
-    }
-}
-
-/// Checks `args` against the entry function's parameters and writes them into the
-/// entry frame at `frame` (spec §2: parameter k lands in register k of its bank).
-/// Returns the entry's index.
-pub fn place_arguments(
-    program: &Program,
-    entry: &str,
-    args: &[Value],
-    frame: &mut [u64],
-) -> Result<usize, RunError> {
-    let index = program
-        .function_index(entry)
-        .ok_or_else(|| RunError::Arguments(format!("no function named `{entry}`")))?;
-    let func = &program.functions[index];
-    if args.len() != func.params.len() {
-        return Err(RunError::Arguments(format!(
-            "`{entry}` takes {} argument{}, got {}",
-            func.params.len(),
-            if func.params.len() == 1 { "" } else { "s" },
-            args.len()
-        )));
-    }
-    for (k, (arg, &bank)) in args.iter().zip(&func.params).enumerate() {
-        if arg.bank() != bank {
+    /// Checks `args` against the parameters of the function `entry` and writes them into
+    /// the first frame (spec §2: parameter k lands in register k of its bank). Returns
+    /// the entry's index.
+    pub fn place_arguments(
+        &mut self,
+        program: &Program,
+        entry: &str,
+        args: &[Value],
+    ) -> Result<usize, RunError> {
+        let frame = &mut self.slots;
+        let index = program
+            .function_index(entry)
+            .ok_or_else(|| RunError::Arguments(format!("no function named `{entry}`")))?;
+        let func = &program.functions[index];
+        if args.len() != func.params.len() {
             return Err(RunError::Arguments(format!(
-                "argument {} of `{entry}` must be {}, got {}",
-                k + 1,
-                bank.name(),
-                arg.bank().name()
+                "`{entry}` takes {} argument{}, got {}",
+                func.params.len(),
+                if func.params.len() == 1 { "" } else { "s" },
+                args.len()
             )));
         }
-        frame[func.regs.slot(bank, k)] = arg.to_bits();
+        for (k, (arg, &bank)) in args.iter().zip(&func.params).enumerate() {
+            if arg.bank() != bank {
+                return Err(RunError::Arguments(format!(
+                    "argument {} of `{entry}` must be {}, got {}",
+                    k + 1,
+                    bank.name(),
+                    arg.bank().name()
+                )));
+            }
+            frame[func.regs.slot(bank, k)] = arg.to_bits();
+        }
+        Ok(index)
     }
-    Ok(index)
 }
