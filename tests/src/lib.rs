@@ -1,3 +1,5 @@
-//! Shared code of the cross-crate tests: the random program generator.
+//! Shared code of the cross-crate tests: the random program generators (`gen` builds
+//! well-formed programs, `raw` builds programs from raw instructions).
 
 pub mod gen;
+pub mod raw;
