@@ -74,7 +74,9 @@ pub fn format_inst(program: &Program, func: &Function, index: usize) -> String {
 /// The whole program in text form, so that `assemble(&to_text(p), ..)` gives back a
 /// program equal to `p` (code, constant pools, tables, register counts, labels and
 /// table names) whenever `p` verifies and its names are identifiers, distinct where
-/// they must be (functions; labels and tables within a function). Label names of
+/// they must be (functions; labels and tables within a function), except that fields an
+/// opcode does not use print as nothing and come back as 0 (the verifier accepts any
+/// value there, as the spec does not constrain them, and neither tier reads them). Label names of
 /// [`Function::labels`] are kept; branch targets without one get `L<index>`.
 ///
 /// To reach that exactly it uses the syntax the assembler adds to spec §5 (see the
