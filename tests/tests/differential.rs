@@ -12,36 +12,8 @@ use jit::{CompiledProgram, Config, Options};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use vm3::{RunError, Value};
+use vm3_tests::compare::{difference, env_u64, same_outcome, show};
 use vm3_tests::gen::{self, Case};
-
-fn env_u64(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    Some(
-        v.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
-    )
-}
-
-/// Same value bits, or the same trap at the same function and instruction.
-fn same_outcome(a: &Result<Value, RunError>, b: &Result<Value, RunError>) -> bool {
-    match (a, b) {
-        (Ok(x), Ok(y)) => x.same_bits(y),
-        (Err(RunError::Trap(x)), Err(RunError::Trap(y))) => {
-            x.trap == y.trap && x.func == y.func && x.pc == y.pc
-        }
-        _ => false,
-    }
-}
-
-fn show(r: &Result<Value, RunError>) -> String {
-    match r {
-        Ok(v @ Value::F64(f)) => format!("{v} (f64 bits {:#018x})", f.to_bits()),
-        Ok(v) => format!("{v} ({v:?})"),
-        Err(RunError::Trap(t)) => format!("{t} (function #{})", t.func),
-        Err(e) => format!("error: {e}"),
-    }
-}
 
 fn failure(
     case: &Case,
@@ -193,48 +165,4 @@ fn generated_programs_round_trip_through_text() {
             panic!("seed {seed}: printing and assembling changed the program: {diff}\n\n{text}");
         }
     }
-}
-
-/// Where two programs differ, comparing f64 constants by their bits (`Program`'s
-/// `PartialEq` says a NaN constant differs from itself).
-fn difference(a: &vm3::Program, b: &vm3::Program) -> Option<String> {
-    if a.functions.len() != b.functions.len() {
-        return Some(format!(
-            "{} functions became {}",
-            a.functions.len(),
-            b.functions.len()
-        ));
-    }
-    let bits = |c: &vm3::Const| match c {
-        vm3::Const::F64(v) => vm3::Const::I64(v.to_bits() as i64),
-        other => other.clone(),
-    };
-    for (f, g) in a.functions.iter().zip(&b.functions) {
-        let consts_f: Vec<_> = f.consts.iter().map(bits).collect();
-        let consts_g: Vec<_> = g.consts.iter().map(bits).collect();
-        let checks = [
-            ("name", f.name == g.name),
-            ("params", f.params == g.params),
-            ("result", f.result == g.result),
-            ("register counts", f.regs == g.regs),
-            ("code", f.code == g.code),
-            (
-                "constants",
-                consts_f == consts_g
-                    && f.consts
-                        .iter()
-                        .zip(&g.consts)
-                        .all(|(x, y)| std::mem::discriminant(x) == std::mem::discriminant(y)),
-            ),
-            ("tables", f.tables == g.tables),
-            ("table names", f.table_names == g.table_names),
-            ("labels", f.labels == g.labels),
-        ];
-        for (what, same) in checks {
-            if !same {
-                return Some(format!("function {}: {what}", f.name));
-            }
-        }
-    }
-    None
 }

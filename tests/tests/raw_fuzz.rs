@@ -27,39 +27,9 @@ use jit::{CompiledProgram, Config, Options};
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
-use vm3::{Program, RunError, Value};
+use vm3::{Program, RunError};
+use vm3_tests::compare::{difference, env_u64, same_outcome, show};
 use vm3_tests::raw::{self, RawCase};
-
-fn env_u64(name: &str) -> Option<u64> {
-    let v = std::env::var(name).ok()?;
-    Some(
-        v.trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
-    )
-}
-
-/// Same value bits, the same trap at the same function and instruction, or the same
-/// refusal of the entry or its arguments.
-fn same_outcome(a: &Result<Value, RunError>, b: &Result<Value, RunError>) -> bool {
-    match (a, b) {
-        (Ok(x), Ok(y)) => x.same_bits(y),
-        (Err(RunError::Trap(x)), Err(RunError::Trap(y))) => {
-            x.trap == y.trap && x.func == y.func && x.pc == y.pc && x.function == y.function
-        }
-        (Err(RunError::Arguments(x)), Err(RunError::Arguments(y))) => x == y,
-        _ => false,
-    }
-}
-
-fn show(r: &Result<Value, RunError>) -> String {
-    match r {
-        Ok(v @ Value::F64(f)) => format!("{v} (f64 bits {:#018x})", f.to_bits()),
-        Ok(v) => format!("{v} ({v:?})"),
-        Err(RunError::Trap(t)) => format!("{t} (function #{})", t.func),
-        Err(e) => format!("error: {e}"),
-    }
-}
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
@@ -384,55 +354,6 @@ fn check_round_trip(case: &RawCase) -> Result<bool, String> {
         ));
     }
     Ok(unused)
-}
-
-/// Where two programs differ, comparing f64 constants by their bits.
-fn difference(a: &Program, b: &Program) -> Option<String> {
-    if a.functions.len() != b.functions.len() {
-        return Some(format!(
-            "{} functions became {}",
-            a.functions.len(),
-            b.functions.len()
-        ));
-    }
-    let bits = |c: &vm3::Const| match c {
-        vm3::Const::F64(v) => format!("f64 {:#x}", v.to_bits()),
-        other => format!("{other:?}"),
-    };
-    for (f, g) in a.functions.iter().zip(&b.functions) {
-        if f.code != g.code {
-            let pc = f
-                .code
-                .iter()
-                .zip(&g.code)
-                .position(|(x, y)| x != y)
-                .unwrap_or(f.code.len().min(g.code.len()));
-            return Some(format!(
-                "function {}: code differs from instruction {pc}: {:?} became {:?}",
-                f.name,
-                f.code.get(pc),
-                g.code.get(pc)
-            ));
-        }
-        let consts_f: Vec<_> = f.consts.iter().map(bits).collect();
-        let consts_g: Vec<_> = g.consts.iter().map(bits).collect();
-        let checks = [
-            ("name", f.name == g.name),
-            ("params", f.params == g.params),
-            ("result", f.result == g.result),
-            ("register counts", f.regs == g.regs),
-            ("constants", consts_f == consts_g),
-            ("tables", f.tables == g.tables),
-            ("table names", f.table_names == g.table_names),
-            ("labels", f.labels == g.labels),
-        ];
-        for (what, same) in checks {
-            if !same {
-                return Some(format!("function {}: {what}", f.name));
-            }
-        }
-    }
-    None
 }
 
 #[derive(Default)]

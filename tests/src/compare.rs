@@ -1,0 +1,79 @@
+//! What the cross-crate tests share to compare runs and programs.
+
+use vm3::{Program, RunError, Value};
+
+/// A numeric environment variable (seeds, case counts); a malformed one is an error.
+pub fn env_u64(name: &str) -> Option<u64> {
+    let v = std::env::var(name).ok()?;
+    Some(
+        v.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number")),
+    )
+}
+
+/// Same value bits, the same trap at the same function and instruction, or the same
+/// refusal of the entry or its arguments.
+pub fn same_outcome(a: &Result<Value, RunError>, b: &Result<Value, RunError>) -> bool {
+    match (a, b) {
+        (Ok(x), Ok(y)) => x.same_bits(y),
+        (Err(RunError::Trap(x)), Err(RunError::Trap(y))) => {
+            x.trap == y.trap && x.func == y.func && x.pc == y.pc && x.function == y.function
+        }
+        (Err(RunError::Arguments(x)), Err(RunError::Arguments(y))) => x == y,
+        _ => false,
+    }
+}
+
+/// An outcome for a failure message, with the bits a float hides.
+pub fn show(r: &Result<Value, RunError>) -> String {
+    match r {
+        Ok(v @ Value::F64(f)) => format!("{v} (f64 bits {:#018x})", f.to_bits()),
+        Ok(v) => format!("{v} ({v:?})"),
+        Err(RunError::Trap(t)) => format!("{t} (function #{})", t.func),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// The first way `b` differs from `a`, if any (constants compare by bits).
+pub fn difference(a: &Program, b: &Program) -> Option<String> {
+    if a.functions.len() != b.functions.len() {
+        return Some(format!(
+            "{} functions became {}",
+            a.functions.len(),
+            b.functions.len()
+        ));
+    }
+    for (f, g) in a.functions.iter().zip(&b.functions) {
+        if f.code != g.code {
+            let pc = f
+                .code
+                .iter()
+                .zip(&g.code)
+                .position(|(x, y)| x != y)
+                .unwrap_or(f.code.len().min(g.code.len()));
+            return Some(format!(
+                "function {}: code differs from instruction {pc}: {:?} became {:?}",
+                f.name,
+                f.code.get(pc),
+                g.code.get(pc)
+            ));
+        }
+        let checks = [
+            ("name", f.name == g.name),
+            ("params", f.params == g.params),
+            ("result", f.result == g.result),
+            ("register counts", f.regs == g.regs),
+            ("constants", f.consts == g.consts),
+            ("tables", f.tables == g.tables),
+            ("table names", f.table_names == g.table_names),
+            ("labels", f.labels == g.labels),
+        ];
+        for (what, same) in checks {
+            if !same {
+                return Some(format!("function {}: {what}", f.name));
+            }
+        }
+    }
+    None
+}
