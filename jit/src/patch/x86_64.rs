@@ -1,30 +1,11 @@
-//! Relocation arithmetic: writing a hole's value into code, as a linker would.
-//!
-//! Pure byte manipulation with no dependence on the host, so a table for any target
-//! can be patched into a buffer anywhere (tests compare the result with real linkers).
+//! x86-64 relocation arithmetic and instruction rewrites.
 
 use stencil_table::RelocKind;
 
-/// A hole that could not be filled.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum PatchError {
-    #[error("{kind:?} at offset {offset}: value {value:#x} does not fit the field")]
-    Overflow {
-        kind: RelocKind,
-        offset: usize,
-        value: i128,
-    },
-    #[error("{kind:?} at offset {offset}: the instruction is not the shape this relocation needs")]
-    Shape { kind: RelocKind, offset: usize },
-}
+use super::{write_u32, write_u64, PatchError};
 
-/// Writes `value + addend` into `code` at `offset` with the arithmetic of `kind`.
-/// `place` is the address `code[offset]` will have when it runs.
-///
-/// A branch that does not reach returns `Overflow`: the caller reroutes it through a
-/// trampoline. A RIP-relative `lea` that does not reach is relaxed in place to
-/// `mov r64, imm32` loading the same value.
-pub fn apply(
+/// [`super::apply`] for the x86-64 kinds.
+pub(super) fn apply(
     kind: RelocKind,
     code: &mut [u8],
     offset: usize,
@@ -39,9 +20,6 @@ pub fn apply(
         offset,
         value: v,
     };
-    if offset + kind.width() > code.len() {
-        return Err(PatchError::Shape { kind, offset });
-    }
     match kind {
         RelocKind::X86_64Abs64 => write_u64(code, offset, s_plus_a as u64),
         RelocKind::X86_64Abs32 => {
@@ -89,14 +67,6 @@ fn relax_lea_to_mov(code: &mut [u8], offset: usize, kind: RelocKind) -> Result<(
     Ok(())
 }
 
-fn write_u32(code: &mut [u8], offset: usize, v: u32) {
-    code[offset..offset + 4].copy_from_slice(&v.to_le_bytes());
-}
-
-fn write_u64(code: &mut [u8], offset: usize, v: u64) {
-    code[offset..offset + 8].copy_from_slice(&v.to_le_bytes());
-}
-
 /// Bytes of an x86-64 trampoline: `jmp [rip + 0]` followed by the 8-byte address.
 pub const X86_64_TRAMPOLINE_LEN: usize = 14;
 
@@ -108,6 +78,7 @@ pub fn write_x86_64_trampoline(code: &mut [u8], offset: usize, target: u64) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::apply;
     use super::*;
 
     #[test]
