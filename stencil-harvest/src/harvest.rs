@@ -10,7 +10,7 @@ use object::read::{
 use object::SectionKind;
 use stencil_table::{Hole, HoleValue, OwnedStencil, OwnedStencilSet};
 
-use crate::backend::{backend_for, Backend, Transfer};
+use crate::backend::{backend_for, Addend, Backend, Field, Transfer};
 use crate::HarvestError;
 
 /// One stencil the harvester must find.
@@ -133,6 +133,9 @@ struct Located {
     /// Offsets within the section's data.
     start: u64,
     end: u64,
+    /// The extent is the symbol's size; otherwise it runs to the next symbol (or the
+    /// section's end) and may end in alignment padding.
+    sized: bool,
 }
 
 /// Harvests `specs` (in this order) from an object file of `target`. Undefined symbols
@@ -182,7 +185,7 @@ pub fn harvest_with(
             located.push(None);
             continue;
         };
-        match locate(&file, index, section_index) {
+        match locate(&file, &*backend, index, section_index) {
             Ok(l) => located.push(Some(l)),
             Err(reason) => {
                 errors.push((
@@ -196,7 +199,7 @@ pub fn harvest_with(
 
     // Rule 5: every relocation in a stencil's section lies in a stencil (or, where a
     // section holds more than stencils, in some other function the stencils never copy).
-    errors.extend(check_attribution(&file, specs, &located));
+    errors.extend(check_attribution(&file, &*backend, specs, &located));
 
     let mut stencils = Vec::with_capacity(specs.len());
     for (i, (spec, loc)) in specs.iter().zip(&located).enumerate() {
@@ -218,10 +221,36 @@ pub fn harvest_with(
     })
 }
 
+/// Where a function that starts at `start` (an offset in the section) ends when its
+/// symbol has no size: at the next symbol that starts a function, or the section's end.
+/// This is how a stencil is cut out of a section shared by many functions (Mach-O's
+/// `__text`); formats that give sizes (ELF) or a section per function (COFF) need it
+/// only as a fallback.
+fn end_of_sizeless(
+    file: &object::File<'_>,
+    backend: &dyn Backend,
+    section_index: SectionIndex,
+    section_address: u64,
+    section_size: u64,
+    start: u64,
+) -> u64 {
+    file.symbols()
+        .filter(|s| {
+            s.section_index() == Some(section_index)
+                && s.kind() != SymbolKind::Section
+                && s.name().is_ok_and(|n| backend.splits_code(n))
+        })
+        .map(|s| s.address().wrapping_sub(section_address))
+        .filter(|&a| a > start && a <= section_size)
+        .min()
+        .unwrap_or(section_size)
+}
+
 /// The byte range of a defined symbol within its section. A symbol without a size
 /// (Mach-O) extends to the next symbol of its section or the section's end.
 fn locate(
     file: &object::File<'_>,
+    backend: &dyn Backend,
     index: object::SymbolIndex,
     section_index: SectionIndex,
 ) -> Result<Located, String> {
@@ -234,19 +263,21 @@ fn locate(
         .checked_sub(section.address())
         .ok_or("symbol before its section")?;
     let section_size = section.size();
-    let size = if sym.size() != 0 {
-        sym.size()
+    let sized = sym.size() != 0;
+    let end = if sized {
+        start
+            .checked_add(sym.size())
+            .ok_or("symbol size overflows")?
     } else {
-        let next = file
-            .symbols()
-            .filter(|s| s.section_index() == Some(section_index) && s.kind() != SymbolKind::Section)
-            .map(|s| s.address().wrapping_sub(section.address()))
-            .filter(|&a| a > start && a <= section_size)
-            .min()
-            .unwrap_or(section_size);
-        next - start
+        end_of_sizeless(
+            file,
+            backend,
+            section_index,
+            section.address(),
+            section_size,
+            start,
+        )
     };
-    let end = start.checked_add(size).ok_or("symbol size overflows")?;
     if end > section_size {
         return Err(format!(
             "symbol range {start:#x}..{end:#x} exceeds its section ({section_size:#x} bytes)"
@@ -256,11 +287,13 @@ fn locate(
         section: section_index,
         start,
         end,
+        sized,
     })
 }
 
 fn check_attribution(
     file: &object::File<'_>,
+    backend: &dyn Backend,
     specs: &[StencilSpec],
     located: &[Option<Located>],
 ) -> Vec<(usize, HarvestError)> {
@@ -286,11 +319,23 @@ fn check_attribution(
             .filter(|s| {
                 s.section_index() == Some(section_index)
                     && s.kind() == SymbolKind::Text
-                    && s.size() > 0
+                    && s.name().is_ok_and(|n| backend.splits_code(n))
             })
             .map(|s| {
                 let start = s.address().wrapping_sub(section.address());
-                (start, start.saturating_add(s.size()))
+                let end = if s.size() > 0 {
+                    start.saturating_add(s.size())
+                } else {
+                    end_of_sizeless(
+                        file,
+                        backend,
+                        section_index,
+                        section.address(),
+                        section.size(),
+                        start,
+                    )
+                };
+                (start, end)
             })
             .filter(|&(start, end)| {
                 !stencil_ranges
@@ -449,7 +494,11 @@ fn harvest_one(
             continue;
         }
         let offset = (section_offset - loc.start) as u32;
-        let field = section_offset as usize;
+        let field = Field {
+            section: section_data,
+            offset: section_offset as usize,
+            address: section.address().wrapping_add(section_offset),
+        };
 
         let target = match reloc.target() {
             RelocationTarget::Symbol(i) => match file.symbol_by_index(i) {
@@ -486,7 +535,7 @@ fn harvest_one(
             RelocTarget::Other(n) => n.clone(),
         };
 
-        let kind = match backend.classify(&reloc, section_data, field) {
+        let kind = match backend.classify(&reloc, &field) {
             Ok(k) => k,
             Err(relocation) => {
                 errors.push(HarvestError::UnsupportedRelocation {
@@ -508,14 +557,21 @@ fn harvest_one(
             });
             continue;
         }
-        let addend = backend.addend(&reloc, kind, section_data, field);
+        let addend = backend.addend(&reloc, kind, &field);
 
-        let value = match target {
-            RelocTarget::Undefined(sym) => {
+        let (value, addend) = match (target, addend) {
+            (RelocTarget::Undefined(sym), Addend::AtAddress { .. }) => {
+                errors.push(HarvestError::Object(format!(
+                    "stencil `{name}`, offset {offset:#x}: a relocation against the undefined \
+                     symbol `{sym}` that gives its target as an address"
+                )));
+                continue;
+            }
+            (RelocTarget::Undefined(sym), Addend::Relative(addend)) => {
                 if let Some(v) = HoleValue::from_symbol(sym) {
-                    v
+                    (v, addend)
                 } else if let Some(i) = helpers.iter().position(|h| *h == sym) {
-                    HoleValue::Helper(i as u16)
+                    (HoleValue::Helper(i as u16), addend)
                 } else {
                     errors.push(HarvestError::ForbiddenSymbol {
                         stencil: name.to_string(),
@@ -526,7 +582,7 @@ fn harvest_one(
                     continue;
                 }
             }
-            RelocTarget::Section(si, within, _) => {
+            (RelocTarget::Section(si, within, _), addend) => {
                 let target_section = match file.section_by_index(si) {
                     Ok(s) => s,
                     Err(e) => {
@@ -583,15 +639,29 @@ fn harvest_one(
                         base
                     }
                 };
+                // Mach-O's relocations against a section give the target's address.
+                let (within, addend) = match addend {
+                    Addend::Relative(a) => (within as i64, a),
+                    Addend::AtAddress { target, addend } => {
+                        (target.wrapping_sub(target_section.address()) as i64, addend)
+                    }
+                };
+                if within < 0 || within as u64 > target_section.size() {
+                    errors.push(HarvestError::Object(format!(
+                        "stencil `{name}`, offset {offset:#x}: the relocation's target lies \
+                         outside `{target_name}`"
+                    )));
+                    continue;
+                }
                 holes.push(Hole {
                     offset,
                     kind,
                     value: HoleValue::Data,
-                    addend: base as i64 + within as i64 + addend,
+                    addend: base as i64 + within + addend,
                 });
                 continue;
             }
-            RelocTarget::Other(sym) => {
+            (RelocTarget::Other(sym), _) => {
                 errors.push(HarvestError::ForbiddenSymbol {
                     stencil: name.to_string(),
                     offset,
@@ -642,6 +712,13 @@ fn harvest_one(
     if !errors.is_empty() {
         return Err(errors);
     }
+    // A stencil cut from a shared section up to the next symbol may end in the
+    // alignment padding before that symbol: trim it so the tail jump is the end.
+    let code = if loc.sized {
+        code
+    } else {
+        &code[..code.len() - backend.trailing_padding(code, &holes).min(code.len())]
+    };
     let tail_jump = backend.tail_jump(code, &holes);
     Ok(OwnedStencil {
         name: name.to_string(),

@@ -24,6 +24,20 @@ pub enum RelocKind {
     /// x86-64 `R_X86_64_PLT32`/`PC32` of a `call`/`jmp`/`jcc` rel32: `S + A - P`. A
     /// helper out of range is reached through a trampoline the JIT places after the code.
     X86_64Branch32,
+    /// x86-64 absolute 32-bit field whose instruction may zero- or sign-extend it (COFF's
+    /// `IMAGE_REL_AMD64_ADDR32` does not say which): 4 bytes, `S + A`, which must lie in
+    /// `0..2^31` so that both readings agree.
+    X86_64Abs31,
+    /// x86-64 `mov r64, [rip + disp32]` loading a GOT slot that holds `S` (Mach-O
+    /// `X86_64_RELOC_GOT_LOAD`): 4 bytes, `GOT(S) + A - P`. The JIT relaxes it to
+    /// `lea r64, [rip + S + A - P]` when `S` is within reach of the code, to
+    /// `mov r64, imm32` when `S` fits sign-extended, and otherwise gives `S` a slot in
+    /// the compiled code's GOT.
+    X86_64GotLoadPc32,
+    /// x86-64 instruction other than a plain load reading a GOT slot that holds `S`
+    /// through `[rip + disp32]` (Mach-O `X86_64_RELOC_GOT`): 4 bytes, `GOT(S) + A - P`,
+    /// always through a GOT slot (the instruction is not rewritten).
+    X86_64GotPc32,
 }
 
 impl RelocKind {
@@ -33,6 +47,15 @@ impl RelocKind {
             RelocKind::X86_64Abs64 => 8,
             _ => 4,
         }
+    }
+
+    /// The field addresses a GOT slot holding the value rather than the value itself, so
+    /// the JIT may need to give the value a slot (unless it relaxes the instruction).
+    pub const fn uses_got(self) -> bool {
+        matches!(
+            self,
+            RelocKind::X86_64GotLoadPc32 | RelocKind::X86_64GotPc32
+        )
     }
 }
 

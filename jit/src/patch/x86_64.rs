@@ -30,6 +30,14 @@ pub(super) fn apply(
             let v = i32::try_from(s_plus_a).map_err(|_| overflow(s_plus_a))?;
             write_u32(code, offset, v as u32);
         }
+        RelocKind::X86_64Abs31 => {
+            // Means the same zero- or sign-extended only below 2^31.
+            let v = u32::try_from(s_plus_a)
+                .ok()
+                .filter(|v| *v < 1 << 31)
+                .ok_or(overflow(s_plus_a))?;
+            write_u32(code, offset, v);
+        }
         RelocKind::X86_64Pc32 | RelocKind::X86_64Branch32 => {
             let v = i32::try_from(relative).map_err(|_| overflow(relative))?;
             write_u32(code, offset, v as u32);
@@ -40,25 +48,103 @@ pub(super) fn apply(
                 // `lea r, [rip + disp]` computes P + 4 + disp = S + A + 4.
                 let absolute = s_plus_a + 4;
                 let imm = i32::try_from(absolute).map_err(|_| overflow(absolute))?;
-                relax_lea_to_mov(code, offset, kind)?;
+                rip_operand_to_imm(code, offset, kind, LEA)?;
                 write_u32(code, offset, imm as u32);
             }
         },
+        RelocKind::X86_64GotLoadPc32 => {
+            if !is_rex_w_rip(code, offset, MOV_LOAD) {
+                return Err(PatchError::Shape { kind, offset });
+            }
+            // The relaxed forms produce the slot's content `S` itself only when the
+            // field addresses the slot exactly (`A = -4`: RIP is the field's end).
+            if addend != -4 {
+                return Err(PatchError::NeedsGot { kind, offset });
+            }
+            if let Ok(v) = i32::try_from(relative) {
+                // `mov r64, [rip + slot]` -> `lea r64, [rip + S]`: the opcode byte only.
+                code[offset - 2] = LEA;
+                write_u32(code, offset, v as u32);
+            } else if let Ok(imm) = i32::try_from(value as i64) {
+                rip_operand_to_imm(code, offset, kind, MOV_LOAD)?;
+                write_u32(code, offset, imm as u32);
+            } else {
+                return Err(PatchError::NeedsGot { kind, offset });
+            }
+        }
+        RelocKind::X86_64GotPc32 => return Err(PatchError::NeedsGot { kind, offset }),
     }
     Ok(())
 }
 
-/// Rewrites `REX.W(+R) 8D /r (mod=00, rm=101) disp32` (`lea r64, [rip + disp32]`) into
-/// `REX.W(+B) C7 /0 (mod=11, rm=r) imm32` (`mov r64, sign-extended imm32`): same length,
-/// same field position.
-fn relax_lea_to_mov(code: &mut [u8], offset: usize, kind: RelocKind) -> Result<(), PatchError> {
-    let shape = PatchError::Shape { kind, offset };
-    let start = offset.checked_sub(3).ok_or(shape.clone())?;
-    let (rex, opcode, modrm) = (code[start], code[start + 1], code[start + 2]);
-    let is_lea_rip = rex & 0xF8 == 0x48 && opcode == 0x8D && modrm & 0xC7 == 0x05;
-    if !is_lea_rip {
-        return Err(shape);
+/// [`super::apply_through_got`] for the x86-64 kinds: the field addresses the slot.
+pub(super) fn apply_through_got(
+    kind: RelocKind,
+    code: &mut [u8],
+    offset: usize,
+    slot: u64,
+    addend: i64,
+    place: u64,
+) -> Result<(), PatchError> {
+    let relative = slot as i128 + addend as i128 - place as i128;
+    let v = i32::try_from(relative).map_err(|_| PatchError::Overflow {
+        kind,
+        offset,
+        value: relative,
+    })?;
+    write_u32(code, offset, v as u32);
+    Ok(())
+}
+
+/// [`super::relaxes_to_immediate`] for the x86-64 GOT kinds.
+pub(super) fn relaxes_to_immediate(
+    kind: RelocKind,
+    code: &[u8],
+    offset: usize,
+    value: u64,
+    addend: i64,
+) -> bool {
+    match kind {
+        RelocKind::X86_64GotLoadPc32 => {
+            addend == -4
+                && is_rex_w_rip(code, offset, MOV_LOAD)
+                && i32::try_from(value as i64).is_ok()
+        }
+        RelocKind::X86_64GotPc32 => false,
+        _ => true,
     }
+}
+
+/// `lea r64, m`.
+const LEA: u8 = 0x8D;
+/// `mov r64, r/m64`.
+const MOV_LOAD: u8 = 0x8B;
+
+/// Is `code[offset..]` the disp32 of `REX.W(+R) <opcode> modrm(mod=00, rm=101)`?
+fn is_rex_w_rip(code: &[u8], offset: usize, opcode: u8) -> bool {
+    match offset
+        .checked_sub(3)
+        .and_then(|start| code.get(start..offset))
+    {
+        Some(&[rex, op, modrm]) => rex & 0xF8 == 0x48 && op == opcode && modrm & 0xC7 == 0x05,
+        _ => false,
+    }
+}
+
+/// Rewrites `REX.W(+R) <opcode> /r (mod=00, rm=101) disp32` (`lea r64, [rip + disp32]`
+/// or `mov r64, [rip + disp32]`) into `REX.W(+B) C7 /0 (mod=11, rm=r) imm32`
+/// (`mov r64, sign-extended imm32`): same length, same field position.
+fn rip_operand_to_imm(
+    code: &mut [u8],
+    offset: usize,
+    kind: RelocKind,
+    opcode: u8,
+) -> Result<(), PatchError> {
+    if !is_rex_w_rip(code, offset, opcode) {
+        return Err(PatchError::Shape { kind, offset });
+    }
+    let start = offset - 3;
+    let (rex, modrm) = (code[start], code[start + 2]);
     let reg = (modrm >> 3) & 7;
     let rex_r = (rex >> 2) & 1;
     code[start] = 0x48 | rex_r;
@@ -78,7 +164,7 @@ pub fn write_x86_64_trampoline(code: &mut [u8], offset: usize, target: u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::apply;
+    use super::super::{apply, apply_through_got, relaxes_to_immediate};
     use super::*;
 
     #[test]
@@ -158,6 +244,128 @@ mod tests {
             0x7f00_0000_0000,
         )
         .unwrap_err();
+        assert!(matches!(err, PatchError::Shape { .. }));
+    }
+
+    #[test]
+    fn abs31_accepts_only_values_both_extensions_agree_on() {
+        let mut code = [0u8; 4];
+        apply(RelocKind::X86_64Abs31, &mut code, 0, 0x7FFF_FFFF, 0, 0).unwrap();
+        assert_eq!(code, [0xFF, 0xFF, 0xFF, 0x7F]);
+        for bad in [0x8000_0000u64, u64::MAX] {
+            let err = apply(RelocKind::X86_64Abs31, &mut code, 0, bad, 0, 0).unwrap_err();
+            assert!(matches!(err, PatchError::Overflow { .. }));
+        }
+    }
+
+    /// `mov r10, [rip + disp32]` = 4C 8B 15 disp32.
+    const MOV_R10_GOT: [u8; 7] = [0x4C, 0x8B, 0x15, 0, 0, 0, 0];
+
+    #[test]
+    fn got_load_of_a_near_value_becomes_lea() {
+        let mut code = MOV_R10_GOT;
+        apply(
+            RelocKind::X86_64GotLoadPc32,
+            &mut code,
+            3,
+            0x7f00_0000_2000,
+            -4,
+            0x7f00_0000_1003,
+        )
+        .unwrap();
+        // lea r10, [rip + 0xFF9]: rip = 0x7f00_0000_1007.
+        assert_eq!(code, [0x4C, 0x8D, 0x15, 0xF9, 0x0F, 0, 0]);
+    }
+
+    #[test]
+    fn got_load_of_a_small_value_becomes_mov_imm() {
+        let mut code = MOV_R10_GOT;
+        apply(
+            RelocKind::X86_64GotLoadPc32,
+            &mut code,
+            3,
+            0x48,
+            -4,
+            0x7f00_0000_1003,
+        )
+        .unwrap();
+        // mov r10, 0x48 = 49 C7 C2 48 00 00 00
+        assert_eq!(code, [0x49, 0xC7, 0xC2, 0x48, 0, 0, 0]);
+        // A negative value sign-extends.
+        let mut code = [0x48, 0x8B, 0x05, 0, 0, 0, 0];
+        apply(
+            RelocKind::X86_64GotLoadPc32,
+            &mut code,
+            3,
+            (-8i64) as u64,
+            -4,
+            0x7f00_0000_1003,
+        )
+        .unwrap();
+        assert_eq!(code, [0x48, 0xC7, 0xC0, 0xF8, 0xFF, 0xFF, 0xFF]);
+    }
+
+    #[test]
+    fn got_load_of_a_far_large_value_needs_a_slot() {
+        let mut code = MOV_R10_GOT;
+        let far = 0x1234_5678_9ABC;
+        let err = apply(
+            RelocKind::X86_64GotLoadPc32,
+            &mut code,
+            3,
+            far,
+            -4,
+            0x7f00_0000_1003,
+        )
+        .unwrap_err();
+        assert!(matches!(err, PatchError::NeedsGot { .. }));
+        assert_eq!(code, MOV_R10_GOT, "nothing written");
+        assert!(!relaxes_to_immediate(
+            RelocKind::X86_64GotLoadPc32,
+            &code,
+            3,
+            far,
+            -4
+        ));
+        assert!(relaxes_to_immediate(
+            RelocKind::X86_64GotLoadPc32,
+            &code,
+            3,
+            0x48,
+            -4
+        ));
+        // Through a slot: the instruction stays a load, the field reaches the slot.
+        apply_through_got(
+            RelocKind::X86_64GotLoadPc32,
+            &mut code,
+            3,
+            0x7f00_0000_3000,
+            -4,
+            0x7f00_0000_1003,
+        )
+        .unwrap();
+        assert_eq!(code, [0x4C, 0x8B, 0x15, 0xF9, 0x1F, 0, 0]);
+    }
+
+    #[test]
+    fn other_got_reads_always_need_a_slot() {
+        // add rcx, [rip + disp32] = 48 03 0D disp32
+        let mut code = [0x48, 0x03, 0x0D, 0, 0, 0, 0];
+        let err = apply(RelocKind::X86_64GotPc32, &mut code, 3, 8, -4, 0x1003).unwrap_err();
+        assert!(matches!(err, PatchError::NeedsGot { .. }));
+        assert!(!relaxes_to_immediate(
+            RelocKind::X86_64GotPc32,
+            &code,
+            3,
+            8,
+            -4
+        ));
+    }
+
+    #[test]
+    fn got_load_relaxation_refuses_other_instructions() {
+        let mut code = [0x48, 0x8D, 0x05, 0, 0, 0, 0]; // already a lea
+        let err = apply(RelocKind::X86_64GotLoadPc32, &mut code, 3, 8, -4, 0x1003).unwrap_err();
         assert!(matches!(err, PatchError::Shape { .. }));
     }
 
