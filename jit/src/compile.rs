@@ -21,6 +21,10 @@ pub struct Options {
     /// Reach every helper through a trampoline even when a direct call would reach it
     /// (tests use this to exercise the far path on purpose).
     pub force_trampolines: bool,
+    /// Give every hole that reads its value from a GOT slot a slot, relaxing none of them
+    /// to `lea`/`mov imm` (tests use this to exercise the GOT on purpose; only stencils
+    /// of position-independent targets, such as Mach-O, have such holes).
+    pub force_got: bool,
     /// Use only the target's baseline instruction set, as on a CPU without optional
     /// extensions such as x86-64's FMA (tests use this to exercise the fallbacks).
     pub baseline_cpu: bool,
@@ -70,7 +74,52 @@ struct Layout {
     /// Offset of each function's constants (8 bytes each) and tables (length, entries).
     consts: Vec<Vec<usize>>,
     tables: Vec<Vec<usize>>,
+    got: Got,
     total: usize,
+}
+
+/// A hole's value as pass 1 knows it: fixed, or an offset into the region, whose
+/// address is known once the region is mapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Resolved {
+    Fixed(u64),
+    InRegion(usize),
+}
+
+impl Resolved {
+    fn address(self, base: u64) -> u64 {
+        match self {
+            Resolved::Fixed(v) => v,
+            Resolved::InRegion(offset) => base + offset as u64,
+        }
+    }
+}
+
+/// The compiled code's global offset table: one 8-byte slot per distinct value that
+/// reaches code only through a GOT-reading instruction (a value neither within a
+/// PC-relative reach of the code nor small enough for an immediate). CPU-independent:
+/// any relocation kind for which [`stencil_table::RelocKind::uses_got`] holds uses it.
+#[derive(Default)]
+struct Got {
+    /// Offset of the first slot in the region.
+    offset: usize,
+    /// The value of each slot.
+    slots: Vec<Resolved>,
+    index: std::collections::HashMap<Resolved, usize>,
+}
+
+impl Got {
+    fn add(&mut self, value: Resolved) {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.index.entry(value) {
+            e.insert(self.slots.len());
+            self.slots.push(value);
+        }
+    }
+
+    /// The offset in the region of the slot holding `value`, if it has one.
+    fn slot(&self, value: Resolved) -> Option<usize> {
+        self.index.get(&value).map(|i| self.offset + 8 * i)
+    }
 }
 
 impl Layout {
@@ -100,12 +149,12 @@ pub fn compile(
         lower::CpuFeatures::detect()
     };
     let lowered = lower::lower(program, cpu);
-    let layout = lay_out(program, stencils, &lowered);
+    let helpers = runtime::helper_fns();
+    let layout = lay_out(program, stencils, &lowered, &helpers, options)?;
     let mut region = WritableRegion::new(layout.total)?;
     let base = region.address();
-    let helpers = runtime::helper_fns();
     let bytes = region.bytes();
-    write_data(program, stencils, &layout, &helpers, bytes)?;
+    write_data(program, stencils, &layout, &helpers, base, bytes)?;
 
     for (f, low) in lowered.functions.iter().enumerate() {
         for index in low.pieces.start as usize..low.pieces.end as usize {
@@ -157,8 +206,13 @@ fn write_data(
     stencils: &StencilSet,
     layout: &Layout,
     helpers: &HelperFns,
+    base: u64,
     bytes: &mut [u8],
 ) -> Result<(), CompileError> {
+    for (i, value) in layout.got.slots.iter().enumerate() {
+        let at = layout.got.offset + 8 * i;
+        bytes[at..at + 8].copy_from_slice(&value.address(base).to_le_bytes());
+    }
     for (index, offset) in layout.trampolines.iter().enumerate() {
         if let Some(offset) = *offset {
             let address = helper_address(helpers, index as u16)?;
@@ -203,7 +257,13 @@ fn helper_address(helpers: &HelperFns, index: u16) -> Result<u64, CompileError> 
         })
 }
 
-fn lay_out(program: &VerifiedProgram, stencils: &StencilSet, lowered: &Lowered) -> Layout {
+fn lay_out(
+    program: &VerifiedProgram,
+    stencils: &StencilSet,
+    lowered: &Lowered,
+    helpers: &HelperFns,
+    options: Options,
+) -> Result<Layout, CompileError> {
     let mut offset = 0usize;
     let mut piece_offsets = Vec::with_capacity(lowered.pieces.len() + 1);
     let mut trampolines = vec![None; HELPER_NAMES.len()];
@@ -260,15 +320,78 @@ fn lay_out(program: &VerifiedProgram, stencils: &StencilSet, lowered: &Lowered) 
                 .collect(),
         );
     }
-    Layout {
+    let mut layout = Layout {
         piece_offsets,
         code_len,
         trampolines,
         stencil_data,
         consts,
         tables,
+        got: Got::default(),
         total: offset,
+    };
+    // The GOT goes last: its slots may hold addresses of everything before it.
+    let got = plan_got(program, stencils, lowered, &layout, helpers, options)?;
+    layout.total = align(layout.total, 8);
+    layout.got = Got {
+        offset: layout.total,
+        ..got
+    };
+    layout.total += 8 * layout.got.slots.len();
+    Ok(layout)
+}
+
+/// The GOT slots the code needs: one for each distinct value of a GOT-reading hole that
+/// cannot be relaxed to an immediate. Values in the region are reached by a relaxed
+/// RIP-relative form instead (the region is far smaller than that form's ±2 GiB), and
+/// helpers get a slot in case they lie out of that reach.
+fn plan_got(
+    program: &VerifiedProgram,
+    stencils: &StencilSet,
+    lowered: &Lowered,
+    layout: &Layout,
+    helpers: &HelperFns,
+    options: Options,
+) -> Result<Got, CompileError> {
+    let mut got = Got::default();
+    for (f, low) in lowered.functions.iter().enumerate() {
+        for index in low.pieces.start as usize..low.pieces.end as usize {
+            let piece = &lowered.pieces[index];
+            let stencil = &stencils.stencils[piece.stencil];
+            let len = layout.piece_len(index);
+            for hole in stencil.holes.iter().filter(|h| h.kind.uses_got()) {
+                if hole.offset as usize >= len {
+                    continue;
+                }
+                let site = PatchSite {
+                    program,
+                    layout,
+                    lowered,
+                    func: f,
+                    index,
+                    piece,
+                    base: 0,
+                    helpers,
+                };
+                let value = site.resolve(hole.value, stencil)?;
+                let needs_slot = options.force_got
+                    || match value {
+                        Resolved::InRegion(_) => false,
+                        Resolved::Fixed(v) => !patch::relaxes_to_immediate(
+                            hole.kind,
+                            stencil.code,
+                            hole.offset as usize,
+                            v,
+                            hole.addend,
+                        ),
+                    };
+                if needs_slot {
+                    got.add(value);
+                }
+            }
+        }
     }
+    Ok(got)
 }
 
 /// One piece being copied and patched, with what its hole values depend on.
@@ -299,7 +422,34 @@ impl PatchSite<'_> {
         for hole in stencil.holes.iter().filter(|h| (h.offset as usize) < len) {
             let field = at + hole.offset as usize;
             let place = self.base + field as u64;
-            let value = self.value(hole.value, stencil)?;
+            let resolved = self.resolve(hole.value, stencil)?;
+            let value = resolved.address(self.base);
+            let got_slot = self.layout.got.slot(resolved);
+            if hole.kind.uses_got() && (options.force_got || got_slot.is_some()) {
+                // Prefer the relaxed forms unless told not to; a slot was laid out for
+                // every value that may need one.
+                let direct = if options.force_got {
+                    Err(PatchError::NeedsGot {
+                        kind: hole.kind,
+                        offset: hole.offset as usize,
+                    })
+                } else {
+                    patch::apply(hole.kind, bytes, field, value, hole.addend, place)
+                };
+                let result = match (direct, got_slot) {
+                    (Err(PatchError::NeedsGot { .. }), Some(slot)) => patch::apply_through_got(
+                        hole.kind,
+                        bytes,
+                        field,
+                        self.base + slot as u64,
+                        hole.addend,
+                        place,
+                    ),
+                    (result, _) => result,
+                };
+                result.map_err(|error| self.patch_error(stencil, error))?;
+                continue;
+            }
             let helper_call = matches!(hole.value, HoleValue::Helper(_))
                 && hole.kind == RelocKind::X86_64Branch32;
             let direct = if helper_call && options.force_trampolines {
@@ -326,19 +476,25 @@ impl PatchSite<'_> {
                 }
                 (result, _) => result,
             };
-            result.map_err(|error| CompileError::Patch {
-                function: self.program.functions[self.func].name.clone(),
-                pc: self.piece.pc,
-                stencil: stencil.name.to_string(),
-                error,
-            })?;
+            result.map_err(|error| self.patch_error(stencil, error))?;
         }
         Ok(())
     }
 
-    fn value(&self, hole: HoleValue, stencil: &Stencil) -> Result<u64, CompileError> {
+    fn patch_error(&self, stencil: &Stencil, error: PatchError) -> CompileError {
+        CompileError::Patch {
+            function: self.program.functions[self.func].name.clone(),
+            pc: self.piece.pc,
+            stencil: stencil.name.to_string(),
+            error,
+        }
+    }
+
+    /// The hole's value: fixed, or where in the region it is.
+    fn resolve(&self, hole: HoleValue, stencil: &Stencil) -> Result<Resolved, CompileError> {
+        use Resolved::{Fixed, InRegion};
         let layout = self.layout;
-        let address_of_piece = |piece: usize| self.base + layout.piece_offsets[piece] as u64;
+        let address_of_piece = |piece: usize| InRegion(layout.piece_offsets[piece] as usize);
         Ok(match hole {
             HoleValue::Operand(field) => {
                 let operand = self.piece.operands[match field {
@@ -348,14 +504,16 @@ impl PatchSite<'_> {
                     OperandField::D => 3,
                 }];
                 match operand {
-                    OperandValue::Known(v) => v,
-                    OperandValue::Const(k) => self.base + layout.consts[self.func][k] as u64,
-                    OperandValue::Table(t) => self.base + layout.tables[self.func][t] as u64,
+                    OperandValue::Known(v) => Fixed(v),
+                    OperandValue::Const(k) => InRegion(layout.consts[self.func][k]),
+                    OperandValue::Table(t) => InRegion(layout.tables[self.func][t]),
                 }
             }
-            HoleValue::FrameBytes => self.program.functions[self.func].frame_slots() as u64 * 8,
-            HoleValue::Pc => self.piece.pc as u64,
-            HoleValue::Func => self.func as u64,
+            HoleValue::FrameBytes => {
+                Fixed(self.program.functions[self.func].frame_slots() as u64 * 8)
+            }
+            HoleValue::Pc => Fixed(self.piece.pc as u64),
+            HoleValue::Func => Fixed(self.func as u64),
             HoleValue::Continue => {
                 if self.index + 1 >= self.lowered.functions[self.func].pieces.end as usize {
                     return Err(CompileError::ContinuesPastEnd {
@@ -377,10 +535,8 @@ impl PatchSite<'_> {
                 let callee = self.piece.callee.expect("a callee hole belongs to a call");
                 address_of_piece(self.lowered.functions[callee].pieces.start as usize)
             }
-            HoleValue::Helper(h) => helper_address(self.helpers, h)?,
-            HoleValue::Data => {
-                self.base + layout.stencil_data[self.piece.stencil].expect("laid out") as u64
-            }
+            HoleValue::Helper(h) => Fixed(helper_address(self.helpers, h)?),
+            HoleValue::Data => InRegion(layout.stencil_data[self.piece.stencil].expect("laid out")),
         })
     }
 }

@@ -44,7 +44,19 @@ impl CompiledProgram {
         program: &VerifiedProgram,
         options: Options,
     ) -> Result<CompiledProgram, CompileError> {
-        let compiled = compile::compile(program, host_stencils(), options)?;
+        CompiledProgram::with_stencils(program, host_stencils(), options)
+    }
+
+    /// Compiles with another stencil table. Its code must run on this machine: the same
+    /// CPU and the stencil convention of this build (on x86-64 every OS's stencils use
+    /// `sysv64`, so tests run the tables harvested for macOS and Windows here to execute
+    /// their relocation forms, which no Linux table has).
+    pub fn with_stencils(
+        program: &VerifiedProgram,
+        stencils: &StencilSet<'_>,
+        options: Options,
+    ) -> Result<CompiledProgram, CompileError> {
+        let compiled = compile::compile(program, stencils, options)?;
         Ok(CompiledProgram {
             program: program.clone(),
             compiled,

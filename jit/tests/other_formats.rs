@@ -1,0 +1,132 @@
+//! The stencil tables of the other x86-64 targets (macOS: Mach-O, Windows: COFF) run
+//! here: same CPU, same `sysv64` stencil convention. Their relocation forms differ from
+//! Linux's (Mach-O reaches every operand through the GOT), so this executes what the
+//! cross-linker test (stencil-harvest/tests/linkers.rs) can only compare as bytes: the
+//! relaxed GOT loads (`lea`, `mov imm32`) and, with `force_got`, the GOT slots.
+#![cfg(target_arch = "x86_64")]
+
+use std::path::{Path, PathBuf};
+
+use jit::{CompiledProgram, Config, Options};
+use stencil_harvest::{build, harvest_staticlib, BuildOptions, OwnedStencilSet};
+use stencil_table::RelocKind;
+use vm3::{RunError, Value};
+
+fn harvest_for(target: &str) -> OwnedStencilSet {
+    let workspace = stencil_harvest::workspace_root(Path::new(env!("CARGO_MANIFEST_DIR")));
+    let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("stencil-build");
+    let lib =
+        build(&BuildOptions::new(target, &workspace, target_dir)).unwrap_or_else(|e| panic!("{e}"));
+    harvest_staticlib(&lib, target).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn kernels() -> Vec<(String, String)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/kernels");
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("kernels dir")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "vm3"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect()
+}
+
+fn outcome(result: Result<Value, RunError>) -> String {
+    match result {
+        Ok(v) => v.to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Runs every kernel's `; run:` lines with `set` under each of `options`; returns how
+/// many runs were checked.
+fn run_kernels(set: &OwnedStencilSet, options: &[Options]) -> usize {
+    let mut checked = 0;
+    for (name, source) in kernels() {
+        let program = match vm3::asm::assemble(&source, &name) {
+            Ok(p) => p,
+            // Kernels with opcodes this build does not have yet (kernels.rs skips them too).
+            Err(errors) if errors.iter().any(|e| e.message.contains("unknown")) => continue,
+            Err(errors) => panic!("{name}: {errors:?}"),
+        };
+        let program = program.verify().unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        let entry = &program.functions[program.function_index("main").unwrap()];
+        for line in source
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("; run:"))
+        {
+            let (args, expected) = line.split_once("=>").unwrap();
+            let args: Vec<Value> = args
+                .split(',')
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .zip(&entry.params)
+                .map(|(a, bank)| match bank {
+                    vm3::Bank::I64 => Value::I64(a.parse().unwrap()),
+                    vm3::Bank::F64 => Value::F64(a.parse().unwrap()),
+                    vm3::Bank::Cell => unreachable!(),
+                })
+                .collect();
+            for &opts in options {
+                let compiled = set
+                    .with_set(|s| CompiledProgram::with_stencils(&program, s, opts))
+                    .unwrap_or_else(|e| panic!("{}: {name}: {e}", set.target));
+                let got = outcome(compiled.run("main", &args, &Config::default()));
+                assert_eq!(
+                    got,
+                    expected.trim(),
+                    "{} {name} {args:?} {opts:?}",
+                    set.target
+                );
+                checked += 1;
+            }
+        }
+    }
+    checked
+}
+
+const OPTIONS: [Options; 2] = [
+    Options {
+        force_trampolines: false,
+        force_got: false,
+        baseline_cpu: false,
+    },
+    Options {
+        force_trampolines: true,
+        force_got: true,
+        baseline_cpu: true,
+    },
+];
+
+#[test]
+fn macho_x86_64_table_runs_the_kernels_with_relaxed_and_slotted_got_loads() {
+    let set = harvest_for("x86_64-apple-darwin");
+    let kinds: Vec<RelocKind> = set
+        .stencils
+        .iter()
+        .flat_map(|s| &s.holes)
+        .map(|h| h.kind)
+        .collect();
+    assert!(kinds.contains(&RelocKind::X86_64GotLoadPc32));
+    assert!(kinds.contains(&RelocKind::X86_64GotPc32));
+    let checked = run_kernels(&set, &OPTIONS);
+    assert!(checked >= 40, "only {checked} runs");
+}
+
+#[test]
+fn coff_x86_64_table_runs_the_kernels() {
+    let set = harvest_for("x86_64-pc-windows-msvc");
+    assert!(set
+        .stencils
+        .iter()
+        .flat_map(|s| &s.holes)
+        .any(|h| h.kind == RelocKind::X86_64Abs31));
+    let checked = run_kernels(&set, &OPTIONS);
+    assert!(checked >= 40, "only {checked} runs");
+}
