@@ -13,6 +13,7 @@
 pub mod compile;
 pub mod lower;
 pub mod memory;
+mod native_stack;
 pub mod patch;
 mod runtime;
 

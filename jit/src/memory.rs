@@ -1,61 +1,72 @@
 //! Executable memory: written while read-write, then read-execute, never both.
+//!
+//! The platform part is in `memory/`: `mmap.rs` (Linux and other Unix: `memmap2`, then
+//! `mprotect`), `macos.rs` (`MAP_JIT`, `pthread_jit_write_protect_np`,
+//! `sys_icache_invalidate`), `windows.rs` (`VirtualAlloc`, `VirtualProtect`,
+//! `FlushInstructionCache`).
 
-use memmap2::{Mmap, MmapMut};
+#[cfg_attr(target_os = "macos", path = "memory/macos.rs")]
+#[cfg_attr(windows, path = "memory/windows.rs")]
+#[cfg_attr(not(any(target_os = "macos", windows)), path = "memory/mmap.rs")]
+mod sys;
 
 /// A region being filled: read-write, not executable.
 pub struct WritableRegion {
-    map: MmapMut,
+    pages: sys::WritablePages,
 }
 
 /// A finished region: read-execute, not writable. Unmapped when dropped.
 pub struct ExecutableRegion {
-    map: Mmap,
+    pages: sys::ExecutablePages,
 }
 
 impl WritableRegion {
     pub fn new(len: usize) -> std::io::Result<WritableRegion> {
         Ok(WritableRegion {
-            map: MmapMut::map_anon(len.max(1))?,
+            pages: sys::WritablePages::new(len.max(1))?,
         })
     }
 
     /// The address the first byte has, and will keep once executable.
     pub fn address(&self) -> u64 {
-        self.map.as_ptr() as u64
+        self.pages.bytes().as_ptr() as u64
     }
 
     pub fn bytes(&mut self) -> &mut [u8] {
-        &mut self.map
+        self.pages.bytes_mut()
     }
 
-    /// Drops write permission and grants execute permission (`mprotect`), then makes
-    /// the instruction cache see the new code.
+    /// Drops write permission and grants execute permission, then makes the
+    /// instruction cache see the new code.
     pub fn make_executable(self) -> std::io::Result<ExecutableRegion> {
-        let map = self.map.make_exec()?;
-        flush_instruction_cache(map.as_ptr(), map.len());
-        Ok(ExecutableRegion { map })
+        Ok(ExecutableRegion {
+            pages: self.pages.make_executable()?,
+        })
     }
 }
 
 impl ExecutableRegion {
     pub fn address(&self) -> u64 {
-        self.map.as_ptr() as u64
+        self.pages.bytes().as_ptr() as u64
     }
 
     pub fn bytes(&self) -> &[u8] {
-        &self.map
+        self.pages.bytes()
     }
 }
 
-/// x86-64 keeps instruction fetch coherent with stores, so there is nothing to do.
-#[cfg(target_arch = "x86_64")]
-fn flush_instruction_cache(_start: *const u8, _len: usize) {}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// aarch64: clean the data cache and invalidate the instruction cache by line.
-#[cfg(target_arch = "aarch64")]
-fn flush_instruction_cache(start: *const u8, len: usize) {
-    extern "C" {
-        fn __clear_cache(start: *mut core::ffi::c_void, end: *mut core::ffi::c_void);
+    #[test]
+    fn written_bytes_survive_and_the_address_stays() {
+        let mut region = WritableRegion::new(100).unwrap();
+        let address = region.address();
+        region.bytes()[..3].copy_from_slice(&[1, 2, 3]);
+        let region = region.make_executable().unwrap();
+        assert_eq!(region.address(), address);
+        assert_eq!(&region.bytes()[..3], &[1, 2, 3]);
+        assert!(region.bytes().len() >= 100);
     }
-    unsafe { __clear_cache(start as *mut _, start.add(len) as *mut _) };
 }

@@ -2,6 +2,7 @@
 //! results, traps or a hand-over to the interpreter.
 
 use crate::compile::{self, CompileError, Compiled, FunctionCode, Options};
+use crate::native_stack;
 use std::ffi::c_void;
 use stencil_table::StencilSet;
 use stencils::helpers::HelperFns;
@@ -112,16 +113,26 @@ impl CompiledProgram {
             )
         };
         let needed = depth_limit as usize * NATIVE_BYTES_PER_CALL + 2 * NATIVE_MARGIN;
-        let status = stacker::maybe_grow(needed, needed, || {
-            ctx.native_stack_limit = stack_floor() + NATIVE_MARGIN;
+        let entered = Entered {
+            ctx: &mut ctx,
+            frame,
+            entry: entry_fn,
+        };
+        let status = native_stack::with_stack(needed, move |floor| {
+            // Moving the whole value makes the closure capture it whole (and so `Send`).
+            let entered = entered;
+            let Entered { ctx, frame, entry } = entered;
+            // SAFETY: `ctx` outlives the call (`with_stack` returns after it).
+            let ctx = unsafe { &mut *ctx };
+            ctx.native_stack_limit = floor + NATIVE_MARGIN;
             // SAFETY: compiled from a verified program; the frame is on a register stack
             // sized for the depth limit; the native stack is checked by every call.
-            let status = unsafe { entry_fn(&mut ctx, frame) };
+            let status = unsafe { entry(ctx, frame) };
             match Exit::decode(status) {
                 Some(Exit {
                     kind: ExitKind::Deopt,
                     ..
-                }) => unsafe { vm3_deopt_resume(&mut ctx, frame, status) },
+                }) => unsafe { vm3_deopt_resume(ctx, frame, status) },
                 _ => status,
             }
         });
@@ -157,13 +168,17 @@ struct RunState<'a, 'p> {
     depth_limit: u64,
 }
 
-/// The lowest address of the current native stack, as far as it can be known.
-fn stack_floor() -> usize {
-    let here = 0u8;
-    let sp = &here as *const u8 as usize;
-    let remaining = stacker::remaining_stack().unwrap_or(1 << 20);
-    sp.saturating_sub(remaining)
+/// What compiled code is entered with, handed to the thread that runs it.
+struct Entered {
+    ctx: *mut Ctx,
+    frame: *mut u64,
+    entry: Entry,
 }
+
+// SAFETY: the thread that receives an `Entered` runs while the sending thread waits for
+// it (`native_stack::with_stack` joins before returning), so the context and frame are
+// never used from two threads at once.
+unsafe impl Send for Entered {}
 
 /// The helpers, in the stencil calling convention.
 pub fn helper_fns() -> HelperFns {
