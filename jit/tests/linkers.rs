@@ -1,0 +1,453 @@
+//! A real linker agrees with the patcher. For every target with a backend, the object
+//! the stencils were harvested from is linked by the real linker of its format (Debian's
+//! `lld`: `ld.lld`, `ld64.lld`, `lld-link`) with every hole symbol and helper defined
+//! at a chosen value; then for every stencil the linked bytes must equal what
+//! `jit::patch` writes into a copy of the stencil placed at the same address with the
+//! same values. Every relocation kind the harvester produced for the target must be
+//! among those compared.
+//!
+//! The values are chosen so no instruction needs rewriting: everything lies within
+//! ±2 GiB of the code and below 2^31, so absolute 32-bit fields hold them too.
+//! Relaxation is off where the linker has a switch (`ld.lld --no-relax`; `lld-link`
+//! does not relax). `ld64.lld` has none for GOT loads: it keeps a `movq` from the GOT
+//! for a symbol that has a GOT slot anyway (some other instruction reads the slot) and
+//! turns the rest into `leaq`; the patcher is given the same choice (the linker's slot,
+//! or its own relaxation to `lea`), so both GOT-load forms are compared. Relaxed forms
+//! of every kind are executed by `tests/other_formats.rs`.
+//!
+//! A hole into the stencil's read-only data is compared at the address where the
+//! linker put the constant (linkers merge and move constants), after checking that the
+//! linked image holds the stencil's data there.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use object::read::{Object, ObjectSection, ObjectSymbol};
+use stencil_harvest::{build, harvest_staticlib, stencil_object, BuildOptions, OwnedStencilSet};
+use stencil_table::{HoleValue, OperandField, OwnedStencil, RelocKind};
+
+/// How a target's objects are linked.
+#[derive(Clone, Copy, Debug)]
+enum Format {
+    Elf,
+    /// `-arch` value.
+    MachO(&'static str),
+    /// `/machine:` value.
+    Coff(&'static str),
+}
+
+/// The targets compared. aarch64 ELF and arm64 Mach-O join with one line each when
+/// their backends and patch arithmetic exist.
+const TARGETS: &[(&str, Format)] = &[
+    ("x86_64-unknown-linux-gnu", Format::Elf),
+    ("x86_64-apple-darwin", Format::MachO("x86_64")),
+    ("x86_64-pc-windows-msvc", Format::Coff("x64")),
+];
+
+/// ELF `.text` and the COFF image are placed here; `ld64.lld` 14 ignores `-image_base`,
+/// so a Mach-O dylib (based at 0) is linked instead and its code lies just above 0.
+const CODE_BASE: u64 = 0x1000_0000;
+/// The chosen values: all distinct, within reach of the code, below 2^31.
+const VALUES: u64 = 0x1010_0000;
+
+fn hole_symbol(value: HoleValue) -> String {
+    match value {
+        HoleValue::Operand(f) => format!(
+            "_JIT_{}",
+            match f {
+                OperandField::A => "A",
+                OperandField::B => "B",
+                OperandField::C => "C",
+                OperandField::D => "D",
+            }
+        ),
+        HoleValue::FrameBytes => "_JIT_FRAME".into(),
+        HoleValue::Pc => "_JIT_PC".into(),
+        HoleValue::Func => "_JIT_FUNC".into(),
+        HoleValue::Continue => "_JIT_CONTINUE".into(),
+        HoleValue::Target => "_JIT_TARGET".into(),
+        HoleValue::Callee => "_JIT_CALLEE".into(),
+        HoleValue::Helper(i) => stencils::helpers::HELPER_NAMES[i as usize].into(),
+        HoleValue::Data => unreachable!("data is not a symbol"),
+    }
+}
+
+/// Every symbol a stencil may reference, with its chosen value.
+fn chosen_values() -> Vec<(String, u64)> {
+    let mut names: Vec<String> = [
+        "_JIT_A",
+        "_JIT_B",
+        "_JIT_C",
+        "_JIT_D",
+        "_JIT_FRAME",
+        "_JIT_PC",
+        "_JIT_FUNC",
+        "_JIT_CONTINUE",
+        "_JIT_TARGET",
+        "_JIT_CALLEE",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    names.extend(
+        stencils::helpers::HELPER_NAMES
+            .iter()
+            .map(|s| s.to_string()),
+    );
+    // 0x48 apart, so no value is a small offset of another.
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(i, n)| (n, VALUES + 0x48 * i as u64))
+        .collect()
+}
+
+/// A linker of Debian's `lld` package, or a failure saying how to get it.
+fn tool(names: &[&str]) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    // ld64.lld is installed beside the other LLVM tools rather than on PATH.
+    if let Ok(entries) = std::fs::read_dir("/usr/lib") {
+        let mut llvm: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("llvm-"))
+            })
+            .map(|p| p.join("bin"))
+            .collect();
+        llvm.sort();
+        dirs.extend(llvm.into_iter().rev());
+    }
+    for dir in &dirs {
+        for name in names {
+            let path = dir.join(name);
+            if path.is_file() {
+                return path;
+            }
+        }
+    }
+    panic!(
+        "{} not found (looked in PATH and /usr/lib/llvm-*/bin): the linker cross-check needs \
+         Debian's lld package: `apt-get install lld`",
+        names[0]
+    )
+}
+
+fn run(mut cmd: Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// An object defining each chosen symbol as an absolute value (and 0 for any other
+/// undefined symbol of `stencils`, such as MSVC's `_fltused`, which no stencil uses).
+fn symbols_object(
+    format: object::BinaryFormat,
+    stencils_object: &[u8],
+    values: &[(String, u64)],
+) -> Vec<u8> {
+    use object::write::{Object as WriteObject, Symbol, SymbolSection};
+    let input = object::File::parse(stencils_object).unwrap();
+    let mut all: Vec<(String, u64)> = values.to_vec();
+    let prefix = if format == object::BinaryFormat::MachO {
+        "_"
+    } else {
+        ""
+    };
+    for sym in input.symbols().filter(|s| s.is_undefined()) {
+        let name = sym.name().unwrap();
+        let name = name.strip_prefix(prefix).unwrap_or(name);
+        if !all.iter().any(|(n, _)| n == name) {
+            all.push((name.to_string(), 0));
+        }
+    }
+    let mut obj = WriteObject::new(
+        format,
+        object::Architecture::X86_64,
+        object::Endianness::Little,
+    );
+    for (name, value) in all {
+        obj.add_symbol(Symbol {
+            // The writer adds the format's prefix (Mach-O's `_`).
+            name: name.into_bytes(),
+            value,
+            size: 0,
+            kind: object::SymbolKind::Data,
+            scope: object::SymbolScope::Linkage,
+            weak: false,
+            section: SymbolSection::Absolute,
+            flags: object::SymbolFlags::None,
+        });
+    }
+    obj.write().unwrap()
+}
+
+/// Links `object` for `format` in `dir`; returns the linked image.
+fn link(format: Format, dir: &Path, object: &Path, values: &[(String, u64)]) -> Vec<u8> {
+    let bytes = std::fs::read(object).unwrap();
+    let out = dir.join("linked");
+    match format {
+        Format::Elf => {
+            let mut cmd = Command::new(tool(&["ld.lld"]));
+            cmd.arg("--no-relax")
+                .arg("-e")
+                .arg("0")
+                .arg(format!("--section-start=.text={CODE_BASE:#x}"))
+                .arg("-o")
+                .arg(&out)
+                .arg(object);
+            for (name, value) in values {
+                cmd.arg(format!("--defsym={name}={value:#x}"));
+            }
+            run(cmd);
+        }
+        Format::MachO(arch) => {
+            let symbols = dir.join("symbols.o");
+            std::fs::write(
+                &symbols,
+                symbols_object(object::BinaryFormat::MachO, &bytes, values),
+            )
+            .unwrap();
+            let mut cmd = Command::new(tool(&["ld64.lld", "ld64.lld-14"]));
+            cmd.args(["-arch", arch, "-platform_version", "macos", "11.0", "11.0"])
+                .arg("-dylib")
+                .arg("-o")
+                .arg(&out)
+                .arg(object)
+                .arg(&symbols);
+            run(cmd);
+        }
+        Format::Coff(machine) => {
+            let symbols = dir.join("symbols.obj");
+            std::fs::write(
+                &symbols,
+                symbols_object(object::BinaryFormat::Coff, &bytes, values),
+            )
+            .unwrap();
+            let mut cmd = Command::new(tool(&["lld-link"]));
+            cmd.arg(format!("/machine:{machine}"))
+                .arg(format!("/base:{CODE_BASE:#x}"))
+                .args([
+                    "/fixed",
+                    "/nodefaultlib",
+                    "/subsystem:console",
+                    "/debug:symtab",
+                ])
+                .arg("/entry:__stencil_Nop")
+                .arg(format!("/out:{}", out.display()))
+                .arg(object)
+                .arg(&symbols);
+            run(cmd);
+        }
+    }
+    std::fs::read(&out).unwrap()
+}
+
+/// `len` bytes of the linked image at `address`.
+fn bytes_at<'a>(image: &'a object::File<'a>, address: u64, len: usize) -> &'a [u8] {
+    for section in image.sections() {
+        let (start, size) = (section.address(), section.size());
+        if address >= start && address + len as u64 <= start + size {
+            let data = section.data().unwrap();
+            let at = (address - start) as usize;
+            return &data[at..at + len];
+        }
+    }
+    panic!("no section holds {address:#x}..+{len}")
+}
+
+/// The GOT slots of a linked Mach-O image by the value they hold.
+fn macho_got(image: &object::File<'_>) -> HashMap<u64, u64> {
+    let mut slots = HashMap::new();
+    for section in image.sections().filter(|s| s.name() == Ok("__got")) {
+        for (i, slot) in section.data().unwrap().chunks(8).enumerate() {
+            let value = u64::from_le_bytes(slot.try_into().unwrap());
+            slots.insert(value, section.address() + 8 * i as u64);
+        }
+    }
+    slots
+}
+
+/// Compares every stencil of `set` with its linked copy; returns the kinds compared.
+fn compare(
+    format: Format,
+    set: &OwnedStencilSet,
+    image_bytes: &[u8],
+    values: &[(String, u64)],
+) -> BTreeSet<String> {
+    let image = object::File::parse(image_bytes).unwrap();
+    let prefix = if matches!(format, Format::MachO(_)) {
+        "_"
+    } else {
+        ""
+    };
+    let symbols: HashMap<String, u64> = image
+        .symbols()
+        .filter_map(|s| Some((s.name().ok()?.to_string(), s.address())))
+        .collect();
+    let value_of: HashMap<&str, u64> = values.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+    let got = macho_got(&image);
+    // ld64.lld gives a symbol a GOT slot when an instruction other than a load reads it
+    // through the GOT, and then keeps that symbol's GOT loads.
+    let has_slot: std::collections::HashSet<HoleValue> = set
+        .stencils
+        .iter()
+        .flat_map(|s| &s.holes)
+        .filter(|h| h.kind == RelocKind::X86_64GotPc32)
+        .map(|h| h.value)
+        .collect();
+
+    let mut compared = BTreeSet::new();
+    for stencil in &set.stencils {
+        let name = format!("{prefix}{}", stencil.name);
+        let &address = symbols
+            .get(&name)
+            .unwrap_or_else(|| panic!("{}: `{name}` not in the linked image", set.target));
+        let linked = bytes_at(&image, address, stencil.code.len());
+        let mut ours = stencil.code.clone();
+        for hole in &stencil.holes {
+            let at = hole.offset as usize;
+            let place = address + hole.offset as u64;
+            let how = patch_hole(
+                stencil, hole, &mut ours, place, linked, &image, &value_of, &got, &has_slot,
+            );
+            compared.insert(format!("{:?}{how}", hole.kind));
+            assert_eq!(
+                &ours[at..at + hole.kind.width()],
+                &linked[at..at + hole.kind.width()],
+                "{}: {} hole {hole:?} at {place:#x}{how}",
+                set.target,
+                stencil.name
+            );
+        }
+        assert_eq!(
+            ours, linked,
+            "{}: {} differs from the linked bytes outside its holes",
+            set.target, stencil.name
+        );
+    }
+    compared
+}
+
+/// Patches one hole of `stencil` into `ours` the way the linker resolved it; returns a
+/// note naming the form compared when a kind has several.
+#[allow(clippy::too_many_arguments)]
+fn patch_hole(
+    stencil: &OwnedStencil,
+    hole: &stencil_table::Hole,
+    ours: &mut [u8],
+    place: u64,
+    linked: &[u8],
+    image: &object::File<'_>,
+    value_of: &HashMap<&str, u64>,
+    got: &HashMap<u64, u64>,
+    has_slot: &std::collections::HashSet<HoleValue>,
+) -> &'static str {
+    let at = hole.offset as usize;
+    if hole.value == HoleValue::Data {
+        // Where the linker put the constant, from the PC-relative field it wrote.
+        assert_eq!(
+            hole.kind,
+            RelocKind::X86_64Pc32,
+            "{}: {hole:?}",
+            stencil.name
+        );
+        let field = i32::from_le_bytes(linked[at..at + 4].try_into().unwrap()) as i64;
+        let data_address = (place as i64 + field - hole.addend) as u64;
+        let within = (hole.addend + 4) as usize;
+        let len = 8.min(stencil.data.len() - within);
+        assert_eq!(
+            bytes_at(image, data_address + within as u64, len),
+            &stencil.data[within..within + len],
+            "{}: the linked constant differs from the stencil's data",
+            stencil.name
+        );
+        jit::patch::apply(hole.kind, ours, at, data_address, hole.addend, place).unwrap();
+        return "";
+    }
+    let symbol = hole_symbol(hole.value);
+    let value = value_of[symbol.as_str()];
+    let through_got = |ours: &mut [u8]| {
+        let slot = *got
+            .get(&value)
+            .unwrap_or_else(|| panic!("no GOT slot of the linker holds {symbol}"));
+        jit::patch::apply_through_got(hole.kind, ours, at, slot, hole.addend, place).unwrap();
+    };
+    match hole.kind {
+        RelocKind::X86_64GotPc32 => {
+            through_got(ours);
+            ""
+        }
+        RelocKind::X86_64GotLoadPc32 if has_slot.contains(&hole.value) => {
+            through_got(ours);
+            " (GOT slot)"
+        }
+        RelocKind::X86_64GotLoadPc32 => {
+            jit::patch::apply(hole.kind, ours, at, value, hole.addend, place).unwrap();
+            assert_eq!(ours[at - 2], 0x8D, "{}: not relaxed to lea", stencil.name);
+            " (relaxed to lea by both)"
+        }
+        _ => {
+            jit::patch::apply(hole.kind, ours, at, value, hole.addend, place).unwrap();
+            ""
+        }
+    }
+}
+
+#[test]
+fn real_linkers_agree_with_the_patcher_on_every_stencil() {
+    let workspace = stencil_harvest::workspace_root(Path::new(env!("CARGO_MANIFEST_DIR")));
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let values = chosen_values();
+    for &(target, format) in TARGETS {
+        let lib = build(&BuildOptions::new(
+            target,
+            &workspace,
+            tmp.join("stencil-build"),
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let set = harvest_staticlib(&lib, target).unwrap_or_else(|e| panic!("{e}"));
+        let archive = std::fs::read(&lib).unwrap();
+        let object_bytes = stencil_object(&archive, "stencils").unwrap();
+        let dir = tmp.join("linkers").join(target);
+        std::fs::create_dir_all(&dir).unwrap();
+        let object = dir.join("stencils.o");
+        std::fs::write(&object, object_bytes).unwrap();
+
+        let image = link(format, &dir, &object, &values);
+        let compared = compare(format, &set, &image, &values);
+
+        // Every kind the harvester produced for this target was compared.
+        let produced: BTreeSet<String> = set
+            .stencils
+            .iter()
+            .flat_map(|s| &s.holes)
+            .map(|h| format!("{:?}", h.kind))
+            .collect();
+        let compared_kinds: BTreeSet<String> = compared
+            .iter()
+            .map(|k| k.split(' ').next().unwrap().to_string())
+            .collect();
+        assert_eq!(produced, compared_kinds, "{target}");
+        if produced.contains("X86_64GotLoadPc32") {
+            for form in [" (GOT slot)", " (relaxed to lea by both)"] {
+                assert!(
+                    compared.contains(&format!("X86_64GotLoadPc32{form}")),
+                    "{target}: no GOT load compared in the form{form}"
+                );
+            }
+        }
+        eprintln!(
+            "{target}: {} stencils agree; compared {compared:?}",
+            set.stencils.len()
+        );
+    }
+}
