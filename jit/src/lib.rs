@@ -8,7 +8,7 @@
 //! the interpreter.
 //!
 //! Start reading at `compile.rs` (the two passes), then `lower.rs` (instructions to
-//! stencils) and `patch.rs` (relocation arithmetic).
+//! stencils) and `patch/` (relocation arithmetic).
 
 pub mod compile;
 pub mod lower;
