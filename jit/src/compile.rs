@@ -8,10 +8,10 @@
 
 use crate::lower::{self, Lowered, OperandValue, Piece};
 use crate::memory::{ExecutableRegion, WritableRegion};
-use crate::patch::{self, PatchError, X86_64_TRAMPOLINE_LEN};
+use crate::patch::{self, PatchError, Trampoline};
 use crate::runtime;
 use std::ops::Range;
-use stencil_table::{HoleValue, OperandField, RelocKind, Stencil, StencilSet};
+use stencil_table::{HoleValue, OperandField, Stencil, StencilSet};
 use stencils::helpers::{HelperFns, HELPER_NAMES};
 use vm3::{Const, VerifiedProgram};
 
@@ -63,14 +63,22 @@ struct Layout {
     /// Offset of each piece (parallel to `Lowered::pieces`), then the end of the code.
     piece_offsets: Vec<u32>,
     code_len: usize,
-    /// Offset of the trampoline of each helper the code calls, by helper index.
-    trampolines: Vec<Option<usize>>,
+    /// The trampoline of each helper the code calls, by helper index.
+    trampolines: Vec<Option<PlacedTrampoline>>,
     /// Offset of each stencil's data part, by stencil index.
     stencil_data: Vec<Option<usize>>,
     /// Offset of each function's constants (8 bytes each) and tables (length, entries).
     consts: Vec<Vec<usize>>,
     tables: Vec<Vec<usize>>,
     total: usize,
+}
+
+/// A helper's trampoline: where it is and, since its instructions are those of the
+/// branches that call the helper, how it is written.
+#[derive(Clone, Copy)]
+struct PlacedTrampoline {
+    offset: usize,
+    trampoline: Trampoline,
 }
 
 impl Layout {
@@ -159,10 +167,10 @@ fn write_data(
     helpers: &HelperFns,
     bytes: &mut [u8],
 ) -> Result<(), CompileError> {
-    for (index, offset) in layout.trampolines.iter().enumerate() {
-        if let Some(offset) = *offset {
+    for (index, placed) in layout.trampolines.iter().enumerate() {
+        if let Some(placed) = placed {
             let address = helper_address(helpers, index as u16)?;
-            patch::write_x86_64_trampoline(bytes, offset, address);
+            (placed.trampoline.write)(bytes, placed.offset, address);
         }
     }
     for (index, offset) in layout.stencil_data.iter().enumerate() {
@@ -206,7 +214,7 @@ fn helper_address(helpers: &HelperFns, index: u16) -> Result<u64, CompileError> 
 fn lay_out(program: &VerifiedProgram, stencils: &StencilSet, lowered: &Lowered) -> Layout {
     let mut offset = 0usize;
     let mut piece_offsets = Vec::with_capacity(lowered.pieces.len() + 1);
-    let mut trampolines = vec![None; HELPER_NAMES.len()];
+    let mut trampolines: Vec<Option<PlacedTrampoline>> = vec![None; HELPER_NAMES.len()];
     let mut data_used = vec![false; stencils.stencils.len()];
     for low in &lowered.functions {
         for index in low.pieces.start as usize..low.pieces.end as usize {
@@ -223,8 +231,13 @@ fn lay_out(program: &VerifiedProgram, stencils: &StencilSet, lowered: &Lowered) 
             offset += len;
             data_used[piece.stencil] |= !stencil.data.is_empty();
             for hole in stencil.holes {
-                if let HoleValue::Helper(h) = hole.value {
-                    trampolines[h as usize] = Some(0);
+                if let (HoleValue::Helper(h), Some(trampoline)) =
+                    (hole.value, patch::trampoline(hole.kind))
+                {
+                    trampolines[h as usize] = Some(PlacedTrampoline {
+                        offset: 0,
+                        trampoline,
+                    });
                 }
             }
         }
@@ -232,9 +245,10 @@ fn lay_out(program: &VerifiedProgram, stencils: &StencilSet, lowered: &Lowered) 
     piece_offsets.push(offset as u32);
     let code_len = offset;
     offset = align(offset, 16);
-    for trampoline in trampolines.iter_mut().filter(|t| t.is_some()) {
-        *trampoline = Some(offset);
-        offset += align(X86_64_TRAMPOLINE_LEN, 8);
+    // Trampolines hold an 8-byte address; keeping each at a multiple of 8 keeps it aligned.
+    for placed in trampolines.iter_mut().flatten() {
+        placed.offset = offset;
+        offset += align(placed.trampoline.len, 8);
     }
     let mut stencil_data = vec![None; stencils.stencils.len()];
     for (index, _) in data_used.iter().enumerate().filter(|(_, used)| **used) {
@@ -301,7 +315,7 @@ impl PatchSite<'_> {
             let place = self.base + field as u64;
             let value = self.value(hole.value, stencil)?;
             let helper_call = matches!(hole.value, HoleValue::Helper(_))
-                && hole.kind == RelocKind::X86_64Branch32;
+                && patch::trampoline(hole.kind).is_some();
             let direct = if helper_call && options.force_trampolines {
                 Err(PatchError::Overflow {
                     kind: hole.kind,
@@ -312,9 +326,11 @@ impl PatchSite<'_> {
                 patch::apply(hole.kind, bytes, field, value, hole.addend, place)
             };
             let result = match (direct, hole.value) {
-                // A helper out of rel32 range: call its trampoline, placed after the code.
+                // A helper out of the branch's range: call its trampoline, placed after
+                // the code.
                 (Err(PatchError::Overflow { .. }), HoleValue::Helper(h)) if helper_call => {
-                    let trampoline = self.layout.trampolines[h as usize].expect("laid out") as u64;
+                    let trampoline =
+                        self.layout.trampolines[h as usize].expect("laid out").offset as u64;
                     patch::apply(
                         hole.kind,
                         bytes,

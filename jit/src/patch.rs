@@ -2,8 +2,13 @@
 //!
 //! Pure byte manipulation with no dependence on the host, so a table for any target
 //! can be patched into a buffer anywhere (tests compare the result with real linkers).
+//! The instruction-set specific parts are in `x86_64` and `aarch64`; a relocation kind
+//! names its instruction set ([`RelocKind::isa`]).
 
-use stencil_table::RelocKind;
+use stencil_table::{Isa, RelocKind};
+
+mod aarch64;
+mod x86_64;
 
 /// A hole that could not be filled.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -16,14 +21,21 @@ pub enum PatchError {
     },
     #[error("{kind:?} at offset {offset}: the instruction is not the shape this relocation needs")]
     Shape { kind: RelocKind, offset: usize },
+    #[error("{kind:?} at offset {offset}: value {value:#x} is not aligned as the field needs")]
+    Misaligned {
+        kind: RelocKind,
+        offset: usize,
+        value: i128,
+    },
 }
 
 /// Writes `value + addend` into `code` at `offset` with the arithmetic of `kind`.
 /// `place` is the address `code[offset]` will have when it runs.
 ///
 /// A branch that does not reach returns `Overflow`: the caller reroutes it through a
-/// trampoline. A RIP-relative `lea` that does not reach is relaxed in place to
-/// `mov r64, imm32` loading the same value.
+/// trampoline. A PC-relative address computation that cannot reach a small value (an
+/// x86-64 `lea`, an aarch64 `adrp` + `add` pair) is relaxed in place to instructions
+/// that load the value itself.
 pub fn apply(
     kind: RelocKind,
     code: &mut [u8],
@@ -32,61 +44,89 @@ pub fn apply(
     addend: i64,
     place: u64,
 ) -> Result<(), PatchError> {
-    let s_plus_a = value as i128 + addend as i128;
-    let relative = s_plus_a - place as i128;
-    let overflow = |v: i128| PatchError::Overflow {
-        kind,
-        offset,
-        value: v,
-    };
     if offset + kind.width() > code.len() {
         return Err(PatchError::Shape { kind, offset });
     }
-    match kind {
-        RelocKind::X86_64Abs64 => write_u64(code, offset, s_plus_a as u64),
-        RelocKind::X86_64Abs32 => {
-            let v = u32::try_from(s_plus_a).map_err(|_| overflow(s_plus_a))?;
-            write_u32(code, offset, v);
-        }
-        RelocKind::X86_64Abs32S => {
-            let v = i32::try_from(s_plus_a).map_err(|_| overflow(s_plus_a))?;
-            write_u32(code, offset, v as u32);
-        }
-        RelocKind::X86_64Pc32 | RelocKind::X86_64Branch32 => {
-            let v = i32::try_from(relative).map_err(|_| overflow(relative))?;
-            write_u32(code, offset, v as u32);
-        }
-        RelocKind::X86_64LeaPc32 => match i32::try_from(relative) {
-            Ok(v) => write_u32(code, offset, v as u32),
-            Err(_) => {
-                // `lea r, [rip + disp]` computes P + 4 + disp = S + A + 4.
-                let absolute = s_plus_a + 4;
-                let imm = i32::try_from(absolute).map_err(|_| overflow(absolute))?;
-                relax_lea_to_mov(code, offset, kind)?;
-                write_u32(code, offset, imm as u32);
-            }
-        },
+    let field = Field {
+        kind,
+        offset,
+        s_plus_a: value as i128 + addend as i128,
+        place: place as i128,
+    };
+    match kind.isa() {
+        Isa::X86_64 => x86_64::apply(&field, code),
+        Isa::Aarch64 => aarch64::apply(&field, code),
     }
-    Ok(())
 }
 
-/// Rewrites `REX.W(+R) 8D /r (mod=00, rm=101) disp32` (`lea r64, [rip + disp32]`) into
-/// `REX.W(+B) C7 /0 (mod=11, rm=r) imm32` (`mov r64, sign-extended imm32`): same length,
-/// same field position.
-fn relax_lea_to_mov(code: &mut [u8], offset: usize, kind: RelocKind) -> Result<(), PatchError> {
-    let shape = PatchError::Shape { kind, offset };
-    let start = offset.checked_sub(3).ok_or(shape.clone())?;
-    let (rex, opcode, modrm) = (code[start], code[start + 1], code[start + 2]);
-    let is_lea_rip = rex & 0xF8 == 0x48 && opcode == 0x8D && modrm & 0xC7 == 0x05;
-    if !is_lea_rip {
-        return Err(shape);
+/// One relocation being applied: what the per-ISA arithmetic needs.
+struct Field {
+    kind: RelocKind,
+    /// Offset of the field in the code buffer.
+    offset: usize,
+    /// `S + A`.
+    s_plus_a: i128,
+    /// `P`, the address the field will have.
+    place: i128,
+}
+
+impl Field {
+    fn overflow(&self, value: i128) -> PatchError {
+        PatchError::Overflow {
+            kind: self.kind,
+            offset: self.offset,
+            value,
+        }
     }
-    let reg = (modrm >> 3) & 7;
-    let rex_r = (rex >> 2) & 1;
-    code[start] = 0x48 | rex_r;
-    code[start + 1] = 0xC7;
-    code[start + 2] = 0xC0 | reg;
-    Ok(())
+
+    fn shape(&self) -> PatchError {
+        PatchError::Shape {
+            kind: self.kind,
+            offset: self.offset,
+        }
+    }
+
+    fn misaligned(&self, value: i128) -> PatchError {
+        PatchError::Misaligned {
+            kind: self.kind,
+            offset: self.offset,
+            value,
+        }
+    }
+
+    /// `S + A - P`.
+    fn relative(&self) -> i128 {
+        self.s_plus_a - self.place
+    }
+}
+
+/// A stub placed after the code that jumps to an address a branch cannot reach.
+#[derive(Clone, Copy, Debug)]
+pub struct Trampoline {
+    /// Bytes it takes.
+    pub len: usize,
+    /// Writes it at `code[offset..offset + len]`, jumping to `target`.
+    pub write: fn(code: &mut [u8], offset: usize, target: u64),
+}
+
+/// The trampoline a branch of `kind` can be redirected to, if `kind` is a branch that
+/// may call a helper.
+pub fn trampoline(kind: RelocKind) -> Option<Trampoline> {
+    match kind {
+        RelocKind::X86_64Branch32 => Some(Trampoline {
+            len: x86_64::TRAMPOLINE_LEN,
+            write: x86_64::write_trampoline,
+        }),
+        RelocKind::Aarch64Branch26 => Some(Trampoline {
+            len: aarch64::TRAMPOLINE_LEN,
+            write: aarch64::write_trampoline,
+        }),
+        _ => None,
+    }
+}
+
+fn read_u32(code: &[u8], offset: usize) -> u32 {
+    u32::from_le_bytes(code[offset..offset + 4].try_into().expect("4 bytes"))
 }
 
 fn write_u32(code: &mut [u8], offset: usize, v: u32) {
@@ -97,107 +137,29 @@ fn write_u64(code: &mut [u8], offset: usize, v: u64) {
     code[offset..offset + 8].copy_from_slice(&v.to_le_bytes());
 }
 
-/// Bytes of an x86-64 trampoline: `jmp [rip + 0]` followed by the 8-byte address.
-pub const X86_64_TRAMPOLINE_LEN: usize = 14;
-
-/// Writes a trampoline to `target` at `code[offset..]`. It clobbers no register.
-pub fn write_x86_64_trampoline(code: &mut [u8], offset: usize, target: u64) {
-    code[offset..offset + 6].copy_from_slice(&[0xFF, 0x25, 0, 0, 0, 0]);
-    write_u64(code, offset + 6, target);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn abs32s_writes_sign_extended_and_rejects_overflow() {
-        let mut code = [0u8; 8];
-        apply(RelocKind::X86_64Abs32S, &mut code, 2, 0x10, -0x20, 0).unwrap();
-        assert_eq!(&code[2..6], &(-0x10i32).to_le_bytes());
-        let err = apply(RelocKind::X86_64Abs32S, &mut code, 2, 1 << 31, 0, 0).unwrap_err();
-        assert!(matches!(err, PatchError::Overflow { .. }));
-    }
-
-    #[test]
-    fn abs32_rejects_negative() {
-        let mut code = [0u8; 4];
-        assert!(apply(RelocKind::X86_64Abs32, &mut code, 0, 0, -1, 0).is_err());
-        apply(RelocKind::X86_64Abs32, &mut code, 0, 0xFFFF_FFFF, 0, 0).unwrap();
-        assert_eq!(code, [0xFF; 4]);
-    }
-
-    #[test]
-    fn branch_is_relative_to_the_field() {
-        let mut code = [0xE9, 0, 0, 0, 0];
-        // jmp from 0x1000 to 0x2000: disp = S + A - P = 0x2000 - 4 - 0x1001.
-        apply(RelocKind::X86_64Branch32, &mut code, 1, 0x2000, -4, 0x1001).unwrap();
-        assert_eq!(
-            i32::from_le_bytes(code[1..5].try_into().unwrap()),
-            0x2000 - 0x1005
-        );
-        assert!(apply(
-            RelocKind::X86_64Branch32,
-            &mut code,
-            1,
-            0x2_0000_0000,
-            -4,
-            0x1001
-        )
-        .is_err());
-    }
-
-    #[test]
-    fn far_lea_of_a_small_value_becomes_mov_imm() {
-        // lea r9, [rip + disp32] = 4C 8D 0D disp32
-        let mut code = [0x4C, 0x8D, 0x0D, 0, 0, 0, 0];
-        apply(
-            RelocKind::X86_64LeaPc32,
-            &mut code,
-            3,
-            0x8005,
-            -0x8004,
-            0x7f00_0000_0000,
-        )
-        .unwrap();
-        // mov r9, 5 = 49 C7 C1 05 00 00 00
-        assert_eq!(code, [0x49, 0xC7, 0xC1, 5, 0, 0, 0]);
-    }
-
-    #[test]
-    fn near_lea_stays_a_lea() {
-        let mut code = [0x48, 0x8D, 0x05, 0, 0, 0, 0];
-        apply(RelocKind::X86_64LeaPc32, &mut code, 3, 0x1100, -4, 0x1003).unwrap();
-        assert_eq!(&code[..3], &[0x48, 0x8D, 0x05]);
-        assert_eq!(
-            i32::from_le_bytes(code[3..7].try_into().unwrap()),
-            0x1100 - 0x1007
-        );
-    }
-
-    #[test]
-    fn lea_relaxation_refuses_other_instructions() {
-        let mut code = [0x48, 0x8B, 0x05, 0, 0, 0, 0]; // mov rax, [rip + disp]
-        let err = apply(
-            RelocKind::X86_64LeaPc32,
-            &mut code,
-            3,
-            5,
-            -4,
-            0x7f00_0000_0000,
-        )
-        .unwrap_err();
+    fn fields_past_the_buffer_are_refused() {
+        let mut code = [0u8; 6];
+        let err = apply(RelocKind::X86_64Abs32, &mut code, 4, 1, 0, 0).unwrap_err();
+        assert!(matches!(err, PatchError::Shape { .. }));
+        let err = apply(RelocKind::Aarch64Branch26, &mut code, 4, 1, 0, 0).unwrap_err();
         assert!(matches!(err, PatchError::Shape { .. }));
     }
 
     #[test]
-    fn trampoline_encodes_an_indirect_jump() {
-        let mut code = [0u8; X86_64_TRAMPOLINE_LEN];
-        write_x86_64_trampoline(&mut code, 0, 0x1122_3344_5566_7788);
-        assert_eq!(&code[..6], &[0xFF, 0x25, 0, 0, 0, 0]);
-        assert_eq!(
-            u64::from_le_bytes(code[6..].try_into().unwrap()),
-            0x1122_3344_5566_7788
-        );
+    fn every_branch_that_may_call_a_helper_has_a_trampoline() {
+        for kind in [RelocKind::X86_64Branch32, RelocKind::Aarch64Branch26] {
+            let t = trampoline(kind).unwrap();
+            let mut code = vec![0u8; t.len];
+            (t.write)(&mut code, 0, 0x1234_5678_9abc_def0);
+            assert!(code
+                .windows(8)
+                .any(|w| w == 0x1234_5678_9abc_def0u64.to_le_bytes()));
+        }
+        assert!(trampoline(RelocKind::Aarch64CondBranch19).is_none());
     }
 }

@@ -17,7 +17,8 @@
 //! 4. every expected stencil exists;
 //! 5. every relocation of a stencil's code section belongs to a stencil.
 //!
-//! Object formats and CPUs plug in as backends (`backend/`); x86-64 ELF is implemented.
+//! Object formats and CPUs plug in as backends (`backend/`); x86-64 ELF and aarch64 ELF
+//! are implemented.
 
 mod backend;
 mod build_script;

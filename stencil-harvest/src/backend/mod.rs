@@ -8,6 +8,7 @@ use stencil_table::{Hole, RelocKind};
 
 use crate::HarvestError;
 
+mod elf_aarch64;
 mod elf_x86_64;
 
 /// How the instruction holding a continuation's hole transfers control.
@@ -53,6 +54,13 @@ pub(crate) trait Backend {
 
     /// Length of the final jump to `_JIT_CONTINUE` that the JIT may drop, or 0.
     fn tail_jump(&self, code: &[u8], holes: &[Hole]) -> u32;
+
+    /// Checks the holes of one stencil as a whole and refines their kinds where an
+    /// instruction's relocation only makes sense with another's (aarch64 page/offset
+    /// pairs). Problems come back as (code offset, explanation).
+    fn pair_holes(&self, _code: &[u8], _holes: &mut [Hole]) -> Result<(), Vec<(u32, String)>> {
+        Ok(())
+    }
 }
 
 /// The object format a triple compiles to.
@@ -74,9 +82,10 @@ pub(crate) fn backend_for(target: &str) -> Result<Box<dyn Backend>, HarvestError
     let format = format_of(target);
     match (format, arch) {
         ("ELF", "x86_64") => Ok(Box::new(elf_x86_64::ElfX86_64)),
+        ("ELF", "aarch64") => Ok(Box::new(elf_aarch64::ElfAarch64)),
         _ => Err(HarvestError::UnsupportedTarget {
             target: target.to_string(),
-            reason: format!("no backend for {arch} {format} objects (implemented: x86-64 ELF)"),
+            reason: format!("no backend for {arch} {format} objects (implemented: x86-64 ELF, aarch64 ELF)"),
         }),
     }
 }
