@@ -329,8 +329,9 @@ impl PatchSite<'_> {
                 // A helper out of the branch's range: call its trampoline, placed after
                 // the code.
                 (Err(PatchError::Overflow { .. }), HoleValue::Helper(h)) if helper_call => {
-                    let trampoline =
-                        self.layout.trampolines[h as usize].expect("laid out").offset as u64;
+                    let trampoline = self.layout.trampolines[h as usize]
+                        .expect("laid out")
+                        .offset as u64;
                     patch::apply(
                         hole.kind,
                         bytes,

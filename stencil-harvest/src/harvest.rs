@@ -610,13 +610,15 @@ fn harvest_one(
     }
     holes.sort_by_key(|h| h.offset);
     if let Err(problems) = backend.pair_holes(code, &mut holes) {
-        errors.extend(problems.into_iter().map(|(offset, reason)| {
-            HarvestError::RelocationPair {
-                stencil: name.to_string(),
-                offset,
-                reason,
-            }
-        }));
+        errors.extend(
+            problems
+                .into_iter()
+                .map(|(offset, reason)| HarvestError::RelocationPair {
+                    stencil: name.to_string(),
+                    offset,
+                    reason,
+                }),
+        );
     }
 
     // Rule 1: continuations are jumps.

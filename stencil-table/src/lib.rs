@@ -114,11 +114,10 @@ impl RelocKind {
             X86_64Abs64 | X86_64Abs32 | X86_64Abs32S | X86_64Pc32 | X86_64LeaPc32
             | X86_64Branch32 => Isa::X86_64,
             Aarch64AdrpPage21 | Aarch64AddLo12 | Aarch64Ldst8Lo12 | Aarch64Ldst16Lo12
-            | Aarch64Ldst32Lo12 | Aarch64Ldst64Lo12 | Aarch64Ldst128Lo12
-            | Aarch64AdrpAddPage21 | Aarch64AdrpAddLo12 | Aarch64Branch26
-            | Aarch64CondBranch19 | Aarch64TestBranch14 | Aarch64MovwG0 | Aarch64MovwG0Nc
-            | Aarch64MovwG1 | Aarch64MovwG1Nc | Aarch64MovwG2 | Aarch64MovwG2Nc
-            | Aarch64MovwG3 | Aarch64GotPage21 | Aarch64GotLo12 => Isa::Aarch64,
+            | Aarch64Ldst32Lo12 | Aarch64Ldst64Lo12 | Aarch64Ldst128Lo12 | Aarch64AdrpAddPage21
+            | Aarch64AdrpAddLo12 | Aarch64Branch26 | Aarch64CondBranch19 | Aarch64TestBranch14
+            | Aarch64MovwG0 | Aarch64MovwG0Nc | Aarch64MovwG1 | Aarch64MovwG1Nc | Aarch64MovwG2
+            | Aarch64MovwG2Nc | Aarch64MovwG3 | Aarch64GotPage21 | Aarch64GotLo12 => Isa::Aarch64,
         }
     }
 }

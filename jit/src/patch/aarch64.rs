@@ -80,7 +80,9 @@ const IMM26: u32 = 0x03FF_FFFF;
 
 /// `S + A` when it is a small number the relaxed pair can load (below 2^32).
 fn small(s_plus_a: i128) -> Option<u64> {
-    (0..1i128 << 32).contains(&s_plus_a).then_some(s_plus_a as u64)
+    (0..1i128 << 32)
+        .contains(&s_plus_a)
+        .then_some(s_plus_a as u64)
 }
 
 pub(super) fn apply(f: &Field, code: &mut [u8]) -> Result<(), PatchError> {
@@ -299,10 +301,25 @@ mod tests {
         // Backwards, from the middle of a page, keeping the register.
         let pc = 0x7f00_1234_5abc;
         let mut c = code(&[0x9000_0013]);
-        apply(RelocKind::Aarch64AdrpPage21, &mut c, 0, pc - 0x9_8000, 8, pc).unwrap();
+        apply(
+            RelocKind::Aarch64AdrpPage21,
+            &mut c,
+            0,
+            pc - 0x9_8000,
+            8,
+            pc,
+        )
+        .unwrap();
         assert_eq!(run(&insns(&c), pc, 19), (pc - 0x9_8000 + 8) & !0xFFF);
         // ±4 GiB is the limit.
-        let far = apply(RelocKind::Aarch64AdrpPage21, &mut c, 0, pc + (1 << 32), 0, pc);
+        let far = apply(
+            RelocKind::Aarch64AdrpPage21,
+            &mut c,
+            0,
+            pc + (1 << 32),
+            0,
+            pc,
+        );
         assert!(matches!(far, Err(PatchError::Overflow { .. })));
         let mut add = code(&[ADD_X8_X8]);
         assert!(matches!(
@@ -316,7 +333,7 @@ mod tests {
         let mut c = code(&[ADD_X9_X8]);
         apply(RelocKind::Aarch64AddLo12, &mut c, 0, 0x5000_0123, 0, 0).unwrap();
         assert_eq!(insns(&c), [0x9104_8D09]); // add x9, x8, #0x123
-                                               // ldr x3, [x8, #0x18]: the offset is scaled by 8.
+                                              // ldr x3, [x8, #0x18]: the offset is scaled by 8.
         let mut c = code(&[0xF940_0103]);
         apply(RelocKind::Aarch64Ldst64Lo12, &mut c, 0, 0x7000_2010, 8, 0).unwrap();
         assert_eq!(insns(&c), [0xF940_0D03]);
@@ -362,15 +379,38 @@ mod tests {
         // b.ne #0x40, cbz x2, #-0x40, tbnz w3, #5, #0x20.
         let mut c = code(&[0x5400_0001, 0xB400_0002, 0x3728_0003]);
         apply(RelocKind::Aarch64CondBranch19, &mut c, 0, 0x40, 0, 0).unwrap();
-        apply(RelocKind::Aarch64CondBranch19, &mut c, 4, 0x1000 - 0x40, 0, 0x1000).unwrap();
+        apply(
+            RelocKind::Aarch64CondBranch19,
+            &mut c,
+            4,
+            0x1000 - 0x40,
+            0,
+            0x1000,
+        )
+        .unwrap();
         apply(RelocKind::Aarch64TestBranch14, &mut c, 8, 0x28, 0, 8).unwrap();
         assert_eq!(insns(&c), [0x5400_0201, 0xB4FF_FE02, 0x3728_0103]);
         assert!(apply(RelocKind::Aarch64CondBranch19, &mut c, 0, 1 << 20, 0, 0).is_err());
-        assert!(apply(RelocKind::Aarch64CondBranch19, &mut c, 0, (1 << 20) - 4, 0, 0).is_ok());
+        assert!(apply(
+            RelocKind::Aarch64CondBranch19,
+            &mut c,
+            0,
+            (1 << 20) - 4,
+            0,
+            0
+        )
+        .is_ok());
         assert!(apply(RelocKind::Aarch64TestBranch14, &mut c, 8, 0x8000, 0, 0).is_err());
         // A data relocation on a branch is a table bug.
         assert!(matches!(
-            apply(RelocKind::Aarch64CondBranch19, &mut code(&[ADD_X8_X8]), 0, 0, 0, 0),
+            apply(
+                RelocKind::Aarch64CondBranch19,
+                &mut code(&[ADD_X8_X8]),
+                0,
+                0,
+                0,
+                0
+            ),
             Err(PatchError::Shape { .. })
         ));
     }

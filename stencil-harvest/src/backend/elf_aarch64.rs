@@ -145,15 +145,9 @@ impl Backend for ElfAarch64 {
             elf::R_AARCH64_ADR_PREL_PG_HI21 => (Aarch64AdrpPage21, is_adrp(insn), "adrp"),
             elf::R_AARCH64_ADD_ABS_LO12_NC => (Aarch64AddLo12, is_add_imm(insn), "add"),
             elf::R_AARCH64_LDST8_ABS_LO12_NC => (Aarch64Ldst8Lo12, is_ldst_uimm(insn), "ldr/str"),
-            elf::R_AARCH64_LDST16_ABS_LO12_NC => {
-                (Aarch64Ldst16Lo12, is_ldst_uimm(insn), "ldr/str")
-            }
-            elf::R_AARCH64_LDST32_ABS_LO12_NC => {
-                (Aarch64Ldst32Lo12, is_ldst_uimm(insn), "ldr/str")
-            }
-            elf::R_AARCH64_LDST64_ABS_LO12_NC => {
-                (Aarch64Ldst64Lo12, is_ldst_uimm(insn), "ldr/str")
-            }
+            elf::R_AARCH64_LDST16_ABS_LO12_NC => (Aarch64Ldst16Lo12, is_ldst_uimm(insn), "ldr/str"),
+            elf::R_AARCH64_LDST32_ABS_LO12_NC => (Aarch64Ldst32Lo12, is_ldst_uimm(insn), "ldr/str"),
+            elf::R_AARCH64_LDST64_ABS_LO12_NC => (Aarch64Ldst64Lo12, is_ldst_uimm(insn), "ldr/str"),
             elf::R_AARCH64_LDST128_ABS_LO12_NC => {
                 (Aarch64Ldst128Lo12, is_ldst_uimm(insn), "ldr/str")
             }
@@ -167,17 +161,11 @@ impl Backend for ElfAarch64 {
             ),
             elf::R_AARCH64_TSTBR14 => (Aarch64TestBranch14, is_imm14_branch(insn), "tbz/tbnz"),
             elf::R_AARCH64_MOVW_UABS_G0 => (Aarch64MovwG0, is_movz_or_movk(insn), "movz/movk"),
-            elf::R_AARCH64_MOVW_UABS_G0_NC => {
-                (Aarch64MovwG0Nc, is_movz_or_movk(insn), "movz/movk")
-            }
+            elf::R_AARCH64_MOVW_UABS_G0_NC => (Aarch64MovwG0Nc, is_movz_or_movk(insn), "movz/movk"),
             elf::R_AARCH64_MOVW_UABS_G1 => (Aarch64MovwG1, is_movz_or_movk(insn), "movz/movk"),
-            elf::R_AARCH64_MOVW_UABS_G1_NC => {
-                (Aarch64MovwG1Nc, is_movz_or_movk(insn), "movz/movk")
-            }
+            elf::R_AARCH64_MOVW_UABS_G1_NC => (Aarch64MovwG1Nc, is_movz_or_movk(insn), "movz/movk"),
             elf::R_AARCH64_MOVW_UABS_G2 => (Aarch64MovwG2, is_movz_or_movk(insn), "movz/movk"),
-            elf::R_AARCH64_MOVW_UABS_G2_NC => {
-                (Aarch64MovwG2Nc, is_movz_or_movk(insn), "movz/movk")
-            }
+            elf::R_AARCH64_MOVW_UABS_G2_NC => (Aarch64MovwG2Nc, is_movz_or_movk(insn), "movz/movk"),
             elf::R_AARCH64_MOVW_UABS_G3 => (Aarch64MovwG3, is_movz_or_movk(insn), "movz/movk"),
             elf::R_AARCH64_ADR_GOT_PAGE => (Aarch64GotPage21, is_adrp(insn), "adrp"),
             elf::R_AARCH64_LD64_GOT_LO12_NC => (Aarch64GotLo12, is_ldr_x_uimm(insn), "ldr x"),

@@ -85,7 +85,9 @@ pub(crate) fn backend_for(target: &str) -> Result<Box<dyn Backend>, HarvestError
         ("ELF", "aarch64") => Ok(Box::new(elf_aarch64::ElfAarch64)),
         _ => Err(HarvestError::UnsupportedTarget {
             target: target.to_string(),
-            reason: format!("no backend for {arch} {format} objects (implemented: x86-64 ELF, aarch64 ELF)"),
+            reason: format!(
+                "no backend for {arch} {format} objects (implemented: x86-64 ELF, aarch64 ELF)"
+            ),
         }),
     }
 }
