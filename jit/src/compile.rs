@@ -184,6 +184,8 @@ fn write_data(
             let bits = match c {
                 Const::I64(v) => *v as u64,
                 Const::F64(v) => v.to_bits(),
+                // `ConstStrKW` names its string by number (`lower`); the handle is
+                // the run's, so nothing of it is placed here.
                 Const::Str(_) => 0,
             };
             let at = layout.consts[f][k];

@@ -110,7 +110,7 @@ macro_rules! offset_from_hole {
         }
     )*};
 }
-offset_from_hole!(RegI, RegF, RegC, Callee, ArgsI, ArgsF, ArgsAny);
+offset_from_hole!(RegI, RegF, RegC, Callee, ArgsI, ArgsF, ArgsAny, ConstStr);
 
 macro_rules! data_from_hole {
     ($($t:ident),*) => {$(
@@ -325,5 +325,35 @@ impl Tier for JitTier {
     #[inline(always)]
     fn tail_call(&mut self, _callee: Callee, _args: usize) -> Flow {
         Flow::TailCall
+    }
+
+    #[inline(always)]
+    fn heap(&self) -> &crate::heap::HeapView {
+        unsafe { &*(*self.ctx).heap }
+    }
+    /// The operand is the string's program-wide index.
+    #[inline(always)]
+    fn str_const(&self, k: ConstStr) -> u64 {
+        self.heap().str_const(k.0)
+    }
+    #[inline(always)]
+    fn new_list(&mut self, cap: i64) -> u64 {
+        unsafe { ffi::vm3_new_list(self.ctx, cap) }
+    }
+    #[inline(always)]
+    fn new_map(&mut self, cap: i64) -> u64 {
+        unsafe { ffi::vm3_new_map(self.ctx, cap) }
+    }
+    #[inline(always)]
+    fn concat(&mut self, a: u64, b: u64) -> u64 {
+        unsafe { ffi::vm3_concat(self.ctx, a, b) }
+    }
+    #[inline(always)]
+    fn list_push_grow(&mut self, list: u64, item: u64) -> u64 {
+        unsafe { ffi::vm3_list_push_grow(self.ctx, list, item) }
+    }
+    #[inline(always)]
+    fn map_set_grow(&mut self, map: u64, key: i64, value: i64) -> u64 {
+        unsafe { ffi::vm3_map_set_grow(self.ctx, map, key, value) }
     }
 }

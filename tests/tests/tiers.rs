@@ -68,7 +68,7 @@ fn run_all(
     let compiled = CompiledProgram::new(p)
         .expect("compile")
         .run(entry, args, config);
-    let args_text: Vec<String> = args.iter().map(|a| show(&Ok(*a))).collect();
+    let args_text: Vec<String> = args.iter().map(|a| show(&Ok(a.clone()))).collect();
     assert!(
         same(&interp, &compiled),
         "interpreter {}, compiled {}, args {args_text:?}",
@@ -205,7 +205,7 @@ end
     ];
     let got = every_final_register(template, 6, 5, &args);
     for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert_bits(*g, *w, &format!("final register #{k}"));
+        assert_bits(g.clone(), w.clone(), &format!("final register #{k}"));
     }
 }
 
@@ -284,7 +284,7 @@ end
     ];
     let got = every_final_register(template, 8, 6, &[Value::I64(n)]);
     for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert_bits(*g, *w, &format!("final register #{k}"));
+        assert_bits(g.clone(), w.clone(), &format!("final register #{k}"));
     }
 }
 
@@ -334,7 +334,10 @@ fn check_deep_recursion() {
             (10_002, "b", 3),
             (200_000, "a", 1),
         ] {
-            let config = Config { depth_limit: limit };
+            let config = Config {
+                depth_limit: limit,
+                ..Config::default()
+            };
             let r = run_all(&p, "main", &[Value::I64(arg)], &config);
             assert_trap(r, Trap::CallStackOverflow, function, pc);
         }
@@ -425,7 +428,10 @@ end
     );
     let n = 1_000_000i64;
     let run = move || {
-        let config = Config { depth_limit: 1 };
+        let config = Config {
+            depth_limit: 1,
+            ..Config::default()
+        };
         let r = run_all(&p, "main", &[Value::I64(n)], &config);
         // acc = n(n+1)/2, steps = n.
         let want = (n * (n + 1) / 2) * 1000 + n;
@@ -577,18 +583,18 @@ end
 ",
     );
     let c = Config::default();
-    let min = Value::I64(i64::MIN);
-    let m1 = Value::I64(-1);
+    let min = || Value::I64(i64::MIN);
+    let m1 = || Value::I64(-1);
     let v = |r: Result<Value, RunError>| r.expect("a value");
-    assert_bits(v(run_all(&p, "div", &[min, m1], &c)), min, "MIN / -1");
+    assert_bits(v(run_all(&p, "div", &[min(), m1()], &c)), min(), "MIN / -1");
     assert_bits(
-        v(run_all(&p, "mod", &[min, m1], &c)),
+        v(run_all(&p, "mod", &[min(), m1()], &c)),
         Value::I64(0),
         "MIN % -1",
     );
-    assert_bits(v(run_all(&p, "divk", &[min], &c)), min, "MIN / -1 (K)");
+    assert_bits(v(run_all(&p, "divk", &[min()], &c)), min(), "MIN / -1 (K)");
     assert_bits(
-        v(run_all(&p, "modk", &[min], &c)),
+        v(run_all(&p, "modk", &[min()], &c)),
         Value::I64(0),
         "MIN % -1 (K)",
     );
@@ -603,9 +609,9 @@ end
         "remainder sign",
     );
     // -MIN, MIN * -1 and MIN - (-MIN) + MIN*-1 all wrap.
-    assert_bits(v(run_all(&p, "main", &[min], &c)), min, "wrapping negation");
+    assert_bits(v(run_all(&p, "main", &[min()], &c)), min(), "wrapping negation");
     assert_trap(
-        run_all(&p, "div", &[min, Value::I64(0)], &c),
+        run_all(&p, "div", &[min(), Value::I64(0)], &c),
         Trap::DivisionByZero,
         "div",
         0,
@@ -814,15 +820,16 @@ conv:
 end
 ",
     );
-    let neg = Value::F64(-0.0);
-    let pos = Value::F64(0.0);
-    let want = [neg, neg, neg, neg, neg, neg, neg, neg, pos, pos];
+    // Cases 0..8 give -0.0, 8 and 9 give +0.0.
+    let want: Vec<Value> = (0..10)
+        .map(|k| Value::F64(if k < 8 { -0.0 } else { 0.0 }))
+        .collect();
     for (k, w) in want.iter().enumerate() {
         let got = value(
             &p,
             &[Value::I64(k as i64), Value::F64(0.0), Value::F64(-0.0)],
         );
-        assert_bits(got, *w, &format!("case {k}"));
+        assert_bits(got, w.clone(), &format!("case {k}"));
     }
 }
 
