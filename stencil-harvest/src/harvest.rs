@@ -609,7 +609,8 @@ fn harvest_one(
         });
     }
     holes.sort_by_key(|h| h.offset);
-    if let Err(problems) = backend.pair_holes(code, &mut holes) {
+    let mut code = code.to_vec();
+    if let Err(problems) = backend.refine(&mut code, &mut holes) {
         errors.extend(
             problems
                 .into_iter()
@@ -628,7 +629,7 @@ fn harvest_one(
         if !continuation {
             continue;
         }
-        let how = match backend.transfer(h.kind, code, h.offset as usize) {
+        let how = match backend.transfer(h.kind, &code, h.offset as usize) {
             Transfer::Jump => continue,
             Transfer::Call => "a call".to_string(),
             Transfer::NotABranch => format!(
@@ -653,10 +654,10 @@ fn harvest_one(
     if !errors.is_empty() {
         return Err(errors);
     }
-    let tail_jump = backend.tail_jump(code, &holes);
+    let tail_jump = backend.tail_jump(&code, &holes);
     Ok(OwnedStencil {
         name: name.to_string(),
-        code: code.to_vec(),
+        code,
         data,
         data_align,
         holes,

@@ -214,6 +214,85 @@ impl Backend for ElfAarch64 {
         }
     }
 
+    fn refine(&self, code: &mut [u8], holes: &mut [Hole]) -> Result<(), Vec<(u32, String)>> {
+        self.pair_holes(code, holes)?;
+        continue_last(code, holes);
+        Ok(())
+    }
+}
+
+/// The offset a branch at `at` goes to, for the branches whose target is in the code.
+fn branch_target(insn: u32, at: usize) -> Option<i64> {
+    let signed = |bits: u32, shift: u32| {
+        let field = (insn >> shift) & ((1 << bits) - 1);
+        (((field << (32 - bits)) as i32) >> (32 - bits)) as i64 * 4
+    };
+    let offset = if is_b_or_bl(insn) {
+        signed(26, 0)
+    } else if is_imm19_branch(insn) {
+        signed(19, 5)
+    } else if is_imm14_branch(insn) {
+        signed(14, 5)
+    } else {
+        return None;
+    };
+    Some(at as i64 + offset)
+}
+
+/// The same branch with the opposite condition, if it has one: `b.cond` (not `al`/`nv`),
+/// `cbz`/`cbnz`, `tbz`/`tbnz`.
+fn inverted(insn: u32) -> Option<u32> {
+    if insn & 0xFF00_0010 == 0x5400_0000 {
+        (insn & 0xF < 0xE).then_some(insn ^ 1)
+    } else if is_imm19_branch(insn) || is_imm14_branch(insn) {
+        Some(insn ^ (1 << 24))
+    } else {
+        None
+    }
+}
+
+/// LLVM sometimes ends a compare-and-branch with `b.cond +8; b _JIT_CONTINUE; b X`, so
+/// the jump to the next instruction is not last and cannot be dropped (and the common
+/// fall-through path takes a jump). Inverting the condition and swapping the two jumps'
+/// holes gives `b.!cond +8; b X; b _JIT_CONTINUE`, which does the same; done only when
+/// nothing else in the stencil branches to either jump.
+fn continue_last(code: &mut [u8], holes: &mut [Hole]) {
+    let n = code.len();
+    let Some(cond_at) = n.checked_sub(12) else {
+        return;
+    };
+    let insn = |at: usize| insn_at(code, at).unwrap_or(0);
+    let hole_at = |at: usize| holes.iter().position(|h| h.offset as usize == at);
+    let (Some(cont), Some(last)) = (hole_at(n - 8), hole_at(n - 4)) else {
+        return;
+    };
+    let plain_b = |at: usize| is_b_or_bl(insn(at)) && !is_bl(insn(at));
+    let shape = holes[cont].value == HoleValue::Continue
+        && holes[last].value != HoleValue::Continue
+        && holes[cont].kind == RelocKind::Aarch64Branch26
+        && holes[last].kind == RelocKind::Aarch64Branch26
+        && plain_b(n - 8)
+        && plain_b(n - 4)
+        && branch_target(insn(cond_at), cond_at) == Some(n as i64 - 4);
+    let Some(flipped) = inverted(insn(cond_at)).filter(|_| shape) else {
+        return;
+    };
+    let other_entries = (0..cond_at).step_by(4).any(|at| {
+        hole_at(at).is_none()
+            && matches!(branch_target(insn(at), at), Some(t) if t == n as i64 - 8 || t == n as i64 - 4)
+    });
+    if other_entries {
+        return;
+    }
+    code[cond_at..cond_at + 4].copy_from_slice(&flipped.to_le_bytes());
+    let (value, addend) = (holes[last].value, holes[last].addend);
+    holes[last].value = holes[cont].value;
+    holes[last].addend = holes[cont].addend;
+    holes[cont].value = value;
+    holes[cont].addend = addend;
+}
+
+impl ElfAarch64 {
     /// Matches every low-12 hole with the `adrp` that computed its page (the nearest one
     /// before it of the same symbol and addend into the register it uses as base), and
     /// marks the pairs whose page is only ever completed by `add`: those only compute
@@ -372,6 +451,53 @@ mod tests {
             hole(4, RelocKind::Aarch64AddLo12, A),
         ];
         assert!(ElfAarch64.pair_holes(&code, &mut holes).is_err());
+    }
+
+    const CMP: u32 = 0xEB09_011F; // cmp x8, x9
+    const B_NE_8: u32 = 0x5400_0041; // b.ne +8
+    const B_HOLE: u32 = 0x1400_0000;
+
+    fn branch_holes(n: u32) -> [Hole; 2] {
+        [
+            hole(n - 8, RelocKind::Aarch64Branch26, HoleValue::Continue),
+            hole(n - 4, RelocKind::Aarch64Branch26, HoleValue::Target),
+        ]
+    }
+
+    #[test]
+    fn a_continuation_before_the_last_jump_is_moved_last() {
+        let mut body = code(&[CMP, B_NE_8, B_HOLE, B_HOLE]);
+        let mut holes = branch_holes(16);
+        ElfAarch64.refine(&mut body, &mut holes).unwrap();
+        // b.eq +8; b _JIT_TARGET; b _JIT_CONTINUE: equal falls through to the target.
+        assert_eq!(body, code(&[CMP, 0x5400_0040, B_HOLE, B_HOLE]));
+        assert_eq!(holes[0].value, HoleValue::Target);
+        assert_eq!(holes[1].value, HoleValue::Continue);
+        assert_eq!(ElfAarch64.tail_jump(&body, &holes), 4);
+        // cbz and tbnz invert to cbnz and tbz.
+        for (branch, opposite) in [(0xB400_0048u32, 0xB500_0048u32), (0x3728_0043, 0x3628_0043)] {
+            let mut body = code(&[branch, B_HOLE, B_HOLE]);
+            let mut holes = branch_holes(12);
+            ElfAarch64.refine(&mut body, &mut holes).unwrap();
+            assert_eq!(body, code(&[opposite, B_HOLE, B_HOLE]), "{branch:#x}");
+        }
+    }
+
+    #[test]
+    fn jumps_other_code_reaches_are_left_alone() {
+        // `b.hs` at 0 also goes to the `b _JIT_CONTINUE` at 12.
+        let original = code(&[0x5400_0062, CMP, B_NE_8, B_HOLE, B_HOLE]);
+        let mut body = original.clone();
+        let mut holes = branch_holes(20);
+        ElfAarch64.refine(&mut body, &mut holes).unwrap();
+        assert_eq!(body, original);
+        assert_eq!(holes, branch_holes(20));
+        // `b.al` has no opposite.
+        let original = code(&[CMP, 0x5400_004E, B_HOLE, B_HOLE]);
+        let mut body = original.clone();
+        let mut holes = branch_holes(16);
+        ElfAarch64.refine(&mut body, &mut holes).unwrap();
+        assert_eq!(body, original);
     }
 
     #[test]

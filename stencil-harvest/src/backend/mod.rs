@@ -55,10 +55,12 @@ pub(crate) trait Backend {
     /// Length of the final jump to `_JIT_CONTINUE` that the JIT may drop, or 0.
     fn tail_jump(&self, code: &[u8], holes: &[Hole]) -> u32;
 
-    /// Checks the holes of one stencil as a whole and refines their kinds where an
-    /// instruction's relocation only makes sense with another's (aarch64 page/offset
-    /// pairs). Problems come back as (code offset, explanation).
-    fn pair_holes(&self, _code: &[u8], _holes: &mut [Hole]) -> Result<(), Vec<(u32, String)>> {
+    /// Checks one stencil's code and holes as a whole and rewrites them where the
+    /// target needs it: refining kinds where one instruction's relocation only makes
+    /// sense with another's (aarch64 page/offset pairs), or reordering the code so that
+    /// the continuation jump comes last. Problems come back as (code offset,
+    /// explanation).
+    fn refine(&self, _code: &mut [u8], _holes: &mut [Hole]) -> Result<(), Vec<(u32, String)>> {
         Ok(())
     }
 }
