@@ -259,16 +259,30 @@ fn random_cell_arg(rng: &mut Rng) -> Value {
                 })
                 .collect(),
         ),
-        6 => Value::Map((0..rng.i64(0..5)).map(|k| (k * 3, rng.i64(-9..9))).collect()),
+        6 => Value::Map(
+            (0..rng.i64(0..5))
+                .map(|k| (k * 3, rng.i64(-9..9)))
+                .collect(),
+        ),
         7 => Value::Null,
         // A handle of any kind, generation and a small slot: forged or stale.
-        8 => Value::Cell(0xFFFF << 48 | rng.u64(0..3) << 44 | rng.u64(0..4096) << 32 | rng.u64(0..4)),
+        8 => {
+            Value::Cell(0xFFFF << 48 | rng.u64(0..3) << 44 | rng.u64(0..4096) << 32 | rng.u64(0..4))
+        }
         _ => Value::Cell(if rng.bool() { 0 } else { rng.u64(..) }),
     }
 }
 
 /// Short strings to build constants from; some pieces are not UTF-8.
-const STRING_PIECES: &[&[u8]] = &[b"", b"a", b"ab-", b"hello", b"h\xC3\xA9", b"\xFF\x00", b"\n\t\"\\"];
+const STRING_PIECES: &[&[u8]] = &[
+    b"",
+    b"a",
+    b"ab-",
+    b"hello",
+    b"h\xC3\xA9",
+    b"\xFF\x00",
+    b"\n\t\"\\",
+];
 
 /// What a cell register probably holds, as far as straight-line code tells: reads
 /// prefer a register of the kind they want, so that most heap instructions do work
@@ -1266,7 +1280,9 @@ impl<'r> FnGen<'r> {
                 self.write_cell(Opcode::ConcatStr, a, b, c as i16, G::Str);
             }
             2 => {
-                let (Some(a), Some(b)) = (self.wi(), self.rc_of(G::Str)) else { return };
+                let (Some(a), Some(b)) = (self.wi(), self.rc_of(G::Str)) else {
+                    return;
+                };
                 self.emit(Opcode::LenStr, a, b, 0);
             }
             3 => {
@@ -1275,7 +1291,9 @@ impl<'r> FnGen<'r> {
                 self.write_cell(Opcode::NewList, a, 0, k, G::List);
             }
             4 => {
-                let (Some(a), Some(b)) = (self.wi(), self.rc_of(G::List)) else { return };
+                let (Some(a), Some(b)) = (self.wi(), self.rc_of(G::List)) else {
+                    return;
+                };
                 self.emit(Opcode::ListLenI64, a, b, 0);
             }
             5..=7 => {
@@ -1287,19 +1305,25 @@ impl<'r> FnGen<'r> {
                 }
             }
             8 => {
-                let (Some(a), Some(b), Some(c)) = (self.wi(), self.list_with_items(), self.index_reg()) else {
+                let (Some(a), Some(b), Some(c)) =
+                    (self.wi(), self.list_with_items(), self.index_reg())
+                else {
                     return;
                 };
                 self.emit(Opcode::ListGetI64, a, b, c as i16);
             }
             9 => {
-                let (Some(a), Some(b), Some(c)) = (self.list_with_items(), self.ri(), self.index_reg()) else {
+                let (Some(a), Some(b), Some(c)) =
+                    (self.list_with_items(), self.ri(), self.index_reg())
+                else {
                     return;
                 };
                 self.emit(Opcode::ListSetI64, a, b, c as i16);
             }
             10 => {
-                let (Some(a), Some(b), Some(c)) = (self.wf(), self.list_with_items(), self.index_reg()) else {
+                let (Some(a), Some(b), Some(c)) =
+                    (self.wf(), self.list_with_items(), self.index_reg())
+                else {
                     return;
                 };
                 // Usually read back a float stored at the same index.
@@ -1311,19 +1335,25 @@ impl<'r> FnGen<'r> {
                 self.emit(Opcode::ListGetF64, a, b, c as i16);
             }
             11 => {
-                let (Some(a), Some(b), Some(c)) = (self.list_with_items(), self.rf(), self.index_reg()) else {
+                let (Some(a), Some(b), Some(c)) =
+                    (self.list_with_items(), self.rf(), self.index_reg())
+                else {
                     return;
                 };
                 self.emit(Opcode::ListSetF64, a, b, c as i16);
             }
             12 => {
-                let (a, Some(b), Some(c)) = (self.rc().unwrap(), self.list_with_items(), self.index_reg()) else {
+                let (a, Some(b), Some(c)) =
+                    (self.rc().unwrap(), self.list_with_items(), self.index_reg())
+                else {
                     return;
                 };
                 self.write_cell(Opcode::ListGetCell, a, b, c as i16, G::Unknown);
             }
             13 => {
-                let (Some(a), b, Some(c)) = (self.list_with_items(), self.rc().unwrap(), self.index_reg()) else {
+                let (Some(a), b, Some(c)) =
+                    (self.list_with_items(), self.rc().unwrap(), self.index_reg())
+                else {
                     return;
                 };
                 self.emit(Opcode::ListSetCell, a, b, c as i16);
@@ -1336,12 +1366,15 @@ impl<'r> FnGen<'r> {
             15..=16 => {
                 let a = self.rc_of(G::Map).unwrap();
                 for _ in 0..self.rng.usize(1..4) {
-                    let (Some(b), Some(c)) = (self.key_reg(), self.ri()) else { return };
+                    let (Some(b), Some(c)) = (self.key_reg(), self.ri()) else {
+                        return;
+                    };
                     self.emit(Opcode::MapSetI64I64, a, b, c as i16);
                 }
             }
             _ => {
-                let (Some(a), Some(b), Some(c)) = (self.wi(), self.rc_of(G::Map), self.key_reg()) else {
+                let (Some(a), Some(b), Some(c)) = (self.wi(), self.rc_of(G::Map), self.key_reg())
+                else {
                     return;
                 };
                 self.emit(Opcode::MapGetI64I64, a, b, c as i16);

@@ -46,7 +46,13 @@ pub fn run(
     args: &[Value],
     config: &Config,
 ) -> Result<Value, RunError> {
-    run_on(program, entry, args, config, &mut Heap::new(config.heap_limit))
+    run_on(
+        program,
+        entry,
+        args,
+        config,
+        &mut Heap::new(config.heap_limit),
+    )
 }
 
 /// Runs `entry` on `heap`, which a caller running many programs can keep: each run
