@@ -41,10 +41,10 @@ pub const SUITE: &[Bench] = &[
     bench!("mixed_call", 5_000_000, |n| Value::F64(mixed_call(n))),
     bench!("lookup_loop", 15_000_000, |n| Value::I64(lookup_loop(n))),
     bench!("wide_arith", 8_000_000, |n| Value::I64(wide_arith(n))),
-    bench!("sieve", 6_000_000, |n| Value::I64(sieve(n))),
+    bench!("sieve", 4_000_000, |n| Value::I64(sieve(n))),
     bench!("histogram", 6_000_000, |n| Value::I64(histogram(n))),
     bench!("string_builder", 500_000, |n| Value::I64(string_builder(n))),
-    bench!("list_float", 1500, |n| Value::F64(list_float(n))),
+    bench!("list_float", 2000, |n| Value::F64(list_float(n))),
     bench!("list_cells", 200, |n| Value::I64(list_cells(n))),
 ];
 
