@@ -225,7 +225,9 @@ helper! {
         };
         let state = unsafe { &mut *(ctx.runtime as *mut RunState) };
         let heap: *mut Heap = &mut *state.heap;
-        let mut machine = Machine::new(state.prepared, state.depth_limit, ctx.depth, heap);
+        // SAFETY: compiled code is stopped in this helper; the heap is the run's.
+        let mut machine =
+            unsafe { Machine::new(state.prepared, state.depth_limit, ctx.depth, heap) };
         // A panic must not unwind through compiled frames, which have no unwind tables.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
             machine.execute(func as usize, pc as usize, frame)

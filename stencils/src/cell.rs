@@ -170,7 +170,10 @@ mod tests {
     fn nans_are_normalised_and_floats_are_not_tags() {
         let negative_nan = f64::from_bits(0xFFFF_0000_0000_0001);
         assert_eq!(from_f64(negative_nan), CANONICAL_NAN);
-        assert_eq!(to_f64(from_f64(-0.0)).unwrap().to_bits(), (-0.0f64).to_bits());
+        assert_eq!(
+            to_f64(from_f64(-0.0)).unwrap().to_bits(),
+            (-0.0f64).to_bits()
+        );
         assert_eq!(to_f64(f64::NEG_INFINITY.to_bits()), Some(f64::NEG_INFINITY));
         assert_eq!(to_f64(NULL), None);
         assert_eq!(to_int(from_f64(2.5)), None);

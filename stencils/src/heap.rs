@@ -197,6 +197,18 @@ impl HeapView {
     /// Stores a cell at `index` of a list.
     #[inline(always)]
     pub fn list_set(&self, handle: u64, index: i64, item: u64) -> Result<(), crate::Trap> {
+        self.list_set_checked(handle, index, Ok(item))
+    }
+
+    /// Stores `item` at `index` of a list once the handle and the index are checked;
+    /// an `item` that is an error (a value no cell can hold) is reported after them.
+    #[inline(always)]
+    pub fn list_set_checked(
+        &self,
+        handle: u64,
+        index: i64,
+        item: Result<u64, crate::Trap>,
+    ) -> Result<(), crate::Trap> {
         let Some(list) = self.list(handle) else {
             return Err(crate::Trap::BadHandle);
         };
@@ -204,7 +216,7 @@ impl HeapView {
             if index as u64 >= (*list).len {
                 return Err(crate::Trap::IndexOutOfRange);
             }
-            *(*list).items.add(index as usize) = item;
+            *(*list).items.add(index as usize) = item?;
         }
         Ok(())
     }

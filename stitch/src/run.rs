@@ -97,11 +97,22 @@ pub fn parse_args(func: &Function, raw: &[String]) -> Result<Vec<Value>, Failure
         .enumerate()
         .map(|(k, (&bank, text))| {
             let bad = |what: &str| {
-                Failure::input(format!("error: argument {} of `{}` ({}): `{text}` is not {what}", k + 1, func.name, bank.name()))
+                Failure::input(format!(
+                    "error: argument {} of `{}` ({}): `{text}` is not {what}",
+                    k + 1,
+                    func.name,
+                    bank.name()
+                ))
             };
             match bank {
-                Bank::I64 => parse_i64(text).map(Value::I64).ok_or_else(|| bad("an integer (decimal or 0x hex, in the i64 range)")),
-                Bank::F64 => text.trim().parse::<f64>().map(Value::F64).map_err(|_| bad("a floating-point number")),
+                Bank::I64 => parse_i64(text)
+                    .map(Value::I64)
+                    .ok_or_else(|| bad("an integer (decimal or 0x hex, in the i64 range)")),
+                Bank::F64 => text
+                    .trim()
+                    .parse::<f64>()
+                    .map(Value::F64)
+                    .map_err(|_| bad("a floating-point number")),
                 // A cell parameter takes the argument as a string.
                 Bank::Cell => Ok(Value::Str(text.clone())),
             }
@@ -203,6 +214,9 @@ mod tests {
         );
         assert_eq!(text(Value::Map(vec![(1, 2), (3, -4)])), "{1: 2, 3: -4}");
         assert_eq!(text(Value::Bool(true)), "true");
-        assert_eq!(format_value(&Value::Bytes(vec![0xFF, b'a'])), vec![0xFF, b'a']);
+        assert_eq!(
+            format_value(&Value::Bytes(vec![0xFF, b'a'])),
+            vec![0xFF, b'a']
+        );
     }
 }

@@ -615,7 +615,11 @@ end
         "remainder sign",
     );
     // -MIN, MIN * -1 and MIN - (-MIN) + MIN*-1 all wrap.
-    assert_bits(v(run_all(&p, "main", &[min()], &c)), min(), "wrapping negation");
+    assert_bits(
+        v(run_all(&p, "main", &[min()], &c)),
+        min(),
+        "wrapping negation",
+    );
     assert_trap(
         run_all(&p, "div", &[min(), Value::I64(0)], &c),
         Trap::DivisionByZero,

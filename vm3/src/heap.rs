@@ -261,9 +261,8 @@ impl Heap {
             if let Err(t) = self.charge((new_cap - obj.cap) as usize * 8) {
                 return t as u64;
             }
-            let mut items = unsafe {
-                Vec::from_raw_parts(obj.items, obj.len as usize, obj.cap as usize)
-            };
+            let mut items =
+                unsafe { Vec::from_raw_parts(obj.items, obj.len as usize, obj.cap as usize) };
             items.reserve_exact((new_cap - obj.len) as usize);
             let mut items = std::mem::ManuallyDrop::new(items);
             obj.items = items.as_mut_ptr();

@@ -46,7 +46,13 @@ pub fn run(
     args: &[Value],
     config: &Config,
 ) -> Result<Value, RunError> {
-    run_on(program, entry, args, config, &mut Heap::new(config.heap_limit))
+    run_on(
+        program,
+        entry,
+        args,
+        config,
+        &mut Heap::new(config.heap_limit),
+    )
 }
 
 /// Runs `entry` on `heap`, which a caller running many programs can keep: each run
@@ -77,7 +83,8 @@ fn run_begun(
     let depth_limit = stack.depth_limit();
     let func = stack.place_arguments(program, entry, args, heap)?;
     let prepared = Prepared::new(program);
-    let mut machine = Machine::new(&prepared, depth_limit, 1, heap);
+    // SAFETY: the heap began this run and is ours until it ends.
+    let mut machine = unsafe { Machine::new(&prepared, depth_limit, 1, heap) };
     // SAFETY: verified program, sized stack (module docs).
     let bits = unsafe { machine.execute(func, 0, stack.base()) }.map_err(RunError::Trap)?;
     Ok(heap.value_of(program.functions[func].result, bits))
@@ -166,9 +173,12 @@ pub struct Machine<'a, 'p> {
 }
 
 impl<'a, 'p> Machine<'a, 'p> {
-    /// A machine whose first activation will be at call depth `depth`, on `heap`, which
-    /// must have begun the run and outlive the machine.
-    pub fn new(
+    /// A machine whose first activation will be at call depth `depth`, on `heap`.
+    ///
+    /// # Safety
+    /// `heap` must point to a heap that has begun the run, outlives the machine, and is
+    /// used by nothing else while the machine executes.
+    pub unsafe fn new(
         prog: &'a Prepared<'p>,
         depth_limit: u64,
         depth: u64,

@@ -87,10 +87,9 @@ impl RegisterStack {
         // SAFETY: the stack holds at least one frame of every function.
         unsafe { clear_frame(func, frame.as_mut_ptr()) };
         for (k, (arg, &bank)) in args.iter().zip(&func.params).enumerate() {
-            frame[func.regs.slot(bank, k)] =
-                heap.alloc_value(arg).map_err(|e| {
-                    RunError::Arguments(format!("argument {} of `{entry}`: {e}", k + 1))
-                })?;
+            frame[func.regs.slot(bank, k)] = heap.alloc_value(arg).map_err(|e| {
+                RunError::Arguments(format!("argument {} of `{entry}`: {e}", k + 1))
+            })?;
         }
         Ok(index)
     }

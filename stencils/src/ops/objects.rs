@@ -110,13 +110,9 @@ pub fn ListGetI64<T: Tier>(t: &mut T, a: RegI, b: RegC, c: RegI) -> Flow {
 /// The list cA at index iC = iB
 #[stencil]
 pub fn ListSetI64<T: Tier>(t: &mut T, a: RegC, b: RegI, c: RegI) -> Flow {
-    let (list, index) = (t.cell(a), t.i(c));
     // Handle and index are checked before the value, as in the other setters.
-    checked!(t.heap().list_get(list, index));
-    let Some(item) = cell::from_int(t.i(b)) else {
-        return Flow::Trap(Trap::IntegerDoesNotFitInCell);
-    };
-    checked!(t.heap().list_set(list, index, item));
+    let item = cell::from_int(t.i(b)).ok_or(Trap::IntegerDoesNotFitInCell);
+    checked!(t.heap().list_set_checked(t.cell(a), t.i(c), item));
     Flow::Next
 }
 
