@@ -8,10 +8,10 @@
 
 use crate::lower::{self, Lowered, OperandValue, Piece};
 use crate::memory::{ExecutableRegion, WritableRegion};
-use crate::patch::{self, PatchError, X86_64_TRAMPOLINE_LEN};
+use crate::patch::{self, PatchError, Trampoline};
 use crate::runtime;
 use std::ops::Range;
-use stencil_table::{HoleValue, OperandField, RelocKind, Stencil, StencilSet};
+use stencil_table::{HoleValue, OperandField, Stencil, StencilSet};
 use stencils::helpers::{HelperFns, HELPER_NAMES};
 use vm3::{Const, VerifiedProgram};
 
@@ -22,7 +22,7 @@ pub struct Options {
     /// (tests use this to exercise the far path on purpose).
     pub force_trampolines: bool,
     /// Give every hole that reads its value from a GOT slot a slot, relaxing none of them
-    /// to `lea`/`mov imm` (tests use this to exercise the GOT on purpose; only stencils
+    /// to `lea`/`mov imm`/`movz` (tests use this to exercise the GOT on purpose; only stencils
     /// of position-independent targets, such as Mach-O, have such holes).
     pub force_got: bool,
     /// Use only the target's baseline instruction set, as on a CPU without optional
@@ -67,8 +67,8 @@ struct Layout {
     /// Offset of each piece (parallel to `Lowered::pieces`), then the end of the code.
     piece_offsets: Vec<u32>,
     code_len: usize,
-    /// Offset of the trampoline of each helper the code calls, by helper index.
-    trampolines: Vec<Option<usize>>,
+    /// The trampoline of each helper the code calls, by helper index.
+    trampolines: Vec<Option<PlacedTrampoline>>,
     /// Offset of each stencil's data part, by stencil index.
     stencil_data: Vec<Option<usize>>,
     /// Offset of each function's constants (8 bytes each) and tables (length, entries).
@@ -120,6 +120,14 @@ impl Got {
     fn slot(&self, value: Resolved) -> Option<usize> {
         self.index.get(&value).map(|i| self.offset + 8 * i)
     }
+}
+
+/// A helper's trampoline: where it is and, since its instructions are those of the
+/// branches that call the helper, how it is written.
+#[derive(Clone, Copy)]
+struct PlacedTrampoline {
+    offset: usize,
+    trampoline: Trampoline,
 }
 
 impl Layout {
@@ -213,10 +221,10 @@ fn write_data(
         let at = layout.got.offset + 8 * i;
         bytes[at..at + 8].copy_from_slice(&value.address(base).to_le_bytes());
     }
-    for (index, offset) in layout.trampolines.iter().enumerate() {
-        if let Some(offset) = *offset {
+    for (index, placed) in layout.trampolines.iter().enumerate() {
+        if let Some(placed) = placed {
             let address = helper_address(helpers, index as u16)?;
-            patch::write_x86_64_trampoline(bytes, offset, address);
+            (placed.trampoline.write)(bytes, placed.offset, address);
         }
     }
     for (index, offset) in layout.stencil_data.iter().enumerate() {
@@ -230,6 +238,8 @@ fn write_data(
             let bits = match c {
                 Const::I64(v) => *v as u64,
                 Const::F64(v) => v.to_bits(),
+                // `ConstStrKW` names its string by number (`lower`); the handle is
+                // the run's, so nothing of it is placed here.
                 Const::Str(_) => 0,
             };
             let at = layout.consts[f][k];
@@ -266,7 +276,7 @@ fn lay_out(
 ) -> Result<Layout, CompileError> {
     let mut offset = 0usize;
     let mut piece_offsets = Vec::with_capacity(lowered.pieces.len() + 1);
-    let mut trampolines = vec![None; HELPER_NAMES.len()];
+    let mut trampolines: Vec<Option<PlacedTrampoline>> = vec![None; HELPER_NAMES.len()];
     let mut data_used = vec![false; stencils.stencils.len()];
     for low in &lowered.functions {
         for index in low.pieces.start as usize..low.pieces.end as usize {
@@ -283,8 +293,13 @@ fn lay_out(
             offset += len;
             data_used[piece.stencil] |= !stencil.data.is_empty();
             for hole in stencil.holes {
-                if let HoleValue::Helper(h) = hole.value {
-                    trampolines[h as usize] = Some(0);
+                if let (HoleValue::Helper(h), Some(trampoline)) =
+                    (hole.value, patch::trampoline(hole.kind))
+                {
+                    trampolines[h as usize] = Some(PlacedTrampoline {
+                        offset: 0,
+                        trampoline,
+                    });
                 }
             }
         }
@@ -292,9 +307,10 @@ fn lay_out(
     piece_offsets.push(offset as u32);
     let code_len = offset;
     offset = align(offset, 16);
-    for trampoline in trampolines.iter_mut().filter(|t| t.is_some()) {
-        *trampoline = Some(offset);
-        offset += align(X86_64_TRAMPOLINE_LEN, 8);
+    // Trampolines hold an 8-byte address; keeping each at a multiple of 8 keeps it aligned.
+    for placed in trampolines.iter_mut().flatten() {
+        placed.offset = offset;
+        offset += align(placed.trampoline.len, 8);
     }
     let mut stencil_data = vec![None; stencils.stencils.len()];
     for (index, _) in data_used.iter().enumerate().filter(|(_, used)| **used) {
@@ -343,8 +359,9 @@ fn lay_out(
 
 /// The GOT slots the code needs: one for each distinct value of a GOT-reading hole that
 /// cannot be relaxed to an immediate. Values in the region are reached by a relaxed
-/// RIP-relative form instead (the region is far smaller than that form's ±2 GiB), and
-/// helpers get a slot in case they lie out of that reach.
+/// PC-relative form instead (x86-64 `lea`, aarch64 `adrp` + `add`: the region is far
+/// smaller than their ±2 GiB / ±4 GiB reach), and helpers get a slot in case they lie
+/// out of that reach.
 fn plan_got(
     program: &VerifiedProgram,
     stencils: &StencilSet,
@@ -426,9 +443,10 @@ impl PatchSite<'_> {
             let value = resolved.address(self.base);
             let got_slot = self.layout.got.slot(resolved);
             if hole.kind.uses_got() && (options.force_got || got_slot.is_some()) {
-                // Prefer the relaxed forms unless told not to; a slot was laid out for
-                // every value that may need one.
-                let direct = if options.force_got {
+                // Prefer the relaxed forms unless told not to, or unless the instruction
+                // is half of a pair whose halves must agree (aarch64); a slot was laid
+                // out for every value that may need one.
+                let direct = if options.force_got || !patch::relaxes_per_instruction(hole.kind) {
                     Err(PatchError::NeedsGot {
                         kind: hole.kind,
                         offset: hole.offset as usize,
@@ -451,7 +469,7 @@ impl PatchSite<'_> {
                 continue;
             }
             let helper_call = matches!(hole.value, HoleValue::Helper(_))
-                && hole.kind == RelocKind::X86_64Branch32;
+                && patch::trampoline(hole.kind).is_some();
             let direct = if helper_call && options.force_trampolines {
                 Err(PatchError::Overflow {
                     kind: hole.kind,
@@ -462,9 +480,12 @@ impl PatchSite<'_> {
                 patch::apply(hole.kind, bytes, field, value, hole.addend, place)
             };
             let result = match (direct, hole.value) {
-                // A helper out of rel32 range: call its trampoline, placed after the code.
+                // A helper out of the branch's range: call its trampoline, placed after
+                // the code.
                 (Err(PatchError::Overflow { .. }), HoleValue::Helper(h)) if helper_call => {
-                    let trampoline = self.layout.trampolines[h as usize].expect("laid out") as u64;
+                    let trampoline = self.layout.trampolines[h as usize]
+                        .expect("laid out")
+                        .offset as u64;
                     patch::apply(
                         hole.kind,
                         bytes,

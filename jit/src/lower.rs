@@ -2,15 +2,18 @@
 //!
 //! Most instructions are one stencil: the opcode's own. The exceptions are built from
 //! other stencils:
-//! - the function prologue zeroes every non-parameter register (spec §1): one
-//!   `ConstI64K 0` per slot for short runs, `ZeroRange` for long ones;
+//! - the function prologue clears every non-parameter register (spec §1): numbers to
+//!   0 with one `ConstI64K 0` per slot for short runs and `ZeroRange` for long ones,
+//!   cells to null with `NullSlot` and `NullRange`;
 //! - a call first moves each argument into the callee's frame (`MovI64` copies any
 //!   8-byte slot), then runs the call stencil;
 //! - a tail call moves the arguments into the parameter slots of the *same* frame as a
 //!   parallel move (a source may be another move's destination), then jumps.
 
 use std::ops::Range;
-use stencils::{Bank, Field, Inst, Opcode, OperandKind, IMM_BIAS, INTERNAL_STENCILS, OPCODE_COUNT};
+use stencils::{
+    Bank, ConstKind, Field, Inst, Opcode, OperandKind, IMM_BIAS, INTERNAL_STENCILS, OPCODE_COUNT,
+};
 use vm3::{Function, Program};
 
 /// A hole value the layout decides: an address in the region's constant pool.
@@ -105,6 +108,14 @@ fn zero_slot(pc: u32, slot: u64) -> Piece {
     )
 }
 
+fn null_slot(pc: u32, slot: u64) -> Piece {
+    piece(
+        internal_stencil("NullSlot"),
+        pc,
+        [known(slot * 8), known(0), known(0), known(0)],
+    )
+}
+
 /// Optional instructions the code may use, decided once per compile.
 #[derive(Clone, Copy, Debug)]
 pub struct CpuFeatures {
@@ -139,14 +150,21 @@ pub fn lower(program: &Program, cpu: CpuFeatures) -> Lowered {
         functions: Vec::with_capacity(program.functions.len()),
         inst_start: Vec::with_capacity(insts),
     };
-    for func in &program.functions {
+    let string_ids = program.string_constant_ids();
+    for (func, string_ids) in program.functions.iter().zip(&string_ids) {
         let first = lowered.pieces.len() as u32;
         lower_prologue(func, &mut lowered.pieces);
         let body = lowered.pieces.len() as u32;
         let first_inst = lowered.inst_start.len() as u32;
+        let context = InstContext {
+            program,
+            func,
+            string_ids,
+            cpu,
+        };
         for (pc, &inst) in func.code.iter().enumerate() {
             lowered.inst_start.push(lowered.pieces.len() as u32);
-            lower_inst(program, func, pc as u32, inst, cpu, &mut lowered.pieces);
+            lower_inst(&context, pc as u32, inst, &mut lowered.pieces);
         }
         lowered.functions.push(LoweredFunction {
             pieces: first..lowered.pieces.len() as u32,
@@ -157,7 +175,8 @@ pub fn lower(program: &Program, cpu: CpuFeatures) -> Lowered {
     lowered
 }
 
-/// Zeroes every slot but the parameters', run by run between parameter slots.
+/// Clears every slot but the parameters', run by run between parameter slots: the
+/// number banks to 0, the cells (the last bank) to null.
 fn lower_prologue(func: &Function, pieces: &mut Vec<Piece>) {
     let mut params: Vec<usize> = func
         .params
@@ -166,39 +185,50 @@ fn lower_prologue(func: &Function, pieces: &mut Vec<Piece>) {
         .map(|(k, &bank)| func.regs.slot(bank, k))
         .collect();
     params.sort_unstable();
-    let mut zero_run = |start: usize, end: usize| {
-        if end - start <= UNROLLED_ZEROING {
-            pieces.extend((start..end).map(|s| zero_slot(0, s as u64)));
-        } else {
-            let operands = [
-                known(start as u64 * 8),
-                known(end as u64 * 8),
-                known(0),
-                known(0),
-            ];
-            pieces.push(piece(internal_stencil("ZeroRange"), 0, operands));
+    let first_cell = func.regs.slot(Bank::Cell, 0);
+    let mut clear_run = |start: usize, end: usize| {
+        let numbers = start..end.min(first_cell);
+        let cells = start.max(first_cell)..end;
+        for (run, slot_piece, range_stencil) in [
+            (numbers, zero_slot as fn(u32, u64) -> Piece, "ZeroRange"),
+            (cells, null_slot, "NullRange"),
+        ] {
+            if run.len() <= UNROLLED_ZEROING {
+                pieces.extend(run.map(|s| slot_piece(0, s as u64)));
+            } else {
+                let operands = [
+                    known(run.start as u64 * 8),
+                    known(run.end as u64 * 8),
+                    known(0),
+                    known(0),
+                ];
+                pieces.push(piece(internal_stencil(range_stencil), 0, operands));
+            }
         }
     };
     let mut next = 0;
     for slot in params {
-        zero_run(next, slot);
+        clear_run(next, slot);
         next = slot + 1;
     }
-    zero_run(next, func.frame_slots());
+    clear_run(next, func.frame_slots());
 }
 
-fn lower_inst(
-    program: &Program,
-    func: &Function,
-    pc: u32,
-    inst: Inst,
+/// What lowering an instruction needs to know besides the instruction.
+struct InstContext<'a> {
+    program: &'a Program,
+    func: &'a Function,
+    /// The program-wide number of each string constant of `func`.
+    string_ids: &'a [u32],
     cpu: CpuFeatures,
-    pieces: &mut Vec<Piece>,
-) {
+}
+
+fn lower_inst(cx: &InstContext, pc: u32, inst: Inst, pieces: &mut Vec<Piece>) {
+    let (program, func) = (cx.program, cx.func);
     let op = Opcode::from_u8(inst.code).expect("verified opcode");
     let info = op.info();
     let stencil = match op {
-        Opcode::FmaF64 if !cpu.fma => internal_stencil("FmaF64Baseline"),
+        Opcode::FmaF64 if !cx.cpu.fma => internal_stencil("FmaF64Baseline"),
         _ => op as usize,
     };
     let mut main = piece(stencil, pc, [known(0); 4]);
@@ -212,6 +242,9 @@ fn lower_inst(
                 raw as usize,
             ),
             OperandKind::Imm => known((raw as i16 as i64 + IMM_BIAS) as u64),
+            // A string's handle is the run's: the stencil reads it from the heap's
+            // table of constants, by the string's number.
+            OperandKind::Const(ConstKind::Str) => known(cx.string_ids[raw as usize] as u64),
             OperandKind::Const(_) => OperandValue::Const(raw as usize),
             OperandKind::Table => OperandValue::Table(raw as usize),
             OperandKind::FmaPair => {

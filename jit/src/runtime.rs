@@ -8,7 +8,7 @@ use stencil_table::StencilSet;
 use stencils::helpers::HelperFns;
 use stencils::{Ctx, Exit, ExitKind, Trap};
 use vm3::interp::{Config, Machine, Prepared};
-use vm3::{RegisterStack, RunError, TrapInfo, Value, VerifiedProgram};
+use vm3::{Heap, RegisterStack, RunError, TrapInfo, Value, VerifiedProgram};
 
 /// Native stack one level of compiled call nesting may use: the call stencil pushes
 /// three registers and a return address (32 bytes on x86-64); the bound leaves room for
@@ -88,23 +88,52 @@ impl CompiledProgram {
         &self.compiled.functions[func]
     }
 
-    /// Runs `entry` with `args`. Traps come back as `RunError::Trap`, exactly as the
-    /// interpreter reports them; a `Deopt` finishes the activation in the interpreter.
+    /// Runs `entry` with `args` on a heap of its own, freed when the run ends. Traps
+    /// come back as `RunError::Trap`, exactly as the interpreter reports them; a `Deopt`
+    /// finishes the activation in the interpreter.
     pub fn run(&self, entry: &str, args: &[Value], config: &Config) -> Result<Value, RunError> {
+        self.run_on(entry, args, config, &mut Heap::new(config.heap_limit))
+    }
+
+    /// Runs `entry` on `heap`, which a caller running many programs can keep (see
+    /// [`vm3::interp::run_on`]).
+    pub fn run_on(
+        &self,
+        entry: &str,
+        args: &[Value],
+        config: &Config,
+        heap: &mut Heap,
+    ) -> Result<Value, RunError> {
+        heap.set_limit(config.heap_limit);
+        heap.begin_run(&self.program);
+        let result = self.run_begun(entry, args, config, heap);
+        heap.end_run();
+        result
+    }
+
+    fn run_begun(
+        &self,
+        entry: &str,
+        args: &[Value],
+        config: &Config,
+        heap: &mut Heap,
+    ) -> Result<Value, RunError> {
         let mut stack = RegisterStack::new(&self.program, config.depth_limit);
         let depth_limit = stack.depth_limit();
-        let func = stack.place_arguments(&self.program, entry, args)?;
+        let func = stack.place_arguments(&self.program, entry, args, heap)?;
         let frame = stack.base();
         let prepared = Prepared::new(&self.program);
         let mut state = RunState {
             prepared: &prepared,
             depth_limit,
+            heap,
         };
         let mut ctx = Ctx {
             ret: 0,
             depth: 1,
             depth_limit,
             native_stack_limit: 0,
+            heap: state.heap.view(),
             runtime: &mut state as *mut RunState as *mut c_void,
         };
         let entry_fn: Entry = unsafe {
@@ -139,7 +168,7 @@ impl CompiledProgram {
         drop(stack);
         let result = self.program.functions[func].result;
         if status == Exit::RETURNED {
-            return Ok(Value::from_bits(result, ctx.ret));
+            return Ok(state.heap.value_of(result, ctx.ret));
         }
         match Exit::decode(status) {
             Some(Exit {
@@ -166,6 +195,15 @@ impl CompiledProgram {
 struct RunState<'a, 'p> {
     prepared: &'a Prepared<'p>,
     depth_limit: u64,
+    heap: &'a mut Heap,
+}
+
+/// The run's heap, from inside a helper.
+///
+/// # Safety
+/// `ctx` must be the context of a run in progress (its `runtime` a `RunState`).
+unsafe fn heap_of<'a>(ctx: *mut Ctx) -> &'a mut Heap {
+    unsafe { &mut *(*((*ctx).runtime as *mut RunState)).heap }
 }
 
 /// What compiled code is entered with, handed to the thread that runs it.
@@ -185,6 +223,11 @@ pub fn helper_fns() -> HelperFns {
     HelperFns {
         vm3_deopt_resume,
         vm3_fma,
+        vm3_new_list,
+        vm3_new_map,
+        vm3_concat,
+        vm3_list_push_grow,
+        vm3_map_set_grow,
     }
 }
 
@@ -207,8 +250,11 @@ helper! {
         let Some(Exit { kind: ExitKind::Deopt, func, pc }) = Exit::decode(exit) else {
             return exit;
         };
-        let state = unsafe { &*(ctx.runtime as *const RunState) };
-        let mut machine = Machine::new(state.prepared, state.depth_limit, ctx.depth);
+        let state = unsafe { &mut *(ctx.runtime as *mut RunState) };
+        let heap: *mut Heap = &mut *state.heap;
+        // SAFETY: compiled code is stopped in this helper; the heap is the run's.
+        let mut machine =
+            unsafe { Machine::new(state.prepared, state.depth_limit, ctx.depth, heap) };
         // A panic must not unwind through compiled frames, which have no unwind tables.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
             machine.execute(func as usize, pc as usize, frame)
@@ -228,5 +274,39 @@ helper! {
     /// `x * y + z` with one rounding.
     fn vm3_fma(x: f64, y: f64, z: f64) -> f64 {
         x.mul_add(y, z)
+    }
+}
+
+// The heap helpers: what the stencils of allocating instructions call. Each returns what
+// `stencils::cell::helper_result` decodes (a handle or 0, or a trap code). None of them
+// can panic on a checked path; allocation failure aborts, as it does everywhere in Rust.
+
+helper! {
+    fn vm3_new_list(ctx: *mut Ctx, cap: i64) -> u64 {
+        unsafe { heap_of(ctx) }.new_list(cap)
+    }
+}
+
+helper! {
+    fn vm3_new_map(ctx: *mut Ctx, cap: i64) -> u64 {
+        unsafe { heap_of(ctx) }.new_map(cap)
+    }
+}
+
+helper! {
+    fn vm3_concat(ctx: *mut Ctx, a: u64, b: u64) -> u64 {
+        unsafe { heap_of(ctx) }.concat(a, b)
+    }
+}
+
+helper! {
+    fn vm3_list_push_grow(ctx: *mut Ctx, list: u64, item: u64) -> u64 {
+        unsafe { heap_of(ctx) }.list_push_grow(list, item)
+    }
+}
+
+helper! {
+    fn vm3_map_set_grow(ctx: *mut Ctx, map: u64, key: i64, value: i64) -> u64 {
+        unsafe { heap_of(ctx) }.map_set_grow(map, key, value)
     }
 }

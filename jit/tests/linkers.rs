@@ -6,8 +6,11 @@
 //! same values. Every relocation kind the harvester produced for the target must be
 //! among those compared.
 //!
-//! The values are chosen so no instruction needs rewriting: everything lies within
-//! ±2 GiB of the code and below 2^31, so absolute 32-bit fields hold them too.
+//! The values are chosen so no instruction needs rewriting: on x86-64 everything lies
+//! within ±2 GiB of the code and below 2^31, so absolute 32-bit fields hold them too; on
+//! aarch64 everything lies within `bl`'s ±128 MiB of the code and above 2^32, so the
+//! patcher keeps each `adrp` + `add` pair a pair (it rewrites the pair to `movz` +
+//! `movk` only for values below 2^32) and both sides write the plain pair.
 //! Relaxation is off where the linker has a switch (`ld.lld --no-relax`; `lld-link`
 //! does not relax). `ld64.lld` has none for GOT loads: it keeps a `movq` from the GOT
 //! for a symbol that has a GOT slot anyway (some other instruction reads the slot) and
@@ -30,26 +33,48 @@ use stencil_table::{HoleValue, OperandField, OwnedStencil, RelocKind};
 /// How a target's objects are linked.
 #[derive(Clone, Copy, Debug)]
 enum Format {
-    Elf,
+    /// `ld.lld -m` emulation.
+    Elf(&'static str),
     /// `-arch` value.
     MachO(&'static str),
     /// `/machine:` value.
     Coff(&'static str),
 }
 
-/// The targets compared. aarch64 ELF and arm64 Mach-O join with one line each when
-/// their backends and patch arithmetic exist.
-const TARGETS: &[(&str, Format)] = &[
-    ("x86_64-unknown-linux-gnu", Format::Elf),
-    ("x86_64-apple-darwin", Format::MachO("x86_64")),
-    ("x86_64-pc-windows-msvc", Format::Coff("x64")),
+/// The targets compared, with where the code is placed (ELF `.text`, the COFF image;
+/// `ld64.lld` 14 ignores `-image_base`, so a Mach-O dylib, based at 0, is linked instead
+/// and its code lies just above 0). arm64 Mach-O joins with one line when its backend
+/// exists.
+const TARGETS: &[(&str, Format, u64)] = &[
+    (
+        "x86_64-unknown-linux-gnu",
+        Format::Elf("elf_x86_64"),
+        X86_64_CODE_BASE,
+    ),
+    (
+        "aarch64-unknown-linux-gnu",
+        Format::Elf("aarch64linux"),
+        AARCH64_CODE_BASE,
+    ),
+    (
+        "x86_64-apple-darwin",
+        Format::MachO("x86_64"),
+        X86_64_CODE_BASE,
+    ),
+    (
+        "x86_64-pc-windows-msvc",
+        Format::Coff("x64"),
+        X86_64_CODE_BASE,
+    ),
 ];
 
-/// ELF `.text` and the COFF image are placed here; `ld64.lld` 14 ignores `-image_base`,
-/// so a Mach-O dylib (based at 0) is linked instead and its code lies just above 0.
-const CODE_BASE: u64 = 0x1000_0000;
-/// The chosen values: all distinct, within reach of the code, below 2^31.
-const VALUES: u64 = 0x1010_0000;
+/// x86-64: values 1 MiB above this stay below 2^31 (absolute 32-bit fields).
+const X86_64_CODE_BASE: u64 = 0x1000_0000;
+/// aarch64: values 1 MiB above this lie above 2^32, so no `adrp` + `add` pair relaxes.
+const AARCH64_CODE_BASE: u64 = 0x1_0000_0000;
+/// The chosen values start this far above the code: far enough to clear it, near
+/// enough for every branch.
+const VALUES_ABOVE_CODE: u64 = 0x10_0000;
 
 fn hole_symbol(value: HoleValue) -> String {
     match value {
@@ -73,8 +98,9 @@ fn hole_symbol(value: HoleValue) -> String {
     }
 }
 
-/// Every symbol a stencil may reference, with its chosen value.
-fn chosen_values() -> Vec<(String, u64)> {
+/// Every symbol a stencil may reference, with its chosen value, for code at
+/// `code_base`.
+fn chosen_values(code_base: u64) -> Vec<(String, u64)> {
     let mut names: Vec<String> = [
         "_JIT_A",
         "_JIT_B",
@@ -99,7 +125,7 @@ fn chosen_values() -> Vec<(String, u64)> {
     names
         .into_iter()
         .enumerate()
-        .map(|(i, n)| (n, VALUES + 0x48 * i as u64))
+        .map(|(i, n)| (n, code_base + VALUES_ABOVE_CODE + 0x48 * i as u64))
         .collect()
 }
 
@@ -190,17 +216,25 @@ fn symbols_object(
     obj.write().unwrap()
 }
 
-/// Links `object` for `format` in `dir`; returns the linked image.
-fn link(format: Format, dir: &Path, object: &Path, values: &[(String, u64)]) -> Vec<u8> {
+/// Links `object` for `format` with its code at `code_base` in `dir`; returns the
+/// linked image.
+fn link(
+    format: Format,
+    code_base: u64,
+    dir: &Path,
+    object: &Path,
+    values: &[(String, u64)],
+) -> Vec<u8> {
     let bytes = std::fs::read(object).unwrap();
     let out = dir.join("linked");
     match format {
-        Format::Elf => {
+        Format::Elf(emulation) => {
             let mut cmd = Command::new(tool(&["ld.lld"]));
-            cmd.arg("--no-relax")
+            cmd.args(["-m", emulation])
+                .arg("--no-relax")
                 .arg("-e")
                 .arg("0")
-                .arg(format!("--section-start=.text={CODE_BASE:#x}"))
+                .arg(format!("--section-start=.text={code_base:#x}"))
                 .arg("-o")
                 .arg(&out)
                 .arg(object);
@@ -234,7 +268,7 @@ fn link(format: Format, dir: &Path, object: &Path, values: &[(String, u64)]) -> 
             .unwrap();
             let mut cmd = Command::new(tool(&["lld-link"]));
             cmd.arg(format!("/machine:{machine}"))
-                .arg(format!("/base:{CODE_BASE:#x}"))
+                .arg(format!("/base:{code_base:#x}"))
                 .args([
                     "/fixed",
                     "/nodefaultlib",
@@ -280,9 +314,11 @@ fn macho_got(image: &object::File<'_>) -> HashMap<u64, u64> {
 fn compare(
     format: Format,
     set: &OwnedStencilSet,
+    object_bytes: &[u8],
     image_bytes: &[u8],
     values: &[(String, u64)],
 ) -> BTreeSet<String> {
+    let object = object::File::parse(object_bytes).unwrap();
     let image = object::File::parse(image_bytes).unwrap();
     let prefix = if matches!(format, Format::MachO(_)) {
         "_"
@@ -311,7 +347,14 @@ fn compare(
         let &address = symbols
             .get(&name)
             .unwrap_or_else(|| panic!("{}: `{name}` not in the linked image", set.target));
-        let linked = bytes_at(&image, address, stencil.code.len());
+        let unlinked = code_in_object(&object, &name, stencil.code.len());
+        let linked = as_harvested(
+            stencil,
+            unlinked,
+            bytes_at(&image, address, stencil.code.len()),
+            address,
+        );
+        let linked = linked.as_slice();
         let mut ours = stencil.code.clone();
         for hole in &stencil.holes {
             let at = hole.offset as usize;
@@ -337,6 +380,58 @@ fn compare(
     compared
 }
 
+/// The first `len` bytes of the function `name` in the unlinked object.
+fn code_in_object<'a>(object: &'a object::File<'a>, name: &str, len: usize) -> &'a [u8] {
+    let symbol = object
+        .symbols()
+        .find(|s| s.name() == Ok(name))
+        .unwrap_or_else(|| panic!("`{name}` not in the stencils object"));
+    let section = object
+        .section_by_index(symbol.section_index().unwrap())
+        .unwrap();
+    let at = (symbol.address() - section.address()) as usize;
+    &section.data().unwrap()[at..at + len]
+}
+
+/// The linked bytes of `stencil`, linked at `address`, with the rewrite the harvester
+/// made of the stencil's code applied to them too. The only one is aarch64's
+/// continuation-last rewrite (`elf_aarch64.rs`): a final `b.cond +8; b _JIT_CONTINUE;
+/// b X` becomes `b.!cond +8; b X; b _JIT_CONTINUE`, which the object, and so the
+/// linker, does not have. Here the condition is inverted as in the stencil and the two
+/// linked `b`s swap places, each keeping the absolute address it jumps to.
+fn as_harvested(stencil: &OwnedStencil, unlinked: &[u8], linked: &[u8], address: u64) -> Vec<u8> {
+    let mut view = linked.to_vec();
+    if unlinked == stencil.code.as_slice() {
+        return view;
+    }
+    let n = unlinked.len();
+    let differs: Vec<usize> = (0..n).filter(|&i| unlinked[i] != stencil.code[i]).collect();
+    assert!(
+        n >= 12 && differs.iter().all(|&i| (n - 12..n - 8).contains(&i)),
+        "{}: the harvested code differs from the object's at bytes {differs:?}, which is \
+         not the continuation-last rewrite",
+        stencil.name
+    );
+    let word = |v: &[u8], at: usize| u32::from_le_bytes(v[at..at + 4].try_into().unwrap());
+    // The `b.cond` has no relocation: the linker kept the object's, the stencil inverts it.
+    assert_eq!(word(linked, n - 12), word(unlinked, n - 12));
+    view[n - 12..n - 8].copy_from_slice(&stencil.code[n - 12..n - 8]);
+    let is_b = |insn: u32| insn & 0xFC00_0000 == 0x1400_0000;
+    let target = |at: usize| {
+        let insn = word(linked, at);
+        assert!(is_b(insn), "{}: no `b` at +{at:#x}", stencil.name);
+        let imm26 = ((insn << 6) as i32 >> 6) as i64;
+        (address + at as u64).wrapping_add_signed(4 * imm26)
+    };
+    let (first, second) = (target(n - 8), target(n - 4));
+    for (at, to) in [(n - 8, second), (n - 4, first)] {
+        let delta = to.wrapping_sub(address + at as u64) as i64 / 4;
+        let insn = 0x1400_0000 | (delta as u32 & 0x03FF_FFFF);
+        view[at..at + 4].copy_from_slice(&insn.to_le_bytes());
+    }
+    view
+}
+
 /// Patches one hole of `stencil` into `ours` the way the linker resolved it; returns a
 /// note naming the form compared when a kind has several.
 #[allow(clippy::too_many_arguments)]
@@ -353,11 +448,13 @@ fn patch_hole(
 ) -> &'static str {
     let at = hole.offset as usize;
     if hole.value == HoleValue::Data {
-        // Where the linker put the constant, from the PC-relative field it wrote.
+        // Where the linker put the constant, from the PC-relative field it wrote (the
+        // only form of data hole the harvested tables have).
         assert_eq!(
             hole.kind,
             RelocKind::X86_64Pc32,
-            "{}: {hole:?}",
+            "{}: {hole:?}: this test reads a data hole's address only from an x86-64 \
+             PC32 field",
             stencil.name
         );
         let field = i32::from_le_bytes(linked[at..at + 4].try_into().unwrap()) as i64;
@@ -395,6 +492,17 @@ fn patch_hole(
             assert_eq!(ours[at - 2], 0x8D, "{}: not relaxed to lea", stencil.name);
             " (relaxed to lea by both)"
         }
+        RelocKind::Aarch64AdrpAddPage21 => {
+            jit::patch::apply(hole.kind, ours, at, value, hole.addend, place).unwrap();
+            let insn = u32::from_le_bytes(ours[at..at + 4].try_into().unwrap());
+            assert_eq!(
+                insn & 0x9F00_0000,
+                0x9000_0000,
+                "{}: the pair was relaxed",
+                stencil.name
+            );
+            ""
+        }
         _ => {
             jit::patch::apply(hole.kind, ours, at, value, hole.addend, place).unwrap();
             ""
@@ -406,8 +514,8 @@ fn patch_hole(
 fn real_linkers_agree_with_the_patcher_on_every_stencil() {
     let workspace = stencil_harvest::workspace_root(Path::new(env!("CARGO_MANIFEST_DIR")));
     let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let values = chosen_values();
-    for &(target, format) in TARGETS {
+    for &(target, format, code_base) in TARGETS {
+        let values = chosen_values(code_base);
         let lib = build(&BuildOptions::new(
             target,
             &workspace,
@@ -422,8 +530,8 @@ fn real_linkers_agree_with_the_patcher_on_every_stencil() {
         let object = dir.join("stencils.o");
         std::fs::write(&object, object_bytes).unwrap();
 
-        let image = link(format, &dir, &object, &values);
-        let compared = compare(format, &set, &image, &values);
+        let image = link(format, code_base, &dir, &object, &values);
+        let compared = compare(format, &set, object_bytes, &image, &values);
 
         // Every kind the harvester produced for this target was compared.
         let produced: BTreeSet<String> = set

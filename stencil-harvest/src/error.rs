@@ -118,6 +118,15 @@ pub enum HarvestError {
         reason: String,
     },
 
+    /// Relocations that only make sense together (aarch64 `adrp` and its low-12
+    /// partner) do not come in a pair the JIT can patch.
+    #[error("stencil `{stencil}`, offset {offset:#x}: {reason}")]
+    RelocationPair {
+        stencil: String,
+        offset: u32,
+        reason: String,
+    },
+
     /// Several of the above; the harvest reports every problem it finds.
     #[error("{} problems with the stencils:\n{}", .0.len(), list(.0))]
     Multiple(Vec<HarvestError>),

@@ -679,6 +679,26 @@ fn harvest_one(
         });
     }
     holes.sort_by_key(|h| h.offset);
+    // A stencil cut from a shared section up to the next symbol may end in the
+    // alignment padding before that symbol: trim it so the tail jump is the end (and
+    // before `refine`, which may move that jump).
+    let code = if loc.sized {
+        code
+    } else {
+        &code[..code.len() - backend.trailing_padding(code, &holes).min(code.len())]
+    };
+    let mut code = code.to_vec();
+    if let Err(problems) = backend.refine(&mut code, &mut holes) {
+        errors.extend(
+            problems
+                .into_iter()
+                .map(|(offset, reason)| HarvestError::RelocationPair {
+                    stencil: name.to_string(),
+                    offset,
+                    reason,
+                }),
+        );
+    }
 
     // Rule 1: continuations are jumps.
     for h in &holes {
@@ -687,7 +707,7 @@ fn harvest_one(
         if !continuation {
             continue;
         }
-        let how = match backend.transfer(h.kind, code, h.offset as usize) {
+        let how = match backend.transfer(h.kind, &code, h.offset as usize) {
             Transfer::Jump => continue,
             Transfer::Call => "a call".to_string(),
             Transfer::NotABranch => format!(
@@ -712,17 +732,10 @@ fn harvest_one(
     if !errors.is_empty() {
         return Err(errors);
     }
-    // A stencil cut from a shared section up to the next symbol may end in the
-    // alignment padding before that symbol: trim it so the tail jump is the end.
-    let code = if loc.sized {
-        code
-    } else {
-        &code[..code.len() - backend.trailing_padding(code, &holes).min(code.len())]
-    };
-    let tail_jump = backend.tail_jump(code, &holes);
+    let tail_jump = backend.tail_jump(&code, &holes);
     Ok(OwnedStencil {
         name: name.to_string(),
-        code: code.to_vec(),
+        code,
         data,
         data_align,
         holes,

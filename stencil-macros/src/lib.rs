@@ -37,8 +37,8 @@ use syn::{parse_macro_input, FnArg, ItemFn, Pat, ReturnType, Type};
 
 /// Operand types a stencil parameter may have.
 const OPERAND_TYPES: &[&str] = &[
-    "RegI", "RegF", "RegC", "Imm", "Target", "ConstI64", "ConstF64", "Table", "Callee", "ArgsI",
-    "ArgsF", "ArgsAny", "Dest", "FmaPair",
+    "RegI", "RegF", "RegC", "Imm", "Target", "ConstI64", "ConstF64", "ConstStr", "Table", "Callee",
+    "ArgsI", "ArgsF", "ArgsAny", "Dest", "FmaPair",
 ];
 
 #[derive(Default)]

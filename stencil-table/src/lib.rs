@@ -38,6 +38,78 @@ pub enum RelocKind {
     /// through `[rip + disp32]` (Mach-O `X86_64_RELOC_GOT`): 4 bytes, `GOT(S) + A - P`,
     /// always through a GOT slot (the instruction is not rewritten).
     X86_64GotPc32,
+
+    // aarch64. Every field is one 32-bit little-endian instruction whose immediate the
+    // relocation fills; the names follow the arithmetic, not one object format, so ELF
+    // (`R_AARCH64_*`) and Mach-O (`ARM64_RELOC_*`) relocations map onto the same kinds.
+    // `Page(x)` is `x & !0xFFF`.
+    /// `adrp` (ELF `ADR_PREL_PG_HI21`, Mach-O `PAGE21`): `Page(S + A) - Page(P)` in
+    /// immhi:immlo, must fit 33 bits signed (±4 GiB). Paired with `Aarch64AddLo12` or an
+    /// `Aarch64Ldst*Lo12` on the same register; used for addresses within the code region.
+    Aarch64AdrpPage21,
+    /// `add xd, xn, #imm12` (ELF `ADD_ABS_LO12_NC`, Mach-O `PAGEOFF12`): `(S + A) & 0xFFF`.
+    Aarch64AddLo12,
+    /// A load/store with a scaled unsigned 12-bit offset (ELF `LDST8_ABS_LO12_NC`,
+    /// Mach-O `PAGEOFF12`): `(S + A) & 0xFFF`, scaled by the access size (1 byte), which
+    /// `S + A` must be aligned to.
+    Aarch64Ldst8Lo12,
+    /// As [`RelocKind::Aarch64Ldst8Lo12`] for 2-byte accesses (`LDST16_ABS_LO12_NC`).
+    Aarch64Ldst16Lo12,
+    /// As [`RelocKind::Aarch64Ldst8Lo12`] for 4-byte accesses (`LDST32_ABS_LO12_NC`).
+    Aarch64Ldst32Lo12,
+    /// As [`RelocKind::Aarch64Ldst8Lo12`] for 8-byte accesses (`LDST64_ABS_LO12_NC`).
+    Aarch64Ldst64Lo12,
+    /// As [`RelocKind::Aarch64Ldst8Lo12`] for 16-byte accesses (`LDST128_ABS_LO12_NC`).
+    Aarch64Ldst128Lo12,
+    /// The `adrp` of an `adrp` + `add` pair that only computes `S + A` into a register
+    /// (the harvester checked that every instruction using the page is such an `add`).
+    /// An operand is a small number far from any code, out of `adrp`'s reach, so when
+    /// `S + A < 2^32` the JIT rewrites the pair to `movz xd, #lo16` + `movk xd, #hi16,
+    /// lsl #16`, which loads the same value; otherwise it is patched as
+    /// [`RelocKind::Aarch64AdrpPage21`].
+    Aarch64AdrpAddPage21,
+    /// The `add` of such a pair: `movk` (or, when the `add` writes another register,
+    /// `add xd, xn, #hi, lsl #12`, for `S + A < 2^24`) when the pair is relaxed, else
+    /// as [`RelocKind::Aarch64AddLo12`].
+    Aarch64AdrpAddLo12,
+    /// `b`/`bl` (ELF `JUMP26`/`CALL26`, Mach-O `BRANCH26`): `(S + A - P) >> 2` in imm26,
+    /// ±128 MiB. A helper out of range is reached through a trampoline after the code.
+    Aarch64Branch26,
+    /// `b.cond`, `cbz`, `cbnz` (ELF `CONDBR19`): `(S + A - P) >> 2` in imm19, ±1 MiB.
+    Aarch64CondBranch19,
+    /// `tbz`, `tbnz` (ELF `TSTBR14`): `(S + A - P) >> 2` in imm14, ±32 KiB.
+    Aarch64TestBranch14,
+    /// `movz`/`movk` with bits 0..16 of `S + A` (ELF `MOVW_UABS_G0`), which must fit 16
+    /// bits unsigned.
+    Aarch64MovwG0,
+    /// Bits 0..16 of `S + A`, unchecked (ELF `MOVW_UABS_G0_NC`).
+    Aarch64MovwG0Nc,
+    /// Bits 16..32 of `S + A`, which must fit 32 bits unsigned (ELF `MOVW_UABS_G1`).
+    Aarch64MovwG1,
+    /// Bits 16..32 of `S + A`, unchecked (ELF `MOVW_UABS_G1_NC`).
+    Aarch64MovwG1Nc,
+    /// Bits 32..48 of `S + A`, which must fit 48 bits unsigned (ELF `MOVW_UABS_G2`).
+    Aarch64MovwG2,
+    /// Bits 32..48 of `S + A`, unchecked (ELF `MOVW_UABS_G2_NC`).
+    Aarch64MovwG2Nc,
+    /// Bits 48..64 of `S + A` (ELF `MOVW_UABS_G3`).
+    Aarch64MovwG3,
+    /// The `adrp` of a load through the global offset table (ELF `ADR_GOT_PAGE`, Mach-O
+    /// `GOT_LOAD_PAGE21`): `Page(G) - Page(P)` for the slot `G` holding `S + A`. The JIT
+    /// relaxes the pair instead where it can: `movz`/`movk` when `S + A < 2^32`, else
+    /// `adrp` + `add` of `S + A` itself.
+    Aarch64GotPage21,
+    /// The `ldr xt, [xn, #imm]` of such a load (ELF `LD64_GOT_LO12_NC`, Mach-O
+    /// `GOT_LOAD_PAGEOFF12`): `G & 0xFFF` scaled by 8; relaxed with its `adrp`
+    /// (`movk`, or `add xt, xn, ...`).
+    Aarch64GotLo12,
+}
+
+/// The instruction set a relocation kind belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    X86_64,
+    Aarch64,
 }
 
 impl RelocKind {
@@ -54,8 +126,25 @@ impl RelocKind {
     pub const fn uses_got(self) -> bool {
         matches!(
             self,
-            RelocKind::X86_64GotLoadPc32 | RelocKind::X86_64GotPc32
+            RelocKind::X86_64GotLoadPc32
+                | RelocKind::X86_64GotPc32
+                | RelocKind::Aarch64GotPage21
+                | RelocKind::Aarch64GotLo12
         )
+    }
+
+    /// The instruction set whose instructions the relocation patches.
+    pub const fn isa(self) -> Isa {
+        use RelocKind::*;
+        match self {
+            X86_64Abs64 | X86_64Abs32 | X86_64Abs32S | X86_64Pc32 | X86_64LeaPc32
+            | X86_64Branch32 | X86_64Abs31 | X86_64GotLoadPc32 | X86_64GotPc32 => Isa::X86_64,
+            Aarch64AdrpPage21 | Aarch64AddLo12 | Aarch64Ldst8Lo12 | Aarch64Ldst16Lo12
+            | Aarch64Ldst32Lo12 | Aarch64Ldst64Lo12 | Aarch64Ldst128Lo12 | Aarch64AdrpAddPage21
+            | Aarch64AdrpAddLo12 | Aarch64Branch26 | Aarch64CondBranch19 | Aarch64TestBranch14
+            | Aarch64MovwG0 | Aarch64MovwG0Nc | Aarch64MovwG1 | Aarch64MovwG1Nc | Aarch64MovwG2
+            | Aarch64MovwG2Nc | Aarch64MovwG3 | Aarch64GotPage21 | Aarch64GotLo12 => Isa::Aarch64,
+        }
     }
 }
 

@@ -17,6 +17,8 @@ pub struct Ctx {
     pub native_stack_limit: usize,
     /// The embedder's runtime, for helpers. Opaque to stencils.
     pub runtime: *mut core::ffi::c_void,
+    /// The run's heap, kept current by the runtime across every helper call.
+    pub heap: *const crate::heap::HeapView,
 }
 
 /// The reasons a run can trap (spec §3).

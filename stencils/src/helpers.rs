@@ -63,4 +63,16 @@ declare_helpers! {
     /// `x * y + z` with one rounding, for targets without a fused multiply-add in
     /// their baseline instruction set (x86-64).
     fn vm3_fma(x: f64, y: f64, z: f64) -> f64;
+    /// A new empty list with room for `cap` items: its handle, or a trap code
+    /// (`heap limit exceeded`). Results of the heap helpers follow
+    /// [`crate::cell::helper_result`].
+    fn vm3_new_list(ctx: *mut Ctx, cap: i64) -> u64;
+    /// A new empty i64→i64 map with room for `cap` keys: its handle, or a trap code.
+    fn vm3_new_map(ctx: *mut Ctx, cap: i64) -> u64;
+    /// A new string holding string `a` then string `b`: its handle, or a trap code.
+    fn vm3_concat(ctx: *mut Ctx, a: u64, b: u64) -> u64;
+    /// Appends `item` to `list`, growing it: 0, or a trap code.
+    fn vm3_list_push_grow(ctx: *mut Ctx, list: u64, item: u64) -> u64;
+    /// Sets `key` of `map` to `value`, growing the map: 0, or a trap code.
+    fn vm3_map_set_grow(ctx: *mut Ctx, map: u64, key: i64, value: i64) -> u64;
 }

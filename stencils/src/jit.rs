@@ -2,8 +2,10 @@
 //!
 //! Values the JIT knows only at run time are *holes*: undefined symbols whose
 //! addresses the JIT patches in. With `-C relocation-model=static -C code-model=small`
-//! LLVM folds a hole used as a frame offset straight into the memory operand
-//! (`add rax, [rsi + _JIT_B]`), so a register access is one instruction.
+//! LLVM folds a hole used as a frame offset straight into the memory operand on x86-64
+//! (`add rax, [rsi + _JIT_B]`), so a register access is one instruction. On aarch64 a
+//! symbol's address is an `adrp` + `add` pair, which the JIT rewrites to `movz` +
+//! `movk` for the small values operands are, then `ldr x8, [x1, x8]`.
 //!
 //! | symbol | value the JIT patches in |
 //! |---|---|
@@ -59,7 +61,8 @@ fn field_value(field: Field) -> usize {
 /// The address of data the JIT placed next to the code (constants, tables).
 /// On x86-64 a plain symbol address could be folded into an absolute `[disp32 +
 /// index*8]` operand, which cannot reach a region above 2 GiB; a RIP-relative `lea`
-/// reaches any data placed within the code region.
+/// reaches any data placed within the code region. On aarch64 every symbol address is
+/// already PC-relative (`adrp` + `add`, ±4 GiB), so the plain address reaches it.
 #[inline(always)]
 fn data_address(field: Field) -> usize {
     #[cfg(target_arch = "x86_64")]
@@ -110,7 +113,7 @@ macro_rules! offset_from_hole {
         }
     )*};
 }
-offset_from_hole!(RegI, RegF, RegC, Callee, ArgsI, ArgsF, ArgsAny);
+offset_from_hole!(RegI, RegF, RegC, Callee, ArgsI, ArgsF, ArgsAny, ConstStr);
 
 macro_rules! data_from_hole {
     ($($t:ident),*) => {$(
@@ -262,7 +265,8 @@ impl Tier for JitTier {
     }
 
     /// On x86-64, FMA is not in the baseline: the stencil carries the instruction and
-    /// the JIT picks it only when the CPU reports FMA (else `FmaF64Baseline`).
+    /// the JIT picks it only when the CPU reports FMA (else `FmaF64Baseline`). aarch64
+    /// always has it: both stencils compile to `fmadd`.
     #[inline(always)]
     fn fma(&self, x: f64, y: f64, z: f64) -> f64 {
         #[cfg(target_arch = "x86_64")]
@@ -325,5 +329,35 @@ impl Tier for JitTier {
     #[inline(always)]
     fn tail_call(&mut self, _callee: Callee, _args: usize) -> Flow {
         Flow::TailCall
+    }
+
+    #[inline(always)]
+    fn heap(&self) -> &crate::heap::HeapView {
+        unsafe { &*(*self.ctx).heap }
+    }
+    /// The operand is the string's program-wide index.
+    #[inline(always)]
+    fn str_const(&self, k: ConstStr) -> u64 {
+        self.heap().str_const(k.0)
+    }
+    #[inline(always)]
+    fn new_list(&mut self, cap: i64) -> u64 {
+        unsafe { ffi::vm3_new_list(self.ctx, cap) }
+    }
+    #[inline(always)]
+    fn new_map(&mut self, cap: i64) -> u64 {
+        unsafe { ffi::vm3_new_map(self.ctx, cap) }
+    }
+    #[inline(always)]
+    fn concat(&mut self, a: u64, b: u64) -> u64 {
+        unsafe { ffi::vm3_concat(self.ctx, a, b) }
+    }
+    #[inline(always)]
+    fn list_push_grow(&mut self, list: u64, item: u64) -> u64 {
+        unsafe { ffi::vm3_list_push_grow(self.ctx, list, item) }
+    }
+    #[inline(always)]
+    fn map_set_grow(&mut self, map: u64, key: i64, value: i64) -> u64 {
+        unsafe { ffi::vm3_map_set_grow(self.ctx, map, key, value) }
     }
 }

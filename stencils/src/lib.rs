@@ -9,11 +9,13 @@
 //!
 //! `build.rs` collects the `#[stencil]` functions of `src/ops/*.rs` into the opcode
 //! table ([`OPCODES`], [`Opcode`]) and the interpreter's [`dispatch`].
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 // Stencils may not call memset/memcpy: keep LLVM from turning loops into them.
 #![cfg_attr(stencil_jit, no_builtins)]
 
+pub mod cell;
 mod exit;
+pub mod heap;
 pub mod helpers;
 mod inst;
 mod operand;
@@ -27,8 +29,8 @@ pub mod jit;
 pub use exit::{Ctx, Exit, ExitKind, Trap};
 pub use inst::{Bank, Field, Inst};
 pub use operand::{
-    ArgBanks, ArgsAny, ArgsF, ArgsI, Callee, ConstF64, ConstI64, ConstKind, Dest, FmaPair, Imm,
-    OpInfo, Operand, OperandKind, RegC, RegF, RegI, Table, Target,
+    ArgBanks, ArgsAny, ArgsF, ArgsI, Callee, ConstF64, ConstI64, ConstKind, ConstStr, Dest,
+    FmaPair, Imm, OpInfo, Operand, OperandKind, RegC, RegF, RegI, Table, Target,
 };
 pub use stencil_macros::stencil;
 pub use tier::{Flow, Tier};

@@ -195,6 +195,12 @@ index_operand!(
     OperandKind::Const(ConstKind::F64)
 );
 index_operand!(
+    /// A string constant of the pool. The JIT patches in the program-wide index of the
+    /// string (its handle is known only when a run starts).
+    ConstStr,
+    OperandKind::Const(ConstKind::Str)
+);
+index_operand!(
     /// An i64 table of the function.
     Table,
     OperandKind::Table

@@ -9,3 +9,4 @@ pub mod float;
 pub mod int;
 pub mod internal;
 pub mod moves;
+pub mod objects;

@@ -1,6 +1,7 @@
 //! The interface a stencil body is written against, and what it returns.
 
-use crate::{Callee, ConstF64, ConstI64, Dest, RegC, RegF, RegI, Table, Trap};
+use crate::heap::HeapView;
+use crate::{Callee, ConstF64, ConstI64, ConstStr, Dest, RegC, RegF, RegI, Table, Trap};
 
 /// What happens after an instruction. The tier maps each variant to its own control
 /// transfer: the interpreter moves its pc, a stencil tail-jumps to a hole.
@@ -68,4 +69,24 @@ pub trait Tier {
     fn call(&mut self, callee: Callee, args: usize, dest: Dest) -> Flow;
     /// Replace the current activation by `callee` with arguments from `args` on.
     fn tail_call(&mut self, callee: Callee, args: usize) -> Flow;
+
+    /// The heap's arenas, for the hot paths in [`crate::heap`].
+    fn heap(&self) -> &HeapView;
+    /// The handle of a string constant.
+    fn str_const(&self, k: ConstStr) -> u64;
+
+    // The runtime's heap operations: what allocates. Each returns a handle or 0 for
+    // done, or a trap code (see [`crate::cell::helper_result`]); in compiled code each
+    // is a call to the helper of the same name in [`crate::helpers`].
+
+    /// A new empty list with room for `cap` items (`vm3_new_list`).
+    fn new_list(&mut self, cap: i64) -> u64;
+    /// A new empty map with room for `cap` keys (`vm3_new_map`).
+    fn new_map(&mut self, cap: i64) -> u64;
+    /// A new string, the bytes of string `a` then of string `b` (`vm3_concat`).
+    fn concat(&mut self, a: u64, b: u64) -> u64;
+    /// Grows a full list and appends `item` (`vm3_list_push_grow`).
+    fn list_push_grow(&mut self, list: u64, item: u64) -> u64;
+    /// Grows a map that has no room for a new key and sets it (`vm3_map_set_grow`).
+    fn map_set_grow(&mut self, map: u64, key: i64, value: i64) -> u64;
 }

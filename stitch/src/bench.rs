@@ -45,7 +45,7 @@ pub fn bench(options: &Options) -> Result<(), Failure> {
         "best of {reps} runs; jit excludes compile time; speedup = interp/jit; compile rate from repeated compiles of the whole program"
     );
     outln!(
-        "{:<12} {:>10} {:>10} {:>10} {:>8} {:>10} {:>14} {:>12}",
+        "{:<14} {:>10} {:>10} {:>10} {:>8} {:>10} {:>14} {:>12}",
         "program",
         "interp",
         "jit",
@@ -62,7 +62,7 @@ pub fn bench(options: &Options) -> Result<(), Failure> {
         let speedup = ratio(row.interp, row.jit);
         let over_native = ratio(row.jit, row.native);
         outln!(
-            "{:<12} {:>10} {:>10} {:>10} {:>7.2}x {:>9.2}x {:>14} {:>12}",
+            "{:<14} {:>10} {:>10} {:>10} {:>7.2}x {:>9.2}x {:>14} {:>12}",
             bench.name,
             fmt_time(row.interp),
             fmt_time(row.jit),
@@ -76,7 +76,7 @@ pub fn bench(options: &Options) -> Result<(), Failure> {
         vs_native.push(over_native);
     }
     outln!(
-        "{:<12} {:>10} {:>10} {:>10} {:>7.2}x {:>9.2}x",
+        "{:<14} {:>10} {:>10} {:>10} {:>7.2}x {:>9.2}x",
         "geomean",
         "",
         "",
@@ -160,6 +160,10 @@ fn compile_rate(
     budget: Duration,
 ) -> Result<(f64, f64), Failure> {
     let insts: usize = program.functions.iter().map(|f| f.code.len()).sum();
+    // One compile off the clock: the first allocation after a run that freed a large
+    // heap pays for the allocator tidying up (glibc's malloc_consolidate), which is not
+    // the JIT's cost.
+    black_box(run::compile(program)?);
     let mut compiles = 0u32;
     let start = Instant::now();
     while compiles < 3 || start.elapsed() < budget {

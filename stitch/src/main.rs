@@ -61,6 +61,10 @@ enum Command {
         /// Maximum number of live activations before `call stack overflow`.
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=run::MAX_DEPTH_LIMIT))]
         depth_limit: Option<u64>,
+        /// Bytes the program may allocate on its heap before `heap limit exceeded`
+        /// (default 256 MiB).
+        #[arg(long)]
+        heap_limit: Option<usize>,
     },
     /// Time the built-in benchmark suite: interpreter, JIT and native Rust.
     Bench(bench::Options),
@@ -115,8 +119,13 @@ impl Failure {
 /// (`stitch dump f.vm3 | head`); here a closed pipe ends the process quietly, and any
 /// other write error with a message and status 3.
 pub fn emit(text: std::fmt::Arguments) {
+    emit_bytes(text.to_string().as_bytes());
+}
+
+/// Writes bytes to standard output as they are (a string result need not be UTF-8).
+pub fn emit_bytes(bytes: &[u8]) {
     let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_fmt(text).and_then(|()| out.flush()) {
+    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
@@ -136,7 +145,17 @@ fn main() -> ExitCode {
             entry,
             tier,
             depth_limit,
-        }) => run::run(&file, &args, &entry, tier, depth_limit),
+            heap_limit,
+        }) => run::run(
+            &file,
+            &args,
+            &entry,
+            tier,
+            run::Limits {
+                depth: depth_limit,
+                heap: heap_limit,
+            },
+        ),
         Some(Command::Dump { file, entry }) => dump::dump(&file, entry.as_deref()),
     };
     match result {

@@ -19,22 +19,34 @@ pub enum Tier {
     Jit,
 }
 
+/// Limits given on the command line (the defaults of [`Config`] otherwise).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    pub depth: Option<u64>,
+    pub heap: Option<usize>,
+}
+
 pub fn run(
     file: &Path,
     raw_args: &[String],
     entry: &str,
     tier: Tier,
-    depth_limit: Option<u64>,
+    limits: Limits,
 ) -> Result<(), Failure> {
     let program = load::load(file)?;
     let func = load::function_index(&program, entry, file)?;
     let args = parse_args(&program.functions[func], raw_args)?;
     let mut config = Config::default();
-    if let Some(limit) = depth_limit {
+    if let Some(limit) = limits.depth {
         config.depth_limit = limit;
     }
+    if let Some(limit) = limits.heap {
+        config.heap_limit = limit;
+    }
     let value = run_in(&program, tier, entry, &args, &config)?;
-    outln!("{}", format_value(value));
+    let mut line = format_value(&value);
+    line.push(b'\n');
+    crate::emit_bytes(&line);
     Ok(())
 }
 
@@ -85,16 +97,24 @@ pub fn parse_args(func: &Function, raw: &[String]) -> Result<Vec<Value>, Failure
         .enumerate()
         .map(|(k, (&bank, text))| {
             let bad = |what: &str| {
-                Failure::input(format!("error: argument {} of `{}` ({}): `{text}` is not {what}", k + 1, func.name, bank.name()))
+                Failure::input(format!(
+                    "error: argument {} of `{}` ({}): `{text}` is not {what}",
+                    k + 1,
+                    func.name,
+                    bank.name()
+                ))
             };
             match bank {
-                Bank::I64 => parse_i64(text).map(Value::I64).ok_or_else(|| bad("an integer (decimal or 0x hex, in the i64 range)")),
-                Bank::F64 => text.trim().parse::<f64>().map(Value::F64).map_err(|_| bad("a floating-point number")),
-                Bank::Cell => Err(Failure::input(format!(
-                    "error: argument {} of `{}` is a cell; cell arguments cannot be given on the command line",
-                    k + 1,
-                    func.name
-                ))),
+                Bank::I64 => parse_i64(text)
+                    .map(Value::I64)
+                    .ok_or_else(|| bad("an integer (decimal or 0x hex, in the i64 range)")),
+                Bank::F64 => text
+                    .trim()
+                    .parse::<f64>()
+                    .map(Value::F64)
+                    .map_err(|_| bad("a floating-point number")),
+                // A cell parameter takes the argument as a string.
+                Bank::Cell => Ok(Value::Str(text.clone())),
             }
         })
         .collect()
@@ -129,44 +149,12 @@ pub fn parse_i64(text: &str) -> Option<i64> {
     }
 }
 
-/// A result as spec §5 prints it: integers in decimal, floats as Rust's `Display`.
-/// Cells are decoded as far as their NaN-boxed bits say (immediates in full; heap
-/// objects by kind and slot, since the heap is gone once the run has returned).
-pub fn format_value(value: Value) -> String {
+/// A result as spec §5 prints it: integers in decimal, floats as Rust's `Display`, a
+/// string as its bytes, a list as `[1, 2, 3]` (see [`Value`]'s `Display`).
+pub fn format_value(value: &Value) -> Vec<u8> {
     match value {
-        Value::I64(v) => v.to_string(),
-        Value::F64(v) => v.to_string(),
-        Value::Cell(bits) => format_cell(bits),
-    }
-}
-
-fn format_cell(bits: u64) -> String {
-    let payload = bits & ((1 << 48) - 1);
-    match bits >> 48 {
-        tag if tag < 0xFFF8 => f64::from_bits(bits).to_string(),
-        0xFFF8 => format!("<deopt marker, pc {payload}>"),
-        0xFFF9 => {
-            let len = ((payload >> 40) & 0xF).min(5) as usize;
-            let bytes: Vec<u8> = (0..len).map(|i| (payload >> (8 * i)) as u8).collect();
-            String::from_utf8_lossy(&bytes).into_owned()
-        }
-        0xFFFA => (((payload << 16) as i64) >> 16).to_string(),
-        0xFFFB => (payload & 1 == 1).to_string(),
-        0xFFFC => "null".to_string(),
-        0xFFFF => {
-            let kind = match (payload >> 44) & 0xF {
-                0 => "string",
-                1 => "list",
-                2 => "map",
-                _ => "object",
-            };
-            format!(
-                "<{kind} #{}, generation {}>",
-                payload & 0xFFFF_FFFF,
-                (payload >> 32) & 0xFFF
-            )
-        }
-        _ => format!("<cell {bits:#018x}>"),
+        Value::Bytes(bytes) => bytes.clone(),
+        other => other.to_string().into_bytes(),
     }
 }
 
@@ -206,23 +194,29 @@ mod tests {
 
     #[test]
     fn values() {
-        assert_eq!(format_value(Value::I64(-5)), "-5");
-        assert_eq!(format_value(Value::F64(2.5)), "2.5");
-        assert_eq!(format_value(Value::F64(0.0)), "0");
-        assert_eq!(format_value(Value::F64(f64::NAN)), "NaN");
-        assert_eq!(format_value(Value::F64(f64::INFINITY)), "inf");
+        let text = |v: Value| String::from_utf8(format_value(&v)).unwrap();
+        assert_eq!(text(Value::I64(-5)), "-5");
+        assert_eq!(text(Value::F64(2.5)), "2.5");
+        assert_eq!(text(Value::F64(0.0)), "0");
+        assert_eq!(text(Value::F64(f64::NAN)), "NaN");
+        assert_eq!(text(Value::F64(f64::INFINITY)), "inf");
+        assert_eq!(text(Value::F64(21065.833110879048)), "21065.833110879048");
+        assert_eq!(text(Value::Str("ab-ab-!".into())), "ab-ab-!");
         assert_eq!(
-            format_value(Value::F64(21065.833110879048)),
-            "21065.833110879048"
+            text(Value::List(vec![
+                Value::I64(1),
+                Value::F64(2.5),
+                Value::Str("x".into()),
+                Value::List(vec![]),
+                Value::Null,
+            ])),
+            "[1, 2.5, \"x\", [], null]"
         );
-        assert_eq!(format_value(Value::Cell(0xFFFC << 48)), "null");
-        assert_eq!(format_value(Value::Cell((0xFFFB << 48) | 1)), "true");
+        assert_eq!(text(Value::Map(vec![(1, 2), (3, -4)])), "{1: 2, 3: -4}");
+        assert_eq!(text(Value::Bool(true)), "true");
         assert_eq!(
-            format_value(Value::Cell((0xFFFA << 48) | ((1 << 48) - 3))),
-            "-3"
+            format_value(&Value::Bytes(vec![0xFF, b'a'])),
+            vec![0xFF, b'a']
         );
-        let hi = (0xFFF9u64 << 48) | (2 << 40) | (b'i' as u64) << 8 | b'h' as u64;
-        assert_eq!(format_value(Value::Cell(hi)), "hi");
-        assert_eq!(format_value(Value::Cell(1.5f64.to_bits())), "1.5");
     }
 }

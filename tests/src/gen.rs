@@ -13,6 +13,11 @@
 //! calls of every form with arguments of mixed banks, self-recursion, tail calls (to
 //! itself and to other functions, with argument blocks that shift registers), early
 //! returns, Deopt anywhere, and traps (zero divisors, tables, the depth limit).
+//! The heap: string constants (some not UTF-8), concatenation, lists and maps created,
+//! grown in loops, read and written in and out of range, items of every kind (48-bit
+//! integers and ones that do not fit, floats with NaNs, cells), handles of the wrong
+//! kind or null, cell parameters and results, string/list/map/forged-handle arguments,
+//! and small heap limits that runs pass (`heap limit exceeded`).
 //! Functions have 0 to 7 parameters of any bank and register counts from 0 to 65,535
 //! per bank; the entry is usually `main` (function 0); a few programs have more than
 //! 256 functions. `generator_covers_what_it_promises` counts all of this.
@@ -57,6 +62,8 @@ pub struct Case {
     pub program: Program,
     pub entry: String,
     pub args: Vec<Value>,
+    /// The heap limit to run with: usually roomy, sometimes small enough to pass.
+    pub heap_limit: usize,
 }
 
 /// What the caller of a function needs to know about it.
@@ -234,15 +241,65 @@ fn random_arg(rng: &mut Rng, bank: Bank) -> Value {
             random_i64(rng)
         }),
         Bank::F64 => Value::F64(random_f64(rng)),
-        Bank::Cell => Value::Cell(if rng.bool() { 0 } else { rng.u64(..) }),
+        Bank::Cell => random_cell_arg(rng),
     }
+}
+
+/// A cell argument: an object the run's heap allocates, or raw bits (null, a float, a
+/// 48-bit integer, a forged or stale handle).
+fn random_cell_arg(rng: &mut Rng) -> Value {
+    match rng.u32(0..10) {
+        0..=2 => Value::Str(pick(rng, &["", "a", "hello", "h\u{e9}!"]).to_string()),
+        3 => Value::Bytes(vec![0xFF, b'x']),
+        4..=5 => Value::List(
+            (0..rng.usize(0..6))
+                .map(|_| match rng.u32(0..4) {
+                    0 => Value::F64(random_f64(rng)),
+                    _ => Value::I64(rng.i64(-5..100)),
+                })
+                .collect(),
+        ),
+        6 => Value::Map(
+            (0..rng.i64(0..5))
+                .map(|k| (k * 3, rng.i64(-9..9)))
+                .collect(),
+        ),
+        7 => Value::Null,
+        // A handle of any kind, generation and a small slot: forged or stale.
+        8 => {
+            Value::Cell(0xFFFF << 48 | rng.u64(0..3) << 44 | rng.u64(0..4096) << 32 | rng.u64(0..4))
+        }
+        _ => Value::Cell(if rng.bool() { 0 } else { rng.u64(..) }),
+    }
+}
+
+/// Short strings to build constants from; some pieces are not UTF-8.
+const STRING_PIECES: &[&[u8]] = &[
+    b"",
+    b"a",
+    b"ab-",
+    b"hello",
+    b"h\xC3\xA9",
+    b"\xFF\x00",
+    b"\n\t\"\\",
+];
+
+/// What a cell register probably holds, as far as straight-line code tells: reads
+/// prefer a register of the kind they want, so that most heap instructions do work
+/// rather than trap (the tiers must agree either way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CellGuess {
+    Unknown,
+    Str,
+    List,
+    Map,
 }
 
 /// A register count for a bank whose parameters need `need` registers.
 fn register_count(rng: &mut Rng, need: u32, bank: Bank) -> u32 {
     let extra = match (bank, rng.u32(0..100)) {
-        (Bank::Cell, 0..=69) => 0,
-        (Bank::Cell, 70..=97) => rng.u32(1..7),
+        (Bank::Cell, 0..=34) => 0,
+        (Bank::Cell, 35..=97) => rng.u32(1..7),
         (Bank::Cell, _) => rng.u32(7..40),
         (_, 0..=9) => 0,
         (_, 10..=44) => rng.u32(1..5),
@@ -289,11 +346,17 @@ pub fn generate(seed: u64) -> Case {
         .map(|&b| random_arg(&mut rng, b))
         .collect();
     let entry = functions[entry].name.clone();
+    let heap_limit = match rng.u32(0..10) {
+        0 => rng.usize(0..2048),
+        1 => rng.usize(2048..65536),
+        _ => 4 << 20,
+    };
     Case {
         seed,
         program: Program { functions },
         entry,
         args,
+        heap_limit,
     }
 }
 
@@ -341,6 +404,8 @@ struct FnGen<'r> {
     nesting: usize,
     /// Inside a conditional: an early return or tail call does not end every path.
     in_cond: usize,
+    /// What each cell register probably holds.
+    cells: Vec<CellGuess>,
 }
 
 impl<'r> FnGen<'r> {
@@ -381,10 +446,10 @@ impl<'r> FnGen<'r> {
             }
             params[0] = Bank::I64;
         }
-        let result = if rng.u32(0..10) < 6 {
-            Bank::I64
-        } else {
-            Bank::F64
+        let result = match rng.u32(0..20) {
+            0..=10 => Bank::I64,
+            11..=16 => Bank::F64,
+            _ => Bank::Cell,
         };
         let mut need = [0u32; 3];
         for (k, &b) in params.iter().enumerate() {
@@ -396,6 +461,9 @@ impl<'r> FnGen<'r> {
         }
         if result == Bank::F64 && regs.f64 == 0 {
             regs.f64 = 1;
+        }
+        if result == Bank::Cell && regs.cell == 0 {
+            regs.cell = 1;
         }
         // The recursion kinds need i0 plus a writable register for the counter argument.
         if kind != Kind::Plain && regs.i64 < 2 {
@@ -450,6 +518,7 @@ impl<'r> FnGen<'r> {
             budget,
             nesting: 0,
             in_cond: 0,
+            cells: vec![CellGuess::Unknown; regs.cell as usize],
         };
         let ntables = g.rng.usize(0..4);
         for _ in 0..ntables {
@@ -669,7 +738,7 @@ impl<'r> FnGen<'r> {
     }
 
     fn stmt(&mut self) {
-        match self.rng.u32(0..100) {
+        match self.rng.u32(0..118) {
             0..=15 => self.int_op(),
             16..=24 => self.int_k_op(),
             25..=29 => self.int_const(),
@@ -685,7 +754,8 @@ impl<'r> FnGen<'r> {
             87..=88 => self.emit(Opcode::Deopt, 0, 0, 0),
             89..=91 => self.early_exit(),
             92..=94 => self.moves(),
-            _ => self.emit(Opcode::Nop, 0, 0, 0),
+            95 => self.emit(Opcode::Nop, 0, 0, 0),
+            _ => self.heap_stmt(),
         }
     }
 
@@ -1076,7 +1146,238 @@ impl<'r> FnGen<'r> {
                         self.emit(Opcode::MovF64, r, s, 0)
                     }
                 }
-                Bank::Cell => {}
+                Bank::Cell => {
+                    if self.rng.bool() {
+                        let k = self.const_str();
+                        self.write_cell(Opcode::ConstStrKW, r, 0, k, CellGuess::Str);
+                    } else {
+                        self.write_cell(Opcode::NewList, r, 0, 2, CellGuess::List);
+                    }
+                }
+            }
+        }
+    }
+
+    // ---- the heap ----
+
+    /// A string constant of the pool.
+    fn const_str(&mut self) -> i16 {
+        let mut bytes = Vec::new();
+        for _ in 0..self.rng.usize(0..3) {
+            bytes.extend_from_slice(pick(self.rng, STRING_PIECES));
+        }
+        self.consts.push(Const::Str(bytes));
+        (self.consts.len() - 1) as i16
+    }
+
+    /// Any cell register (none are reserved).
+    fn rc(&mut self) -> Option<u16> {
+        (self.regs.cell > 0).then(|| hot(self.rng, self.regs.cell))
+    }
+
+    /// A cell register that probably holds `want`; sometimes any register, so that
+    /// null and wrong-kind handles are exercised too.
+    fn rc_of(&mut self, want: CellGuess) -> Option<u16> {
+        let matching: Vec<u16> = (0..self.regs.cell as u16)
+            .filter(|&r| self.cells[r as usize] == want)
+            .collect();
+        if self.rng.u32(0..20) == 0 {
+            return self.rc();
+        }
+        if !matching.is_empty() {
+            return Some(pick(self.rng, &matching));
+        }
+        // Nothing of that kind yet: make one.
+        let r = self.rc()?;
+        match want {
+            CellGuess::Str => {
+                let k = self.const_str();
+                self.write_cell(Opcode::ConstStrKW, r, 0, k, want);
+            }
+            CellGuess::List => {
+                let k = self.capacity_hint();
+                self.write_cell(Opcode::NewList, r, 0, k, want);
+            }
+            CellGuess::Map => {
+                let k = self.capacity_hint();
+                self.write_cell(Opcode::NewMap, r, 0, k, want);
+            }
+            CellGuess::Unknown => {}
+        }
+        Some(r)
+    }
+
+    fn write_cell(&mut self, op: Opcode, a: u16, b: u16, c: i16, guess: CellGuess) {
+        self.emit(op, a, b, c);
+        self.cells[a as usize] = guess;
+    }
+
+    /// An i64 register set to an index near the list's valid range (usually inside it),
+    /// or any register.
+    fn index_reg(&mut self) -> Option<u16> {
+        if self.rng.u32(0..20) == 0 {
+            return self.ri();
+        }
+        let r = self.wi()?;
+        let k = match self.rng.u32(0..20) {
+            0 => pick(self.rng, &[-1, i16::MIN, 100, 4096]),
+            1..=2 => self.rng.i16(2..8),
+            _ => self.rng.i16(0..2),
+        };
+        self.emit(Opcode::ConstI64K, r, 0, k);
+        Some(r)
+    }
+
+    /// A capacity hint: small inside loops (the allocation repeats), anything outside.
+    fn capacity_hint(&mut self) -> i16 {
+        if self.mult > 1 || self.rng.u32(0..4) != 0 {
+            self.rng.i16(-2..10)
+        } else {
+            pick(self.rng, &[0, 1, 100, 1000, i16::MIN, i16::MAX])
+        }
+    }
+
+    /// A map key: mostly a few small keys, so that lookups hit; sometimes any i64.
+    fn key_reg(&mut self) -> Option<u16> {
+        if self.rng.u32(0..4) == 0 {
+            return self.ri();
+        }
+        let r = self.wi()?;
+        let k = self.rng.i16(-3..24);
+        self.emit(Opcode::ConstI64K, r, 0, k);
+        Some(r)
+    }
+
+    /// A list register for a read or write at an index: usually given a few items
+    /// first, so that indexes near 0 are in range.
+    fn list_with_items(&mut self) -> Option<u16> {
+        let list = self.rc_of(CellGuess::List)?;
+        if self.rng.u32(0..10) < 9 {
+            for _ in 0..self.rng.usize(1..4) {
+                let item = self.wi()?;
+                let v = self.rng.i16(-100..100);
+                self.emit(Opcode::ConstI64K, item, 0, v);
+                self.emit(Opcode::ListPushI64, list, item, 0);
+            }
+        }
+        Some(list)
+    }
+
+    fn heap_stmt(&mut self) {
+        if self.regs.cell == 0 {
+            return;
+        }
+        use CellGuess as G;
+        match self.rng.u32(0..19) {
+            0 => {
+                let a = self.rc().unwrap();
+                let k = self.const_str();
+                self.write_cell(Opcode::ConstStrKW, a, 0, k, G::Str);
+            }
+            1 => {
+                let a = self.rc().unwrap();
+                let (b, c) = (self.rc_of(G::Str).unwrap(), self.rc_of(G::Str).unwrap());
+                self.write_cell(Opcode::ConcatStr, a, b, c as i16, G::Str);
+            }
+            2 => {
+                let (Some(a), Some(b)) = (self.wi(), self.rc_of(G::Str)) else {
+                    return;
+                };
+                self.emit(Opcode::LenStr, a, b, 0);
+            }
+            3 => {
+                let a = self.rc().unwrap();
+                let k = self.capacity_hint();
+                self.write_cell(Opcode::NewList, a, 0, k, G::List);
+            }
+            4 => {
+                let (Some(a), Some(b)) = (self.wi(), self.rc_of(G::List)) else {
+                    return;
+                };
+                self.emit(Opcode::ListLenI64, a, b, 0);
+            }
+            5..=7 => {
+                // Pushes, often several in a row (growth), of values that mostly fit.
+                let a = self.rc_of(G::List).unwrap();
+                for _ in 0..self.rng.usize(1..4) {
+                    let Some(b) = self.ri() else { return };
+                    self.emit(Opcode::ListPushI64, a, b, 0);
+                }
+            }
+            8 => {
+                let (Some(a), Some(b), Some(c)) =
+                    (self.wi(), self.list_with_items(), self.index_reg())
+                else {
+                    return;
+                };
+                self.emit(Opcode::ListGetI64, a, b, c as i16);
+            }
+            9 => {
+                let (Some(a), Some(b), Some(c)) =
+                    (self.list_with_items(), self.ri(), self.index_reg())
+                else {
+                    return;
+                };
+                self.emit(Opcode::ListSetI64, a, b, c as i16);
+            }
+            10 => {
+                let (Some(a), Some(b), Some(c)) =
+                    (self.wf(), self.list_with_items(), self.index_reg())
+                else {
+                    return;
+                };
+                // Usually read back a float stored at the same index.
+                if self.rng.u32(0..3) != 0 {
+                    if let Some(f) = self.rf() {
+                        self.emit(Opcode::ListSetF64, b, f, c as i16);
+                    }
+                }
+                self.emit(Opcode::ListGetF64, a, b, c as i16);
+            }
+            11 => {
+                let (Some(a), Some(b), Some(c)) =
+                    (self.list_with_items(), self.rf(), self.index_reg())
+                else {
+                    return;
+                };
+                self.emit(Opcode::ListSetF64, a, b, c as i16);
+            }
+            12 => {
+                let (a, Some(b), Some(c)) =
+                    (self.rc().unwrap(), self.list_with_items(), self.index_reg())
+                else {
+                    return;
+                };
+                self.write_cell(Opcode::ListGetCell, a, b, c as i16, G::Unknown);
+            }
+            13 => {
+                let (Some(a), b, Some(c)) =
+                    (self.list_with_items(), self.rc().unwrap(), self.index_reg())
+                else {
+                    return;
+                };
+                self.emit(Opcode::ListSetCell, a, b, c as i16);
+            }
+            14 => {
+                let a = self.rc().unwrap();
+                let k = self.capacity_hint();
+                self.write_cell(Opcode::NewMap, a, 0, k, G::Map);
+            }
+            15..=16 => {
+                let a = self.rc_of(G::Map).unwrap();
+                for _ in 0..self.rng.usize(1..4) {
+                    let (Some(b), Some(c)) = (self.key_reg(), self.ri()) else {
+                        return;
+                    };
+                    self.emit(Opcode::MapSetI64I64, a, b, c as i16);
+                }
+            }
+            _ => {
+                let (Some(a), Some(b), Some(c)) = (self.wi(), self.rc_of(G::Map), self.key_reg())
+                else {
+                    return;
+                };
+                self.emit(Opcode::MapGetI64I64, a, b, c as i16);
             }
         }
     }
@@ -1120,7 +1421,7 @@ impl<'r> FnGen<'r> {
         let dest = match sig.result {
             Bank::I64 => self.wi(),
             Bank::F64 => self.wf(),
-            Bank::Cell => None,
+            Bank::Cell => self.rc(),
         };
         let Some(dest) = dest else {
             // No register to receive the result: a tail call if allowed, else nothing.
@@ -1130,8 +1431,12 @@ impl<'r> FnGen<'r> {
         let narrow = match sig.result {
             Bank::I64 if all(Bank::I64) => Some(Opcode::CallI64),
             Bank::F64 if all(Bank::F64) => Some(Opcode::CallF64),
+            Bank::Cell => Some(Opcode::CallCell),
             _ => None,
         };
+        if sig.result == Bank::Cell {
+            self.cells[dest as usize] = CellGuess::Unknown;
+        }
         match narrow {
             Some(op) if self.rng.u32(0..4) != 0 => self.emit(op, dest, b, callee as i16),
             _ => {
@@ -1192,7 +1497,10 @@ impl<'r> FnGen<'r> {
                 let r = self.rf().expect("an f64 function has an f64 register");
                 self.emit(Opcode::ReturnF64, r, 0, 0)
             }
-            Bank::Cell => unreachable!("no function returns a cell"),
+            Bank::Cell => {
+                let r = self.rc().expect("a cell function has a cell register");
+                self.emit(Opcode::ReturnCell, r, 0, 0)
+            }
         }
     }
 

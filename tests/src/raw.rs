@@ -137,7 +137,7 @@ fn random_const(rng: &mut Rng, kind: ConstKind) -> Const {
     match kind {
         ConstKind::I64 => Const::I64(random_i64(rng)),
         ConstKind::F64 => Const::F64(random_f64(rng)),
-        ConstKind::Str => Const::Str(pick(rng, STRINGS).to_string()),
+        ConstKind::Str => Const::Str(pick(rng, STRINGS).as_bytes().to_vec()),
     }
 }
 

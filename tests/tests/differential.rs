@@ -57,6 +57,7 @@ fn check(seed: u64, options: Option<Options>) -> String {
     };
     let config = Config {
         depth_limit: gen::DEPTH_LIMIT,
+        heap_limit: case.heap_limit,
     };
     let expected = vm3::interp::run(&program, &case.entry, &case.args, &config);
     if let Err(RunError::Arguments(e)) = &expected {

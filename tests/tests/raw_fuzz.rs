@@ -135,6 +135,7 @@ fn check(seed: u64, trace: bool) -> Result<Verdict, String> {
     }
     let config = Config {
         depth_limit: case.depth_limit,
+        ..Config::default()
     };
     let expected = catch_unwind(|| vm3::interp::run(&verified, &case.entry, &case.args, &config))
         .map_err(|p| {

@@ -68,7 +68,7 @@ fn run_all(
     let compiled = CompiledProgram::new(p)
         .expect("compile")
         .run(entry, args, config);
-    let args_text: Vec<String> = args.iter().map(|a| show(&Ok(*a))).collect();
+    let args_text: Vec<String> = args.iter().map(|a| show(&Ok(a.clone()))).collect();
     assert!(
         same(&interp, &compiled),
         "interpreter {}, compiled {}, args {args_text:?}",
@@ -205,7 +205,7 @@ end
     ];
     let got = every_final_register(template, 6, 5, &args);
     for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert_bits(*g, *w, &format!("final register #{k}"));
+        assert_bits(g.clone(), w.clone(), &format!("final register #{k}"));
     }
 }
 
@@ -284,7 +284,7 @@ end
     ];
     let got = every_final_register(template, 8, 6, &[Value::I64(n)]);
     for (k, (g, w)) in got.iter().zip(&want).enumerate() {
-        assert_bits(*g, *w, &format!("final register #{k}"));
+        assert_bits(g.clone(), w.clone(), &format!("final register #{k}"));
     }
 }
 
@@ -334,7 +334,10 @@ fn check_deep_recursion() {
             (10_002, "b", 3),
             (200_000, "a", 1),
         ] {
-            let config = Config { depth_limit: limit };
+            let config = Config {
+                depth_limit: limit,
+                ..Config::default()
+            };
             let r = run_all(&p, "main", &[Value::I64(arg)], &config);
             assert_trap(r, Trap::CallStackOverflow, function, pc);
         }
@@ -425,7 +428,10 @@ end
     );
     let n = 1_000_000i64;
     let run = move || {
-        let config = Config { depth_limit: 1 };
+        let config = Config {
+            depth_limit: 1,
+            ..Config::default()
+        };
         let r = run_all(&p, "main", &[Value::I64(n)], &config);
         // acc = n(n+1)/2, steps = n.
         let want = (n * (n + 1) / 2) * 1000 + n;
@@ -449,7 +455,8 @@ end
 /// Spec §2 (FmaF64: "fused fB*fX + fY, one rounding"). On an x86-64 CPU without FMA
 /// (forced with `baseline_cpu`) its stencil calls a helper, reached directly or
 /// through a trampoline depending on the distance; `force_trampolines` takes the
-/// trampoline always (`run_all` runs every combination).
+/// trampoline always (`run_all` runs every combination). aarch64 always has `fmadd`, so
+/// there the helper calls through trampolines are those of calls and the heap.
 #[test]
 fn helper_calls_through_trampolines() {
     let p = assemble(
@@ -485,9 +492,14 @@ end
         let got = value(&p, &[Value::F64(x), Value::F64(y), Value::F64(z)]);
         assert_f64(got, want, &format!("fma chain of {x:?}, {y:?}, {z:?}"));
     }
-    // Is the code region out of a rel32 call's reach of the helpers (so that even the
+    // Is the code region out of a direct call's reach of the helpers (so that even the
     // default compile needs its trampolines)? Reported, not required: where it is not,
     // the forced-trampoline runs above still took the far path.
+    let (reach, call): (u64, &str) = if cfg!(target_arch = "aarch64") {
+        (1 << 27, "bl (±128 MiB)")
+    } else {
+        (1 << 31, "rel32 call (±2 GiB)")
+    };
     let compiled = CompiledProgram::new(&p).unwrap();
     let region = compiled.region_address();
     let helpers = jit::helper_fns();
@@ -495,12 +507,12 @@ end
         let addr = helpers.address(name).unwrap() as u64;
         let distance = region.abs_diff(addr);
         eprintln!(
-            "helper {name} at {addr:#x}, code region at {region:#x}: {} GiB apart{}",
-            distance >> 30,
-            if distance > 1 << 32 {
-                " (beyond rel32 reach: trampolines are needed)"
+            "helper {name} at {addr:#x}, code region at {region:#x}: {} MiB apart{}",
+            distance >> 20,
+            if distance >= reach {
+                format!(" (beyond {call} reach: trampolines are needed)")
             } else {
-                " (within rel32 reach)"
+                format!(" (within {call} reach)")
             }
         );
     }
@@ -577,18 +589,18 @@ end
 ",
     );
     let c = Config::default();
-    let min = Value::I64(i64::MIN);
-    let m1 = Value::I64(-1);
+    let min = || Value::I64(i64::MIN);
+    let m1 = || Value::I64(-1);
     let v = |r: Result<Value, RunError>| r.expect("a value");
-    assert_bits(v(run_all(&p, "div", &[min, m1], &c)), min, "MIN / -1");
+    assert_bits(v(run_all(&p, "div", &[min(), m1()], &c)), min(), "MIN / -1");
     assert_bits(
-        v(run_all(&p, "mod", &[min, m1], &c)),
+        v(run_all(&p, "mod", &[min(), m1()], &c)),
         Value::I64(0),
         "MIN % -1",
     );
-    assert_bits(v(run_all(&p, "divk", &[min], &c)), min, "MIN / -1 (K)");
+    assert_bits(v(run_all(&p, "divk", &[min()], &c)), min(), "MIN / -1 (K)");
     assert_bits(
-        v(run_all(&p, "modk", &[min], &c)),
+        v(run_all(&p, "modk", &[min()], &c)),
         Value::I64(0),
         "MIN % -1 (K)",
     );
@@ -603,9 +615,13 @@ end
         "remainder sign",
     );
     // -MIN, MIN * -1 and MIN - (-MIN) + MIN*-1 all wrap.
-    assert_bits(v(run_all(&p, "main", &[min], &c)), min, "wrapping negation");
+    assert_bits(
+        v(run_all(&p, "main", &[min()], &c)),
+        min(),
+        "wrapping negation",
+    );
     assert_trap(
-        run_all(&p, "div", &[min, Value::I64(0)], &c),
+        run_all(&p, "div", &[min(), Value::I64(0)], &c),
         Trap::DivisionByZero,
         "div",
         0,
@@ -814,15 +830,16 @@ conv:
 end
 ",
     );
-    let neg = Value::F64(-0.0);
-    let pos = Value::F64(0.0);
-    let want = [neg, neg, neg, neg, neg, neg, neg, neg, pos, pos];
+    // Cases 0..8 give -0.0, 8 and 9 give +0.0.
+    let want: Vec<Value> = (0..10)
+        .map(|k| Value::F64(if k < 8 { -0.0 } else { 0.0 }))
+        .collect();
     for (k, w) in want.iter().enumerate() {
         let got = value(
             &p,
             &[Value::I64(k as i64), Value::F64(0.0), Value::F64(-0.0)],
         );
-        assert_bits(got, *w, &format!("case {k}"));
+        assert_bits(got, w.clone(), &format!("case {k}"));
     }
 }
 

@@ -83,7 +83,7 @@ pub(crate) fn is_ident(s: &str) -> bool {
 pub(crate) enum PoolKey {
     I64(i64),
     F64(u64),
-    Str(String),
+    Str(Vec<u8>),
 }
 
 impl PoolKey {
@@ -393,7 +393,7 @@ fn split_operands<'a>(cur: &mut Cur<'a>) -> Result<Vec<Tok<'a>>, LineErr> {
 }
 
 /// Decodes a string literal token (quotes included): escapes `\n \t \\ \" \xNN`.
-fn parse_string(tok: Tok<'_>) -> Result<String, LineErr> {
+fn parse_string(tok: Tok<'_>) -> Result<Vec<u8>, LineErr> {
     let body = &tok.text[1..tok.text.len() - 1];
     let mut bytes = Vec::with_capacity(body.len());
     let mut iter = body.char_indices();
@@ -426,12 +426,8 @@ fn parse_string(tok: Tok<'_>) -> Result<String, LineErr> {
             None => return Err((at, "unterminated string literal".to_string())),
         }
     }
-    String::from_utf8(bytes).map_err(|_| {
-        (
-            tok.pos,
-            "string literal is not valid UTF-8 (string constants hold UTF-8 text)".to_string(),
-        )
-    })
+    // Strings are bytes: `\xNN` may spell any byte, UTF-8 or not.
+    Ok(bytes)
 }
 
 // ---------------------------------------------------------------------------------

@@ -10,11 +10,13 @@
 //! count, every branch target and callee exists, no function falls off its end) and the
 //! register stack is sized so that any call passing the depth check fits.
 
-use crate::stack::{RegisterStack, DEFAULT_DEPTH_LIMIT};
-use crate::{Const, Function, RunError, TrapInfo, Value, VerifiedProgram};
+use crate::stack::{clear_frame, RegisterStack, DEFAULT_DEPTH_LIMIT};
+use crate::{Const, Function, Heap, RunError, TrapInfo, Value, VerifiedProgram};
+use crate::{DEFAULT_HEAP_LIMIT, NOT_A_STRING};
+use stencils::heap::HeapView;
 use stencils::{
-    dispatch, Bank, Callee, ConstF64, ConstI64, Dest, Flow, Inst, RegC, RegF, RegI, Table, Tier,
-    Trap,
+    dispatch, Bank, Callee, ConstF64, ConstI64, ConstStr, Dest, Flow, Inst, RegC, RegF, RegI,
+    Table, Tier, Trap,
 };
 
 /// Settings of a run.
@@ -22,31 +24,70 @@ use stencils::{
 pub struct Config {
     /// Maximum number of live activations (spec §2, default 10,000).
     pub depth_limit: u64,
+    /// Bytes a run may allocate on its heap before it traps with `heap limit exceeded`
+    /// (default 256 MiB; see [`crate::heap`] for what counts).
+    pub heap_limit: usize,
 }
 
 impl Default for Config {
     fn default() -> Config {
         Config {
             depth_limit: DEFAULT_DEPTH_LIMIT,
+            heap_limit: DEFAULT_HEAP_LIMIT,
         }
     }
 }
 
-/// Runs `entry` of a verified program with `args` in the interpreter.
+/// Runs `entry` of a verified program with `args` in the interpreter, on a heap of its
+/// own that is freed when the run ends.
 pub fn run(
     program: &VerifiedProgram,
     entry: &str,
     args: &[Value],
     config: &Config,
 ) -> Result<Value, RunError> {
+    run_on(
+        program,
+        entry,
+        args,
+        config,
+        &mut Heap::new(config.heap_limit),
+    )
+}
+
+/// Runs `entry` on `heap`, which a caller running many programs can keep: each run
+/// frees the objects of the one before, and keeps its slot tables. The heap's limit is
+/// set from `config`.
+pub fn run_on(
+    program: &VerifiedProgram,
+    entry: &str,
+    args: &[Value],
+    config: &Config,
+    heap: &mut Heap,
+) -> Result<Value, RunError> {
+    heap.set_limit(config.heap_limit);
+    heap.begin_run(program);
+    let result = run_begun(program, entry, args, config, heap);
+    heap.end_run();
+    result
+}
+
+fn run_begun(
+    program: &VerifiedProgram,
+    entry: &str,
+    args: &[Value],
+    config: &Config,
+    heap: &mut Heap,
+) -> Result<Value, RunError> {
     let mut stack = RegisterStack::new(program, config.depth_limit);
     let depth_limit = stack.depth_limit();
-    let func = stack.place_arguments(program, entry, args)?;
+    let func = stack.place_arguments(program, entry, args, heap)?;
     let prepared = Prepared::new(program);
-    let mut machine = Machine::new(&prepared, depth_limit, 1);
+    // SAFETY: the heap began this run and is ours until it ends.
+    let mut machine = unsafe { Machine::new(&prepared, depth_limit, 1, heap) };
     // SAFETY: verified program, sized stack (module docs).
     let bits = unsafe { machine.execute(func, 0, stack.base()) }.map_err(RunError::Trap)?;
-    Ok(Value::from_bits(program.functions[func].result, bits))
+    Ok(heap.value_of(program.functions[func].result, bits))
 }
 
 /// A verified program with constants decoded for the loop. Cheap to build; the JIT keeps
@@ -58,8 +99,8 @@ pub struct Prepared<'p> {
 
 struct PreparedFn<'p> {
     func: &'p Function,
-    /// Constant-pool entries as register bits (string constants are 0 until the heap
-    /// exists).
+    /// Constant-pool entries as register bits; a string constant holds its program-wide
+    /// number (its handle is in the heap's table of constants).
     consts: Vec<u64>,
     /// Frame slot of each parameter.
     param_slots: Vec<usize>,
@@ -67,18 +108,24 @@ struct PreparedFn<'p> {
 
 impl<'p> Prepared<'p> {
     pub fn new(program: &'p VerifiedProgram) -> Prepared<'p> {
+        let string_ids = program.string_constant_ids();
         let funcs = program
             .functions()
             .iter()
-            .map(|func| PreparedFn {
+            .zip(string_ids)
+            .map(|(func, ids)| PreparedFn {
                 func,
                 consts: func
                     .consts
                     .iter()
-                    .map(|c| match c {
+                    .zip(ids)
+                    .map(|(c, id)| match c {
                         Const::I64(v) => *v as u64,
                         Const::F64(v) => v.to_bits(),
-                        Const::Str(_) => 0,
+                        Const::Str(_) => {
+                            debug_assert_ne!(id, NOT_A_STRING);
+                            id as u64
+                        }
                     })
                     .collect(),
                 param_slots: func
@@ -119,11 +166,24 @@ pub struct Machine<'a, 'p> {
     depth_limit: u64,
     /// Arguments of a tail call, staged while the frame is rebuilt.
     staged: Vec<u64>,
+    /// The run's heap. A raw pointer: compiled code that deoptimised hands its heap to
+    /// a machine from inside a helper.
+    heap: *mut Heap,
+    view: *const HeapView,
 }
 
 impl<'a, 'p> Machine<'a, 'p> {
-    /// A machine whose first activation will be at call depth `depth`.
-    pub fn new(prog: &'a Prepared<'p>, depth_limit: u64, depth: u64) -> Machine<'a, 'p> {
+    /// A machine whose first activation will be at call depth `depth`, on `heap`.
+    ///
+    /// # Safety
+    /// `heap` must point to a heap that has begun the run, outlives the machine, and is
+    /// used by nothing else while the machine executes.
+    pub unsafe fn new(
+        prog: &'a Prepared<'p>,
+        depth_limit: u64,
+        depth: u64,
+        heap: *mut Heap,
+    ) -> Machine<'a, 'p> {
         Machine {
             prog,
             func: 0,
@@ -136,7 +196,15 @@ impl<'a, 'p> Machine<'a, 'p> {
             depth,
             depth_limit,
             staged: Vec::new(),
+            heap,
+            view: unsafe { (*heap).view() },
         }
+    }
+
+    #[inline(always)]
+    fn heap_mut(&mut self) -> &mut Heap {
+        // SAFETY: `new`'s contract; nothing else uses the heap while the machine runs.
+        unsafe { &mut *self.heap }
     }
 
     /// Makes `func` with its frame at `frame` the current activation.
@@ -309,7 +377,7 @@ impl Tier for Machine<'_, '_> {
         let prog = self.prog;
         let target = &prog.funcs[callee.0];
         let frame = unsafe { self.frame.add(prog.funcs[self.func].func.frame_slots()) };
-        unsafe { std::ptr::write_bytes(frame, 0, target.func.frame_slots()) };
+        unsafe { clear_frame(target.func, frame) };
         self.copy_arguments(target, args, frame);
         self.depth += 1;
         self.calls.push(Activation {
@@ -338,7 +406,7 @@ impl Tier for Machine<'_, '_> {
         );
         let frame = self.frame;
         unsafe {
-            std::ptr::write_bytes(frame, 0, target.func.frame_slots());
+            clear_frame(target.func, frame);
             for (&slot, &bits) in target.param_slots.iter().zip(&staged) {
                 *frame.add(slot) = bits;
             }
@@ -346,5 +414,37 @@ impl Tier for Machine<'_, '_> {
         self.staged = staged;
         self.enter(callee.0, frame);
         Flow::TailCall
+    }
+
+    #[inline(always)]
+    fn heap(&self) -> &HeapView {
+        // SAFETY: the heap keeps its view at one address and current.
+        unsafe { &*self.view }
+    }
+    #[inline(always)]
+    fn str_const(&self, k: ConstStr) -> u64 {
+        // The pool entry holds the string's program-wide number.
+        let id = unsafe { *self.consts.add(k.0) } as usize;
+        self.heap().str_const(id)
+    }
+    #[inline(always)]
+    fn new_list(&mut self, cap: i64) -> u64 {
+        self.heap_mut().new_list(cap)
+    }
+    #[inline(always)]
+    fn new_map(&mut self, cap: i64) -> u64 {
+        self.heap_mut().new_map(cap)
+    }
+    #[inline(always)]
+    fn concat(&mut self, a: u64, b: u64) -> u64 {
+        self.heap_mut().concat(a, b)
+    }
+    #[inline(always)]
+    fn list_push_grow(&mut self, list: u64, item: u64) -> u64 {
+        self.heap_mut().list_push_grow(list, item)
+    }
+    #[inline(always)]
+    fn map_set_grow(&mut self, map: u64, key: i64, value: i64) -> u64 {
+        self.heap_mut().map_set_grow(map, key, value)
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod asm;
 pub mod builder;
+pub mod heap;
 pub mod interp;
 mod program;
 mod stack;
@@ -14,7 +15,8 @@ pub mod text;
 mod value;
 pub mod verify;
 
-pub use program::{Const, Function, Program, RegCounts, VerifiedProgram};
+pub use heap::{Heap, DEFAULT_HEAP_LIMIT};
+pub use program::{Const, Function, Program, RegCounts, VerifiedProgram, NOT_A_STRING};
 pub use stack::RegisterStack;
 pub use stencils::{Bank, Field, Inst, Opcode, OperandKind, Trap};
 pub use value::{RunError, TrapInfo, Value};

@@ -8,7 +8,8 @@ use stencils::{Bank, Inst};
 pub enum Const {
     I64(i64),
     F64(f64),
-    Str(String),
+    /// A string's bytes (not necessarily UTF-8: `\xNN` escapes may spell any byte).
+    Str(Vec<u8>),
 }
 
 /// Constants are equal when they hold the same bits: a NaN constant equals itself, and
@@ -31,6 +32,9 @@ pub struct RegCounts {
     pub f64: u32,
     pub cell: u32,
 }
+
+/// Marks a constant that is not a string in [`Program::string_constant_ids`].
+pub const NOT_A_STRING: u32 = u32::MAX;
 
 impl RegCounts {
     pub fn get(&self, bank: Bank) -> u32 {
@@ -115,6 +119,29 @@ impl Program {
     /// The index of the function called `name`.
     pub fn function_index(&self, name: &str) -> Option<usize> {
         self.functions.iter().position(|f| f.name == name)
+    }
+
+    /// The program-wide number of every string constant, per function and constant
+    /// index ([`NOT_A_STRING`] for other constants): strings are numbered in function
+    /// order, then pool order. A run's heap allocates them in this order, and
+    /// `ConstStrKW` in compiled code names its string by this number.
+    pub fn string_constant_ids(&self) -> Vec<Vec<u32>> {
+        let mut next = 0;
+        self.functions
+            .iter()
+            .map(|f| {
+                f.consts
+                    .iter()
+                    .map(|c| match c {
+                        Const::Str(_) => {
+                            next += 1;
+                            next - 1
+                        }
+                        _ => NOT_A_STRING,
+                    })
+                    .collect()
+            })
+            .collect()
     }
 
     /// Runs the verifier (spec §4); every error found, in function and instruction order.

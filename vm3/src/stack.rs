@@ -1,6 +1,6 @@
 //! The register stack: the frames of all live activations, shared by both tiers.
 
-use crate::{Program, RunError, Value};
+use crate::{Function, Heap, Program, RunError, Value};
 
 /// Default maximum of live activations (spec §2).
 pub const DEFAULT_DEPTH_LIMIT: u64 = 10_000;
@@ -51,13 +51,15 @@ impl RegisterStack {
     }
 
     /// Checks `args` against the parameters of the function `entry` and writes them into
-    /// the first frame (spec §2: parameter k lands in register k of its bank). Returns
-    /// the entry's index.
+    /// the first frame (spec §2: parameter k lands in register k of its bank), whose
+    /// other registers it clears. String, list and map arguments are allocated in
+    /// `heap`, which must have begun the run. Returns the entry's index.
     pub fn place_arguments(
         &mut self,
         program: &Program,
         entry: &str,
         args: &[Value],
+        heap: &mut Heap,
     ) -> Result<usize, RunError> {
         let frame = &mut self.slots;
         let index = program
@@ -81,8 +83,30 @@ impl RegisterStack {
                     arg.bank().name()
                 )));
             }
-            frame[func.regs.slot(bank, k)] = arg.to_bits();
+        }
+        // SAFETY: the stack holds at least one frame of every function.
+        unsafe { clear_frame(func, frame.as_mut_ptr()) };
+        for (k, (arg, &bank)) in args.iter().zip(&func.params).enumerate() {
+            frame[func.regs.slot(bank, k)] = heap.alloc_value(arg).map_err(|e| {
+                RunError::Arguments(format!("argument {} of `{entry}`: {e}", k + 1))
+            })?;
         }
         Ok(index)
+    }
+}
+
+/// Sets every register of a frame of `func` to its entry value (spec §1): 0 and +0.0
+/// in the number banks, the null cell in the cell bank.
+///
+/// # Safety
+/// `frame` must point to `func.frame_slots()` writable slots.
+#[inline(always)]
+pub unsafe fn clear_frame(func: &Function, frame: *mut u64) {
+    let numbers = func.regs.i64 as usize + func.regs.f64 as usize;
+    unsafe {
+        std::ptr::write_bytes(frame, 0, numbers);
+        for slot in numbers..func.frame_slots() {
+            *frame.add(slot) = stencils::cell::NULL;
+        }
     }
 }

@@ -360,10 +360,10 @@ fn f64_literal(v: f64) -> String {
 }
 
 /// A string literal: printable ASCII as is, `\n \t \\ \"`, every other byte `\xNN`.
-fn str_literal(s: &str) -> String {
+fn str_literal(s: &[u8]) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');
-    for &b in s.as_bytes() {
+    for &b in s {
         match b {
             b'\n' => out.push_str("\\n"),
             b'\t' => out.push_str("\\t"),

@@ -3,11 +3,29 @@
 use stencils::{Bank, Trap};
 
 /// An argument or a result.
-#[derive(Clone, Copy, Debug, PartialEq)]
+///
+/// Cell results are read out of the run's heap before it is freed: a string comes back
+/// as its text, a list as its items, a map as its pairs. Cell arguments are allocated in
+/// the run's heap the same way.
+#[derive(Clone, Debug)]
 pub enum Value {
     I64(i64),
     F64(f64),
-    /// A raw cell (spec §1 NaN-boxing).
+    /// A string that is valid UTF-8.
+    Str(String),
+    /// A string that is not valid UTF-8 (strings are bytes; `\xNN` spells any byte).
+    Bytes(Vec<u8>),
+    /// A list: 48-bit integers come back as `I64`, floats as `F64`, other cells as
+    /// their values.
+    List(Vec<Value>),
+    /// An i64→i64 map, as its pairs in key order.
+    Map(Vec<(i64, i64)>),
+    /// The null cell.
+    Null,
+    /// A bool cell.
+    Bool(bool),
+    /// A cell as raw bits (spec §1): one that names no live object (a stale handle), a
+    /// list reached again inside itself, or an argument given bit by bit.
     Cell(u64),
 }
 
@@ -16,39 +34,77 @@ impl Value {
         match self {
             Value::I64(_) => Bank::I64,
             Value::F64(_) => Bank::F64,
-            Value::Cell(_) => Bank::Cell,
+            _ => Bank::Cell,
         }
     }
 
-    /// The 8 bytes a register of the value's bank holds.
-    pub fn to_bits(self) -> u64 {
-        match self {
-            Value::I64(v) => v as u64,
-            Value::F64(v) => v.to_bits(),
-            Value::Cell(v) => v,
-        }
-    }
-
-    pub fn from_bits(bank: Bank, bits: u64) -> Value {
-        match bank {
-            Bank::I64 => Value::I64(bits as i64),
-            Bank::F64 => Value::F64(f64::from_bits(bits)),
-            Bank::Cell => Value::Cell(bits),
-        }
-    }
-
-    /// Bit-for-bit equality (NaN equals NaN with the same bits); how tiers are compared.
+    /// Deep equality with floats compared bit for bit (NaN equals NaN with the same
+    /// bits, `0.0` differs from `-0.0`); how tiers are compared.
     pub fn same_bits(&self, other: &Value) -> bool {
-        self.bank() == other.bank() && self.to_bits() == other.to_bits()
+        match (self, other) {
+            (Value::I64(a), Value::I64(b)) => a == b,
+            (Value::F64(a), Value::F64(b)) => a.to_bits() == b.to_bits(),
+            (Value::Str(a), Value::Str(b)) => a == b,
+            (Value::Bytes(a), Value::Bytes(b)) => a == b,
+            (Value::List(a), Value::List(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_bits(y))
+            }
+            (Value::Map(a), Value::Map(b)) => a == b,
+            (Value::Null, Value::Null) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Cell(a), Value::Cell(b)) => a == b,
+            _ => false,
+        }
+    }
+
+    /// How an item inside a list prints: strings quoted, so `["1", 1]` is unambiguous.
+    fn fmt_item(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::Bytes(b) => write!(f, "\"{}\"", b.escape_ascii()),
+            other => write!(f, "{other}"),
+        }
+    }
+}
+
+impl PartialEq for Value {
+    /// [`Value::same_bits`].
+    fn eq(&self, other: &Value) -> bool {
+        self.same_bits(other)
     }
 }
 
 impl std::fmt::Display for Value {
-    /// As spec §5 prints a result: integers in decimal, floats as Rust's `Display`.
+    /// As spec §5 prints a result: integers in decimal, floats as Rust's `Display`, a
+    /// string as its text, a list as `[1, 2, 3]`; a map as `{1: 2, 3: 4}`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Value::I64(v) => write!(f, "{v}"),
             Value::F64(v) => write!(f, "{v}"),
+            Value::Str(s) => f.write_str(s),
+            Value::Bytes(b) => f.write_str(&String::from_utf8_lossy(b)),
+            Value::List(items) => {
+                f.write_str("[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    item.fmt_item(f)?;
+                }
+                f.write_str("]")
+            }
+            Value::Map(pairs) => {
+                f.write_str("{")?;
+                for (i, (k, v)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{k}: {v}")?;
+                }
+                f.write_str("}")
+            }
+            Value::Null => f.write_str("null"),
+            Value::Bool(b) => write!(f, "{b}"),
             Value::Cell(v) => write!(f, "cell({v:#018x})"),
         }
     }

@@ -296,12 +296,16 @@ fn comments_and_strings() {
     let p = ok("; leading comment
 func main() -> i64 ; header comment
     const str \"a;b\\n\\t\\\\\\\"\\x41\\xC3\\xA9\" ; comment
+    const str \"\\xFF\\xC3\" ; strings are bytes, not necessarily UTF-8
     ReturnConstK 0;comment
 end ; trailing
 ");
     assert_eq!(
         p.functions[0].consts,
-        vec![Const::Str("a;b\n\t\\\"A\u{e9}".into())]
+        vec![
+            Const::Str("a;b\n\t\\\"A\u{e9}".into()),
+            Const::Str(vec![0xFF, 0xC3])
+        ]
     );
 }
 
@@ -631,11 +635,6 @@ fn constant_errors() {
         error(&in_main("    const str \"\\x4\"")),
         "prog.vm3:2:16: error: `\\x` must be followed by two hex digits"
     );
-    // Const::Str holds a String: bytes that are not UTF-8 are rejected for now.
-    assert_eq!(
-        error(&in_main("    const str \"\\xC3\"")),
-        "prog.vm3:2:15: error: string literal is not valid UTF-8 (string constants hold UTF-8 text)"
-    );
     assert_eq!(
         error(&in_main("    const str abc")),
         "prog.vm3:2:15: error: const expects a string literal, found abc"
@@ -897,6 +896,7 @@ fn unusual_programs_round_trip() {
         Const::I64(7),
         Const::Str("q\"\\\n\t\u{0}\u{7f}é;".into()),
         Const::F64(-0.0),
+        Const::Str(vec![0x80, 0xFF, b'"']),
     ];
     f.code = vec![
         inst(Opcode::ConstF64K, 0, 0, 0),

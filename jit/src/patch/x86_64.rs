@@ -1,33 +1,20 @@
-//! x86-64 relocation arithmetic and instruction rewrites.
+//! x86-64: absolute and RIP-relative 32-bit fields, `lea` and GOT-load relaxation,
+//! trampolines.
 
+use super::{write_u32, write_u64, Field, PatchError};
 use stencil_table::RelocKind;
 
-use super::{write_u32, write_u64, PatchError};
-
 /// [`super::apply`] for the x86-64 kinds.
-pub(super) fn apply(
-    kind: RelocKind,
-    code: &mut [u8],
-    offset: usize,
-    value: u64,
-    addend: i64,
-    place: u64,
-) -> Result<(), PatchError> {
-    let s_plus_a = value as i128 + addend as i128;
-    let relative = s_plus_a - place as i128;
-    let overflow = |v: i128| PatchError::Overflow {
-        kind,
-        offset,
-        value: v,
-    };
-    match kind {
+pub(super) fn apply(f: &Field, code: &mut [u8]) -> Result<(), PatchError> {
+    let (offset, s_plus_a, relative) = (f.offset, f.s_plus_a, f.relative());
+    match f.kind {
         RelocKind::X86_64Abs64 => write_u64(code, offset, s_plus_a as u64),
         RelocKind::X86_64Abs32 => {
-            let v = u32::try_from(s_plus_a).map_err(|_| overflow(s_plus_a))?;
+            let v = u32::try_from(s_plus_a).map_err(|_| f.overflow(s_plus_a))?;
             write_u32(code, offset, v);
         }
         RelocKind::X86_64Abs32S => {
-            let v = i32::try_from(s_plus_a).map_err(|_| overflow(s_plus_a))?;
+            let v = i32::try_from(s_plus_a).map_err(|_| f.overflow(s_plus_a))?;
             write_u32(code, offset, v as u32);
         }
         RelocKind::X86_64Abs31 => {
@@ -35,11 +22,11 @@ pub(super) fn apply(
             let v = u32::try_from(s_plus_a)
                 .ok()
                 .filter(|v| *v < 1 << 31)
-                .ok_or(overflow(s_plus_a))?;
+                .ok_or(f.overflow(s_plus_a))?;
             write_u32(code, offset, v);
         }
         RelocKind::X86_64Pc32 | RelocKind::X86_64Branch32 => {
-            let v = i32::try_from(relative).map_err(|_| overflow(relative))?;
+            let v = i32::try_from(relative).map_err(|_| f.overflow(relative))?;
             write_u32(code, offset, v as u32);
         }
         RelocKind::X86_64LeaPc32 => match i32::try_from(relative) {
@@ -47,68 +34,53 @@ pub(super) fn apply(
             Err(_) => {
                 // `lea r, [rip + disp]` computes P + 4 + disp = S + A + 4.
                 let absolute = s_plus_a + 4;
-                let imm = i32::try_from(absolute).map_err(|_| overflow(absolute))?;
-                rip_operand_to_imm(code, offset, kind, LEA)?;
+                let imm = i32::try_from(absolute).map_err(|_| f.overflow(absolute))?;
+                rip_operand_to_imm(code, f, LEA)?;
                 write_u32(code, offset, imm as u32);
             }
         },
         RelocKind::X86_64GotLoadPc32 => {
             if !is_rex_w_rip(code, offset, MOV_LOAD) {
-                return Err(PatchError::Shape { kind, offset });
+                return Err(f.shape());
             }
             // The relaxed forms produce the slot's content `S` itself only when the
             // field addresses the slot exactly (`A = -4`: RIP is the field's end).
-            if addend != -4 {
-                return Err(PatchError::NeedsGot { kind, offset });
+            if f.addend != -4 {
+                return Err(f.needs_got());
             }
             if let Ok(v) = i32::try_from(relative) {
                 // `mov r64, [rip + slot]` -> `lea r64, [rip + S]`: the opcode byte only.
                 code[offset - 2] = LEA;
                 write_u32(code, offset, v as u32);
-            } else if let Ok(imm) = i32::try_from(value as i64) {
-                rip_operand_to_imm(code, offset, kind, MOV_LOAD)?;
+            } else if let Ok(imm) = i32::try_from(f.value() as i64) {
+                rip_operand_to_imm(code, f, MOV_LOAD)?;
                 write_u32(code, offset, imm as u32);
             } else {
-                return Err(PatchError::NeedsGot { kind, offset });
+                return Err(f.needs_got());
             }
         }
-        RelocKind::X86_64GotPc32 => return Err(PatchError::NeedsGot { kind, offset }),
+        RelocKind::X86_64GotPc32 => return Err(f.needs_got()),
+        _ => return Err(f.shape()),
     }
     Ok(())
 }
 
-/// [`super::apply_through_got`] for the x86-64 kinds: the field addresses the slot.
-pub(super) fn apply_through_got(
-    kind: RelocKind,
-    code: &mut [u8],
-    offset: usize,
-    slot: u64,
-    addend: i64,
-    place: u64,
-) -> Result<(), PatchError> {
-    let relative = slot as i128 + addend as i128 - place as i128;
-    let v = i32::try_from(relative).map_err(|_| PatchError::Overflow {
-        kind,
-        offset,
-        value: relative,
-    })?;
-    write_u32(code, offset, v as u32);
+/// [`super::apply_through_got`] for the x86-64 kinds: the field addresses the slot
+/// (`f`'s value), RIP-relative.
+pub(super) fn apply_through_got(f: &Field, code: &mut [u8]) -> Result<(), PatchError> {
+    let relative = f.relative();
+    let v = i32::try_from(relative).map_err(|_| f.overflow(relative))?;
+    write_u32(code, f.offset, v as u32);
     Ok(())
 }
 
 /// [`super::relaxes_to_immediate`] for the x86-64 GOT kinds.
-pub(super) fn relaxes_to_immediate(
-    kind: RelocKind,
-    code: &[u8],
-    offset: usize,
-    value: u64,
-    addend: i64,
-) -> bool {
-    match kind {
+pub(super) fn relaxes_to_immediate(f: &Field, code: &[u8]) -> bool {
+    match f.kind {
         RelocKind::X86_64GotLoadPc32 => {
-            addend == -4
-                && is_rex_w_rip(code, offset, MOV_LOAD)
-                && i32::try_from(value as i64).is_ok()
+            f.addend == -4
+                && is_rex_w_rip(code, f.offset, MOV_LOAD)
+                && i32::try_from(f.value() as i64).is_ok()
         }
         RelocKind::X86_64GotPc32 => false,
         _ => true,
@@ -134,16 +106,11 @@ fn is_rex_w_rip(code: &[u8], offset: usize, opcode: u8) -> bool {
 /// Rewrites `REX.W(+R) <opcode> /r (mod=00, rm=101) disp32` (`lea r64, [rip + disp32]`
 /// or `mov r64, [rip + disp32]`) into `REX.W(+B) C7 /0 (mod=11, rm=r) imm32`
 /// (`mov r64, sign-extended imm32`): same length, same field position.
-fn rip_operand_to_imm(
-    code: &mut [u8],
-    offset: usize,
-    kind: RelocKind,
-    opcode: u8,
-) -> Result<(), PatchError> {
-    if !is_rex_w_rip(code, offset, opcode) {
-        return Err(PatchError::Shape { kind, offset });
+fn rip_operand_to_imm(code: &mut [u8], f: &Field, opcode: u8) -> Result<(), PatchError> {
+    if !is_rex_w_rip(code, f.offset, opcode) {
+        return Err(f.shape());
     }
-    let start = offset - 3;
+    let start = f.offset - 3;
     let (rex, modrm) = (code[start], code[start + 2]);
     let reg = (modrm >> 3) & 7;
     let rex_r = (rex >> 2) & 1;
@@ -154,17 +121,17 @@ fn rip_operand_to_imm(
 }
 
 /// Bytes of an x86-64 trampoline: `jmp [rip + 0]` followed by the 8-byte address.
-pub const X86_64_TRAMPOLINE_LEN: usize = 14;
+pub(super) const TRAMPOLINE_LEN: usize = 14;
 
 /// Writes a trampoline to `target` at `code[offset..]`. It clobbers no register.
-pub fn write_x86_64_trampoline(code: &mut [u8], offset: usize, target: u64) {
+pub(super) fn write_trampoline(code: &mut [u8], offset: usize, target: u64) {
     code[offset..offset + 6].copy_from_slice(&[0xFF, 0x25, 0, 0, 0, 0]);
     write_u64(code, offset + 6, target);
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{apply, apply_through_got, relaxes_to_immediate};
+    use super::super::{apply, apply_through_got, relaxes_to_immediate, PatchError};
     use super::*;
 
     #[test]
@@ -371,8 +338,8 @@ mod tests {
 
     #[test]
     fn trampoline_encodes_an_indirect_jump() {
-        let mut code = [0u8; X86_64_TRAMPOLINE_LEN];
-        write_x86_64_trampoline(&mut code, 0, 0x1122_3344_5566_7788);
+        let mut code = [0u8; TRAMPOLINE_LEN];
+        write_trampoline(&mut code, 0, 0x1122_3344_5566_7788);
         assert_eq!(&code[..6], &[0xFF, 0x25, 0, 0, 0, 0]);
         assert_eq!(
             u64::from_le_bytes(code[6..].try_into().unwrap()),

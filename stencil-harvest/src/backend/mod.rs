@@ -11,6 +11,7 @@ use stencil_table::{Hole, RelocKind};
 use crate::HarvestError;
 
 mod coff_x86_64;
+mod elf_aarch64;
 mod elf_x86_64;
 mod macho;
 mod macho_x86_64;
@@ -104,6 +105,15 @@ pub(crate) trait Backend {
     fn trailing_padding(&self, _code: &[u8], _holes: &[Hole]) -> usize {
         0
     }
+
+    /// Checks one stencil's code and holes as a whole and rewrites them where the
+    /// target needs it: refining kinds where one instruction's relocation only makes
+    /// sense with another's (aarch64 page/offset pairs), or reordering the code so that
+    /// the continuation jump comes last. Problems come back as (code offset,
+    /// explanation).
+    fn refine(&self, _code: &mut [u8], _holes: &mut [Hole]) -> Result<(), Vec<(u32, String)>> {
+        Ok(())
+    }
 }
 
 /// The object format a triple compiles to.
@@ -125,13 +135,14 @@ pub(crate) fn backend_for(target: &str) -> Result<Box<dyn Backend>, HarvestError
     let format = format_of(target);
     match (format, arch) {
         ("ELF", "x86_64") => Ok(Box::new(elf_x86_64::ElfX86_64)),
+        ("ELF", "aarch64") => Ok(Box::new(elf_aarch64::ElfAarch64)),
         ("Mach-O", "x86_64") => Ok(Box::new(macho_x86_64::MachOX86_64)),
         ("COFF", "x86_64") => Ok(Box::new(coff_x86_64::CoffX86_64)),
         _ => Err(HarvestError::UnsupportedTarget {
             target: target.to_string(),
             reason: format!(
-                "no backend for {arch} {format} objects (implemented: x86-64 ELF, x86-64 Mach-O, \
-                 x86-64 COFF)"
+                "no backend for {arch} {format} objects (implemented: x86-64 ELF, aarch64 ELF, \
+                 x86-64 Mach-O, x86-64 COFF)"
             ),
         }),
     }

@@ -15,6 +15,12 @@ pub fn CallF64<T: Tier>(t: &mut T, a: RegF, b: ArgsF, c: Callee) -> Flow {
     t.call(c, b.0, a.into())
 }
 
+/// cA = call C with arguments of any bank from B on.
+#[stencil]
+pub fn CallCell<T: Tier>(t: &mut T, a: RegC, b: ArgsAny, c: Callee) -> Flow {
+    t.call(c, b.0, a.into())
+}
+
 /// xA = call C with arguments of any bank from B on; the bank of A is in `flags`.
 #[stencil]
 pub fn CallMixed<T: Tier>(t: &mut T, a: Dest, b: ArgsAny, c: Callee) -> Flow {
@@ -43,6 +49,12 @@ pub fn ReturnI64<T: Tier>(t: &mut T, a: RegI) -> Flow {
 #[stencil(returns)]
 pub fn ReturnF64<T: Tier>(t: &mut T, a: RegF) -> Flow {
     Flow::Return(t.f(a).to_bits())
+}
+
+/// Return cA.
+#[stencil(returns)]
+pub fn ReturnCell<T: Tier>(t: &mut T, a: RegC) -> Flow {
+    Flow::Return(t.cell(a))
 }
 
 /// Return the i64 kC.

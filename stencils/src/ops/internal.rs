@@ -15,6 +15,25 @@ pub fn ZeroRange<T: Tier>(t: &mut T, a: RegI, b: RegI) -> Flow {
     Flow::Next
 }
 
+/// Set the cell at byte offset A to null: a function prologue's cell register.
+#[stencil(internal)]
+pub fn NullSlot<T: Tier>(t: &mut T, a: RegC) -> Flow {
+    t.set_cell(a, cell::NULL);
+    Flow::Next
+}
+
+/// Set the cells from byte offset A up to (not including) B to null: the prologue of a
+/// function with many cell registers.
+#[stencil(internal)]
+pub fn NullRange<T: Tier>(t: &mut T, a: RegC, b: RegC) -> Flow {
+    let mut slot = a.0;
+    while slot < b.0 {
+        t.set_cell(RegC(slot), cell::NULL);
+        slot += 8;
+    }
+    Flow::Next
+}
+
 /// `FmaF64` for CPUs without a fused multiply-add instruction: the JIT uses it in place
 /// of `FmaF64` when the CPU lacks FMA (`jit::Options::baseline_cpu`).
 #[stencil(internal)]

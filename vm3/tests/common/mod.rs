@@ -77,7 +77,7 @@ pub fn plain_kernels() -> Vec<(String, String)> {
 pub enum ConstBits {
     I64(i64),
     F64(u64),
-    Str(String),
+    Str(Vec<u8>),
 }
 
 /// A comparable form of a function (`Function`'s `PartialEq` says NaN != NaN).
@@ -168,7 +168,8 @@ fn random_f64(rng: &mut Rng) -> f64 {
     }
 }
 
-fn random_str(rng: &mut Rng) -> String {
+/// A random string constant; some are not UTF-8 (strings are bytes).
+fn random_str(rng: &mut Rng) -> Vec<u8> {
     let pieces = [
         "",
         "a",
@@ -181,7 +182,13 @@ fn random_str(rng: &mut Rng) -> String {
         "\u{1}\u{7f}",
         "\u{1F600}",
     ];
-    (0..rng.below(3)).map(|_| rng.pick(&pieces)).collect()
+    let mut bytes: Vec<u8> = (0..rng.below(3))
+        .flat_map(|_| rng.pick(&pieces).as_bytes().to_vec())
+        .collect();
+    if rng.below(4) == 0 {
+        bytes.extend_from_slice(&[0xFF, 0x00, 0xC3]);
+    }
+    bytes
 }
 
 fn kind_of(c: &Const) -> stencils::ConstKind {

@@ -1,0 +1,129 @@
+//! The JIT on aarch64 Linux, from an x86-64 host: `cargo test --release --target
+//! aarch64-unknown-linux-gnu` of `jit` and of `vm3-tests`' integration tests, run under
+//! user-mode QEMU through the runner in `.cargo/config.toml`. That covers the aarch64 stencils, their patching
+//! (the `adrp`/`add` relaxation, trampolines), the instruction cache flush and every
+//! kernel in both tiers, plus the differential tests of the two tiers.
+//!
+//! It needs the cross linker and QEMU (`.ci/run` installs them). Without them the test
+//! fails and says what to install: a JIT target that silently goes untested is how a
+//! target breaks. On an aarch64 host the workspace's own tests are the aarch64 run, so
+//! the test exists only on other hosts.
+#![cfg(not(target_arch = "aarch64"))]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+const TARGET: &str = "aarch64-unknown-linux-gnu";
+const LINKER: &str = "aarch64-linux-gnu-gcc";
+const QEMU: &str = "qemu-aarch64";
+/// The target's C library, where `.cargo/config.toml` tells QEMU to find the loader.
+const SYSROOT: &str = "/usr/aarch64-linux-gnu";
+const INSTALL: &str = "apt-get install qemu-user gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
+                       && rustup target add aarch64-unknown-linux-gnu";
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests package is in the workspace")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+/// Whether `program --version` runs.
+fn runs(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// What is missing to build and run for aarch64, if anything.
+fn missing_tools() -> Vec<String> {
+    let mut missing = Vec::new();
+    for tool in [LINKER, QEMU] {
+        if !runs(tool) {
+            missing.push(format!("`{tool}` is not on PATH"));
+        }
+    }
+    if !Path::new(SYSROOT).join("lib").is_dir() {
+        missing.push(format!("{SYSROOT}/lib does not exist"));
+    }
+    let sysroot = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+        .args(["--print", "sysroot"])
+        .current_dir(workspace())
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let installed = sysroot.is_some_and(|s| {
+        Path::new(&s)
+            .join("lib/rustlib")
+            .join(TARGET)
+            .join("lib")
+            .is_dir()
+    });
+    if !installed {
+        missing.push(format!(
+            "the Rust target {TARGET} is not installed for this toolchain"
+        ));
+    }
+    missing
+}
+
+#[test]
+fn jit_tests_pass_on_aarch64_under_qemu() {
+    let missing = missing_tools();
+    assert!(
+        missing.is_empty(),
+        "cannot run the aarch64 tests: {}.\nInstall them with: {INSTALL}",
+        missing.join("; ")
+    );
+    let target_dir = workspace().join("target").join("aarch64-qemu");
+    let started = Instant::now();
+    let mut ran = String::new();
+    // All of `jit`'s tests; of `vm3-tests` the integration tests (differential, tiers,
+    // fuzz): its library's own test checks the program generator, which is the same on
+    // every host and runs in the host's workspace run.
+    for args in [&["-p", "jit"][..], &["-p", "vm3-tests", "--test", "*"][..]] {
+        let command = format!("cargo test --release --target {TARGET} {}", args.join(" "));
+        let out = cargo()
+            .current_dir(workspace())
+            .args(["test", "--release", "--target", TARGET])
+            .args(args)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            // The stencils for aarch64 are built apart from the host's, in this run's
+            // own directory.
+            .env("STENCIL_BUILD_TARGET_DIR", target_dir.join("stencil-build"))
+            .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("RUSTFLAGS")
+            .output()
+            .expect("cargo runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "`{command}` failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+            out.status
+        );
+        ran.push_str(&stderr);
+    }
+    // Not vacuous: the kernels (both tiers), the differential test and the tier tests
+    // ran under QEMU (cargo names each test binary it runs on stderr).
+    for binary in [
+        "tests/kernels.rs",
+        "tests/differential.rs",
+        "tests/tiers.rs",
+    ] {
+        assert!(
+            ran.contains(&format!("Running {binary}")),
+            "{binary} did not run:\n{ran}"
+        );
+    }
+    eprintln!(
+        "aarch64 build and test under {QEMU}: {:.0?}",
+        started.elapsed()
+    );
+}

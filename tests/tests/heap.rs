@@ -1,0 +1,482 @@
+//! The heap in both tiers (spec §1, §2 "Strings, lists, maps", §3): results handed back
+//! as Rust values, every heap trap at the same place in both tiers, stale and forged
+//! handles refused, the heap limit, and memory given back when runs end.
+
+use jit::CompiledProgram;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use stencils::cell::{self, Kind};
+use vm3::interp::Config;
+use vm3::{Heap, RunError, Trap, Value, VerifiedProgram};
+use vm3_tests::compare::{same_outcome, show};
+
+/// Counts the bytes the process has allocated and not freed, so a test can see that a
+/// run gives back everything it took.
+struct Counting;
+
+static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::SeqCst);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::SeqCst);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::SeqCst);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(new_size as isize - layout.size() as isize, Ordering::SeqCst);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+/// Tests in this file run one at a time: the allocation count is process-wide.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn program(source: &str) -> VerifiedProgram {
+    vm3::asm::assemble(source, "test.vm3")
+        .unwrap_or_else(|e| panic!("{e:?}"))
+        .verify()
+        .unwrap_or_else(|e| panic!("{e:?}"))
+}
+
+/// Runs `main` in both tiers, requires the same outcome, and returns it.
+fn both(p: &VerifiedProgram, args: &[Value], config: &Config) -> Result<Value, RunError> {
+    let interp = vm3::interp::run(p, "main", args, config);
+    let compiled = CompiledProgram::new(p)
+        .expect("compile")
+        .run("main", args, config);
+    assert!(
+        same_outcome(&interp, &compiled),
+        "interpreter {}, compiled {}",
+        show(&interp),
+        show(&compiled)
+    );
+    interp
+}
+
+fn assert_trap(result: Result<Value, RunError>, trap: Trap, function: &str, pc: u32) {
+    match result {
+        Err(RunError::Trap(t)) => {
+            assert_eq!(
+                (t.trap, t.function.as_str(), t.pc),
+                (trap, function, pc),
+                "{t}"
+            )
+        }
+        other => panic!(
+            "expected {trap:?} in {function} at {pc}, got {}",
+            show(&other)
+        ),
+    }
+}
+
+/// Spec §5: "a string as its text, a list as `[1, 2, 3]`"; the embedding API gives
+/// Rust values back: `String`, `Vec`, and for maps their pairs in key order.
+#[test]
+fn results_come_back_as_rust_values() {
+    let _s = serial();
+    let p = program(
+        r#"
+func main(i64) -> cell
+    NewList     c0, 0
+    ListPushI64 c0, i0
+    ConstI64K   i1, -7
+    ListPushI64 c0, i1
+    ListPushI64 c0, i1
+    ConstF64K   f0, 2.5
+    ListSetF64  c0, f0, i2           ; item 0 = 2.5 (i2 is 0)
+    ConstStrKW  c1, "h\xC3\xA9"
+    ConstI64K   i3, 1
+    ListSetCell c0, c1, i3           ; item 1 = "hé"
+    NewMap      c2, 0
+    MapSetI64I64 c2, i1, i0
+    MapSetI64I64 c2, i0, i1
+    NewList     c3, 4
+    ListPushI64 c3, i0
+    ListPushI64 c0, i0
+    ConstI64K   i4, 3
+    ListSetCell c0, c2, i4           ; item 3 = the map
+    ConstI64K   i4, 2
+    ListSetCell c0, c3, i4           ; item 2 = [i0]
+    ReturnCell  c0
+end
+"#,
+    );
+    let v = both(&p, &[Value::I64(42)], &Config::default()).unwrap();
+    let want = Value::List(vec![
+        Value::F64(2.5),
+        Value::Str("hé".into()),
+        Value::List(vec![Value::I64(42)]),
+        Value::Map(vec![(-7, 42), (42, -7)]),
+    ]);
+    assert!(v.same_bits(&want), "{v:?}");
+    assert_eq!(v.to_string(), r#"[2.5, "hé", [42], {-7: 42, 42: -7}]"#);
+}
+
+/// A list that holds itself comes back without recursing forever: the inner reference
+/// is its raw handle.
+#[test]
+fn a_list_inside_itself_comes_back_as_a_handle() {
+    let _s = serial();
+    let p = program(
+        "
+func main() -> cell
+    NewList     c0, 1
+    ListPushI64 c0, i0
+    ListSetCell c0, c0, i0
+    ReturnCell  c0
+end
+",
+    );
+    match both(&p, &[], &Config::default()).unwrap() {
+        Value::List(items) => {
+            assert_eq!(items.len(), 1);
+            assert!(matches!(items[0], Value::Cell(h) if cell::slot_of(h, Kind::List).is_some()));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Strings are bytes: a result that is not UTF-8 comes back as `Bytes`, and string,
+/// list and map arguments go into the run's heap.
+#[test]
+fn strings_are_bytes_and_arguments_are_allocated() {
+    let _s = serial();
+    let p = program(
+        r#"
+func main(cell, cell, cell) -> cell
+    ConstStrKW  c3, "\xFF"
+    ConcatStr   c3, c0, c3
+    LenStr      i0, c3
+    ListLenI64  i1, c1
+    AddI64      i0, i0, i1
+    ConstI64K   i2, 5
+    MapGetI64I64 i3, c2, i2
+    AddI64      i0, i0, i3
+    ListPushI64 c1, i0
+    ListSetCell c1, c3, i4           ; item 0 = the string
+    ReturnCell  c1
+end
+"#,
+    );
+    let args = [
+        Value::Str("ab".into()),
+        Value::List(vec![Value::I64(1), Value::F64(0.5)]),
+        Value::Map(vec![(5, 100), (6, 1)]),
+    ];
+    let v = both(&p, &args, &Config::default()).unwrap();
+    let want = Value::List(vec![
+        Value::Bytes(vec![b'a', b'b', 0xFF]),
+        Value::F64(0.5),
+        Value::I64(3 + 2 + 100),
+    ]);
+    assert!(v.same_bits(&want), "{v:?}");
+}
+
+/// Spec §2/§3: each heap trap, at the same function and index in both tiers.
+#[test]
+fn heap_traps_are_identical_in_both_tiers() {
+    let _s = serial();
+    let p = program(
+        "
+func main(i64) -> i64
+    NewList     c0, 2
+    ConstI64K   i1, 7
+    ListPushI64 c0, i1
+    CmpEqI64KBr i0, 0, index
+    CmpEqI64KBr i0, 1, null
+    CmpEqI64KBr i0, 2, wide
+    CmpEqI64KBr i0, 3, kind
+    CmpEqI64KBr i0, 4, map_as_list
+    CmpEqI64KBr i0, 5, negative
+    CmpEqI64KBr i0, 6, float_item
+    CmpEqI64KBr i0, 7, string_of_list
+    ReturnConstK 0
+index:
+    ConstI64K   i2, 1
+    ListGetI64  i3, c0, i2         ; 13: length 1, index 1
+    ReturnI64   i3
+null:
+    ListLenI64  i3, c5             ; 15: c5 is null
+    ReturnI64   i3
+wide:
+    ConstI64KW  i2, 140737488355328
+    ListPushI64 c0, i2             ; 18: 2^47 does not fit
+    ReturnConstK 1
+kind:
+    ConstF64K   f0, 1.5
+    ListSetF64  c0, f0, i4         ; item 0 = 1.5
+    ListGetI64  i3, c0, i4         ; 22: a float item read as an integer
+    ReturnI64   i3
+map_as_list:
+    NewMap      c1, 0
+    ListPushI64 c1, i1             ; 25: a map where a list is wanted
+    ReturnConstK 2
+negative:
+    ConstI64K   i2, -1
+    ListSetI64  c0, i1, i2         ; 28
+    ReturnConstK 3
+float_item:
+    ConstI64KW  i2, -140737488355329
+    ListSetI64  c0, i2, i4         ; 31: below -2^47
+    ReturnConstK 4
+string_of_list:
+    LenStr      i3, c0             ; 33
+    ReturnI64   i3
+end
+",
+    );
+    let c = Config::default();
+    let run = |k: i64| both(&p, &[Value::I64(k)], &c);
+    assert_trap(run(0), Trap::IndexOutOfRange, "main", 13);
+    assert_trap(run(1), Trap::BadHandle, "main", 15);
+    assert_trap(run(2), Trap::IntegerDoesNotFitInCell, "main", 18);
+    assert_trap(run(3), Trap::BadHandle, "main", 22);
+    assert_trap(run(4), Trap::BadHandle, "main", 25);
+    assert_trap(run(5), Trap::IndexOutOfRange, "main", 28);
+    assert_trap(run(6), Trap::IntegerDoesNotFitInCell, "main", 31);
+    assert_trap(run(7), Trap::BadHandle, "main", 33);
+    assert!(run(8).unwrap().same_bits(&Value::I64(0)));
+}
+
+/// The largest and smallest integers a cell holds round-trip through a list.
+#[test]
+fn cell_integers_at_the_edges() {
+    let _s = serial();
+    let p = program(
+        "
+func main(i64) -> i64
+    NewList     c0, 0
+    ListPushI64 c0, i0
+    ListGetI64  i1, c0, i2
+    ReturnI64   i1
+end
+",
+    );
+    for v in [cell::INT_MAX, cell::INT_MIN, 0, -1] {
+        let got = both(&p, &[Value::I64(v)], &Config::default()).unwrap();
+        assert!(got.same_bits(&Value::I64(v)), "{v}: {got:?}");
+    }
+    assert_trap(
+        both(&p, &[Value::I64(cell::INT_MAX + 1)], &Config::default()),
+        Trap::IntegerDoesNotFitInCell,
+        "main",
+        1,
+    );
+}
+
+/// A heap kept across runs reuses its slots; each run stamps a new generation, so a
+/// handle of an earlier run names a slot of this run but is refused (`bad handle`),
+/// while the same slot at this run's generation is accepted. Forged handles of any
+/// kind or slot are refused the same way.
+#[test]
+fn stale_and_forged_handles_are_refused() {
+    let _s = serial();
+    let p = program(
+        "
+func main(cell) -> i64
+    NewList     c1, 0
+    ListPushI64 c1, i0
+    ListLenI64  i0, c0             ; 2
+    ReturnI64   i0
+end
+",
+    );
+    let compiled = CompiledProgram::new(&p).unwrap();
+    let config = Config::default();
+    let mut interp_heap = Heap::new(config.heap_limit);
+    let mut jit_heap = Heap::new(config.heap_limit);
+    // The first run of a heap has generation 1, and each run the next one.
+    let mut generation = 0;
+    for _ in 0..3 {
+        for case in ["current", "stale", "forged"] {
+            generation += 1;
+            // This run's list is slot 0 at this run's generation.
+            let (handle_generation, slot) = match case {
+                "current" => (generation, 0),
+                "stale" => (generation - 1, 0),
+                _ => (generation, 1),
+            };
+            let args = [Value::Cell(cell::handle(
+                Kind::List,
+                handle_generation,
+                slot,
+            ))];
+            let accepted = case == "current";
+            let a = vm3::interp::run_on(&p, "main", &args, &config, &mut interp_heap);
+            let b = compiled.run_on("main", &args, &config, &mut jit_heap);
+            assert!(same_outcome(&a, &b), "{} vs {}", show(&a), show(&b));
+            if accepted {
+                assert!(a.unwrap().same_bits(&Value::I64(1)));
+            } else {
+                assert_trap(a, Trap::BadHandle, "main", 2);
+            }
+        }
+    }
+}
+
+/// A program that allocates in a loop until the heap limit: it traps cleanly in both
+/// tiers, at the same place, and the process's memory afterwards returns to what it
+/// was (counted by this test binary's allocator), run after run.
+#[test]
+fn allocating_past_the_limit_traps_and_memory_returns() {
+    let _s = serial();
+    let p = program(
+        "
+; Builds lists of 64 integers until the heap is full.
+func main(i64) -> i64
+    ConstI64K   i1, 0
+more:
+    NewList     c0, 0
+    ConstI64K   i2, 0
+fill:
+    ListPushI64 c0, i2
+    AddI64K     i2, i2, 1
+    CmpLtI64KBr i2, 64, fill
+    AddI64K     i1, i1, 1
+    CmpLtI64Br  i1, i0, more
+    ReturnI64   i1
+end
+",
+    );
+    let compiled = CompiledProgram::new(&p).unwrap();
+    let config = Config {
+        heap_limit: 8 << 20,
+        ..Config::default()
+    };
+    let args = [Value::I64(i64::MAX)];
+    // Warm up whatever the runtime caches once per process (stdout locks, stacker).
+    let _ = both(&p, &args, &config);
+    for round in 0..5 {
+        let before = LIVE_BYTES.load(Ordering::SeqCst);
+        let interp = vm3::interp::run(&p, "main", &args, &config);
+        assert_trap(interp, Trap::HeapLimitExceeded, "main", 3);
+        let after_interp = LIVE_BYTES.load(Ordering::SeqCst);
+        let jit = compiled.run("main", &args, &config);
+        assert_trap(jit, Trap::HeapLimitExceeded, "main", 3);
+        let after_jit = LIVE_BYTES.load(Ordering::SeqCst);
+        assert_eq!(
+            (after_interp - before, after_jit - before),
+            (0, 0),
+            "round {round}: bytes still allocated after the interpreted and compiled runs"
+        );
+    }
+    // Below the limit the same program finishes: 100 lists fit in 8 MiB.
+    assert!(both(&p, &[Value::I64(100)], &config)
+        .unwrap()
+        .same_bits(&Value::I64(100)));
+}
+
+/// A heap kept for many runs (an embedder's server) does not grow: each run frees its
+/// objects, and slot tables are kept only up to a bound.
+#[test]
+fn a_reused_heap_does_not_grow() {
+    let _s = serial();
+    let p = program(
+        r#"
+func main(i64) -> i64
+    ConstI64K   i1, 0
+again:
+    ConstStrKW  c0, "abc"
+    ConcatStr   c0, c0, c0
+    NewMap      c1, 0
+    MapSetI64I64 c1, i1, i1
+    AddI64K     i1, i1, 1
+    CmpLtI64Br  i1, i0, again
+    LenStr      i0, c0
+    ReturnI64   i0
+end
+"#,
+    );
+    let compiled = CompiledProgram::new(&p).unwrap();
+    let config = Config::default();
+    let mut heap = Heap::new(config.heap_limit);
+    let args = [Value::I64(20_000)];
+    // The first runs size the heap's retained tables.
+    for _ in 0..2 {
+        vm3::interp::run_on(&p, "main", &args, &config, &mut heap).unwrap();
+        compiled.run_on("main", &args, &config, &mut heap).unwrap();
+    }
+    let before = LIVE_BYTES.load(Ordering::SeqCst);
+    for _ in 0..10 {
+        let v = vm3::interp::run_on(&p, "main", &args, &config, &mut heap).unwrap();
+        assert!(v.same_bits(&Value::I64(6)));
+        let v = compiled.run_on("main", &args, &config, &mut heap).unwrap();
+        assert!(v.same_bits(&Value::I64(6)));
+    }
+    let after = LIVE_BYTES.load(Ordering::SeqCst);
+    assert_eq!(
+        after - before,
+        0,
+        "a reused heap kept {} more bytes",
+        after - before
+    );
+    assert_eq!(heap.used(), 0, "objects outlived their run");
+}
+
+/// Maps: growth from the smallest table through many doublings keeps every key, in
+/// both tiers, against Rust's own map.
+#[test]
+fn maps_grow_and_keep_every_key() {
+    let _s = serial();
+    let p = program(
+        "
+; key = i * 7919 mod 10007 - 5000, value = i; then sum value * 3 + key over i.
+func main(i64) -> i64
+    NewMap      c0, 0
+    ConstI64K   i1, 0
+put:
+    MulI64K     i2, i1, 7919
+    ModI64K     i2, i2, 10007
+    SubI64K     i2, i2, 5000
+    MapSetI64I64 c0, i2, i1
+    AddI64K     i1, i1, 1
+    CmpLtI64Br  i1, i0, put
+    ConstI64K   i1, 0
+    ConstI64K   i4, 0
+get:
+    MulI64K     i2, i1, 7919
+    ModI64K     i2, i2, 10007
+    SubI64K     i2, i2, 5000
+    MapGetI64I64 i3, c0, i2
+    MulI64K     i3, i3, 3
+    AddI64      i3, i3, i2
+    AddI64      i4, i4, i3
+    AddI64K     i1, i1, 1
+    CmpLtI64Br  i1, i0, get
+    ReturnI64   i4
+end
+",
+    );
+    // The loops test at the bottom: n >= 1.
+    for n in [1i64, 5, 6, 7, 100, 5000] {
+        let mut model = std::collections::HashMap::new();
+        for i in 0..n {
+            model.insert(i * 7919 % 10007 - 5000, i);
+        }
+        let want: i64 = (0..n)
+            .map(|i| {
+                let k = i * 7919 % 10007 - 5000;
+                model[&k] * 3 + k
+            })
+            .sum();
+        let got = both(&p, &[Value::I64(n)], &Config::default()).unwrap();
+        assert!(
+            got.same_bits(&Value::I64(want)),
+            "n = {n}: {got:?}, want {want}"
+        );
+    }
+}
