@@ -7,8 +7,8 @@ use std::ffi::c_void;
 use stencil_table::StencilSet;
 use stencils::helpers::HelperFns;
 use stencils::{Ctx, Exit, ExitKind, Trap};
-use vm3::interp::{Config, Machine, Prepared};
-use vm3::{Heap, RegisterStack, RunError, TrapInfo, Value, VerifiedProgram};
+use vm3::interp::{BegunRun, Config, Machine, Prepared};
+use vm3::{Heap, RunError, TrapInfo, Value, VerifiedProgram};
 
 /// Native stack one level of compiled call nesting may use: the call stencil pushes
 /// three registers and a return address (32 bytes on x86-64); the bound leaves room for
@@ -104,24 +104,20 @@ impl CompiledProgram {
         config: &Config,
         heap: &mut Heap,
     ) -> Result<Value, RunError> {
-        heap.set_limit(config.heap_limit);
-        heap.begin_run(&self.program);
-        let result = self.run_begun(entry, args, config, heap);
-        heap.end_run();
-        result
+        vm3::interp::run_tier(&self.program, entry, args, config, heap, |run| {
+            self.execute(run)
+        })
     }
 
-    fn run_begun(
-        &self,
-        entry: &str,
-        args: &[Value],
-        config: &Config,
-        heap: &mut Heap,
-    ) -> Result<Value, RunError> {
-        let mut stack = RegisterStack::new(&self.program, config.depth_limit);
-        let depth_limit = stack.depth_limit();
-        let func = stack.place_arguments(&self.program, entry, args, heap)?;
-        let frame = stack.base();
+    /// Enters the compiled entry of a begun run and turns its exit status into the
+    /// result's bits or a trap.
+    fn execute(&self, run: BegunRun<'_>) -> Result<u64, RunError> {
+        let BegunRun {
+            func,
+            frame,
+            depth_limit,
+            heap,
+        } = run;
         let prepared = Prepared::new(&self.program);
         let mut state = RunState {
             prepared: &prepared,
@@ -165,10 +161,8 @@ impl CompiledProgram {
                 _ => status,
             }
         });
-        drop(stack);
-        let result = self.program.functions[func].result;
         if status == Exit::RETURNED {
-            return Ok(state.heap.value_of(result, ctx.ret));
+            return Ok(ctx.ret);
         }
         match Exit::decode(status) {
             Some(Exit {

@@ -65,29 +65,56 @@ pub fn run_on(
     config: &Config,
     heap: &mut Heap,
 ) -> Result<Value, RunError> {
-    heap.set_limit(config.heap_limit);
-    heap.begin_run(program);
-    let result = run_begun(program, entry, args, config, heap);
-    heap.end_run();
-    result
+    run_tier(program, entry, args, config, heap, |run| {
+        let prepared = Prepared::new(program);
+        // SAFETY: the heap began this run and is ours until it ends.
+        let mut machine = unsafe { Machine::new(&prepared, run.depth_limit, 1, run.heap) };
+        // SAFETY: verified program, sized stack (module docs).
+        unsafe { machine.execute(run.func, 0, run.frame) }.map_err(RunError::Trap)
+    })
 }
 
-fn run_begun(
+/// A run that has begun, as a tier's `execute` gets it: the entry's frame holds the
+/// arguments, the heap holds the run's constants and argument objects.
+pub struct BegunRun<'a> {
+    /// The entry function's index.
+    pub func: usize,
+    /// The entry's frame: the base of a register stack sized for `depth_limit`.
+    pub frame: *mut u64,
+    /// The depth limit the stack was sized for (may be lower than the configured one).
+    pub depth_limit: u64,
+    pub heap: &'a mut Heap,
+}
+
+/// What every tier does around executing a program: begins the run on `heap` (limit,
+/// constants), places the arguments on a fresh register stack, calls `execute`, reads
+/// the result out of the heap, and ends the run whatever happened.
+pub fn run_tier(
     program: &VerifiedProgram,
     entry: &str,
     args: &[Value],
     config: &Config,
     heap: &mut Heap,
+    execute: impl FnOnce(BegunRun<'_>) -> Result<u64, RunError>,
 ) -> Result<Value, RunError> {
+    heap.set_limit(config.heap_limit);
+    heap.begin_run(program);
     let mut stack = RegisterStack::new(program, config.depth_limit);
-    let depth_limit = stack.depth_limit();
-    let func = stack.place_arguments(program, entry, args, heap)?;
-    let prepared = Prepared::new(program);
-    // SAFETY: the heap began this run and is ours until it ends.
-    let mut machine = unsafe { Machine::new(&prepared, depth_limit, 1, heap) };
-    // SAFETY: verified program, sized stack (module docs).
-    let bits = unsafe { machine.execute(func, 0, stack.base()) }.map_err(RunError::Trap)?;
-    Ok(heap.value_of(program.functions[func].result, bits))
+    let result = stack
+        .place_arguments(program, entry, args, heap)
+        .and_then(|func| {
+            let run = BegunRun {
+                func,
+                frame: stack.base(),
+                depth_limit: stack.depth_limit(),
+                heap: &mut *heap,
+            };
+            let bits = execute(run)?;
+            Ok(heap.value_of(program.functions[func].result, bits))
+        });
+    drop(stack);
+    heap.end_run();
+    result
 }
 
 /// A verified program with constants decoded for the loop. Cheap to build; the JIT keeps
