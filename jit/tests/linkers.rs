@@ -15,7 +15,10 @@
 //! does not relax). `ld64.lld` has none for GOT loads: it keeps a `movq` from the GOT
 //! for a symbol that has a GOT slot anyway (some other instruction reads the slot) and
 //! turns the rest into `leaq`; the patcher is given the same choice (the linker's slot,
-//! or its own relaxation to `lea`), so both GOT-load forms are compared. Relaxed forms
+//! or its own relaxation to `lea`), so both GOT-load forms are compared. On arm64 it
+//! turns every GOT load (`adrp` + `ldr`) of our absolute symbols into `adrp` + `add`,
+//! which the patcher also writes for values above 2^32; that relaxed form is the one
+//! compared, the slot form being executed by `tests/other_formats.rs`. Relaxed forms
 //! of every kind are executed by `tests/other_formats.rs`.
 //!
 //! A hole into the stencil's read-only data is compared at the address where the
@@ -42,9 +45,9 @@ enum Format {
 }
 
 /// The targets compared, with where the code is placed (ELF `.text`, the COFF image;
-/// `ld64.lld` 14 ignores `-image_base`, so a Mach-O dylib, based at 0, is linked instead
-/// and its code lies just above 0). arm64 Mach-O joins with one line when its backend
-/// exists.
+/// `ld64.lld` 14 ignores `-image_base`, so an x86-64 Mach-O dylib, based at 0, is linked
+/// instead and its code lies just above 0; arm64 Mach-O is linked as an executable, whose
+/// 4 GiB `__PAGEZERO` puts the code just above 2^32 = `AARCH64_CODE_BASE`).
 const TARGETS: &[(&str, Format, u64)] = &[
     (
         "x86_64-unknown-linux-gnu",
@@ -65,6 +68,11 @@ const TARGETS: &[(&str, Format, u64)] = &[
         "x86_64-pc-windows-msvc",
         Format::Coff("x64"),
         X86_64_CODE_BASE,
+    ),
+    (
+        "aarch64-apple-darwin",
+        Format::MachO("arm64"),
+        AARCH64_CODE_BASE,
     ),
 ];
 
@@ -177,6 +185,7 @@ fn run(mut cmd: Command) {
 /// undefined symbol of `stencils`, such as MSVC's `_fltused`, which no stencil uses).
 fn symbols_object(
     format: object::BinaryFormat,
+    architecture: object::Architecture,
     stencils_object: &[u8],
     values: &[(String, u64)],
 ) -> Vec<u8> {
@@ -195,11 +204,7 @@ fn symbols_object(
             all.push((name.to_string(), 0));
         }
     }
-    let mut obj = WriteObject::new(
-        format,
-        object::Architecture::X86_64,
-        object::Endianness::Little,
-    );
+    let mut obj = WriteObject::new(format, architecture, object::Endianness::Little);
     for (name, value) in all {
         obj.add_symbol(Symbol {
             // The writer adds the format's prefix (Mach-O's `_`).
@@ -226,6 +231,7 @@ fn link(
     values: &[(String, u64)],
 ) -> Vec<u8> {
     let bytes = std::fs::read(object).unwrap();
+    let architecture = object::File::parse(&*bytes).unwrap().architecture();
     let out = dir.join("linked");
     match format {
         Format::Elf(emulation) => {
@@ -247,23 +253,25 @@ fn link(
             let symbols = dir.join("symbols.o");
             std::fs::write(
                 &symbols,
-                symbols_object(object::BinaryFormat::MachO, &bytes, values),
+                symbols_object(object::BinaryFormat::MachO, architecture, &bytes, values),
             )
             .unwrap();
             let mut cmd = Command::new(tool(&["ld64.lld", "ld64.lld-14"]));
-            cmd.args(["-arch", arch, "-platform_version", "macos", "11.0", "11.0"])
-                .arg("-dylib")
-                .arg("-o")
-                .arg(&out)
-                .arg(object)
-                .arg(&symbols);
+            cmd.args(["-arch", arch, "-platform_version", "macos", "11.0", "11.0"]);
+            if arch == "arm64" {
+                // `b`/`bl` reach ±128 MiB and the values lie above 2^32 (no `movz`).
+                cmd.args(["-execute", "-e", "___stencil_Nop"]);
+            } else {
+                cmd.arg("-dylib");
+            }
+            cmd.arg("-o").arg(&out).arg(object).arg(&symbols);
             run(cmd);
         }
         Format::Coff(machine) => {
             let symbols = dir.join("symbols.obj");
             std::fs::write(
                 &symbols,
-                symbols_object(object::BinaryFormat::Coff, &bytes, values),
+                symbols_object(object::BinaryFormat::Coff, architecture, &bytes, values),
             )
             .unwrap();
             let mut cmd = Command::new(tool(&["lld-link"]));
@@ -395,7 +403,7 @@ fn code_in_object<'a>(object: &'a object::File<'a>, name: &str, len: usize) -> &
 
 /// The linked bytes of `stencil`, linked at `address`, with the rewrite the harvester
 /// made of the stencil's code applied to them too. The only one is aarch64's
-/// continuation-last rewrite (`elf_aarch64.rs`): a final `b.cond +8; b _JIT_CONTINUE;
+/// continuation-last rewrite (`backend/aarch64.rs`): a final `b.cond +8; b _JIT_CONTINUE;
 /// b X` becomes `b.!cond +8; b X; b _JIT_CONTINUE`, which the object, and so the
 /// linker, does not have. Here the condition is inverted as in the stencil and the two
 /// linked `b`s swap places, each keeping the absolute address it jumps to.
@@ -491,6 +499,24 @@ fn patch_hole(
             jit::patch::apply(hole.kind, ours, at, value, hole.addend, place).unwrap();
             assert_eq!(ours[at - 2], 0x8D, "{}: not relaxed to lea", stencil.name);
             " (relaxed to lea by both)"
+        }
+        // ld64.lld turns every arm64 GOT load of an absolute symbol into `adrp` + `add`
+        // of the symbol itself (no switch keeps the load), which is what the patcher
+        // does with a value above 2^32 in reach of the code.
+        RelocKind::Aarch64GotPage21 | RelocKind::Aarch64GotLo12 => {
+            jit::patch::apply(hole.kind, ours, at, value, hole.addend, place).unwrap();
+            let insn = u32::from_le_bytes(ours[at..at + 4].try_into().unwrap());
+            let (mask, want) = match hole.kind {
+                RelocKind::Aarch64GotPage21 => (0x9F00_0000, 0x9000_0000),
+                _ => (0xFFC0_0000, 0x9100_0000),
+            };
+            assert_eq!(
+                insn & mask,
+                want,
+                "{}: not relaxed to adrp + add",
+                stencil.name
+            );
+            " (relaxed to adrp + add by both)"
         }
         RelocKind::Aarch64AdrpAddPage21 => {
             jit::patch::apply(hole.kind, ours, at, value, hole.addend, place).unwrap();

@@ -1,9 +1,20 @@
-//! The stencil tables of the other x86-64 targets (macOS: Mach-O, Windows: COFF) run
-//! here: same CPU, same `sysv64` stencil convention. Their relocation forms differ from
-//! Linux's (Mach-O reaches every operand through the GOT), so this executes what the
-//! cross-linker test (stencil-harvest/tests/linkers.rs) can only compare as bytes: the
-//! relaxed GOT loads (`lea`, `mov imm32`) and, with `force_got`, the GOT slots.
-#![cfg(target_arch = "x86_64")]
+//! The stencil tables of other targets with the same CPU and stencil convention run
+//! here, patched by the same patcher as the host's own table:
+//! - on x86-64, macOS's (Mach-O) and Windows' (COFF) x86-64 tables (`sysv64` on every
+//!   x86-64 OS);
+//! - on aarch64 Linux (usually under `qemu-aarch64`, from tests/tests/aarch64_qemu.rs),
+//!   macOS's arm64 table: same ISA, and `extern "C"` is the same AAPCS64 for our
+//!   signature (pointers and a `u64`; Apple's deviations concern variadics and small
+//!   stack arguments).
+//!
+//! Their relocation forms differ from Linux's (Mach-O reaches every operand through the
+//! GOT), so this executes what the cross-linker test (jit/tests/linkers.rs) can only
+//! compare as bytes: the relaxed GOT loads (`lea`/`mov imm32` on x86-64, `movz`/`movk`
+//! on arm64) and, with `force_got`, the GOT slots.
+#![cfg(any(
+    target_arch = "x86_64",
+    all(target_arch = "aarch64", target_os = "linux")
+))]
 
 use std::path::{Path, PathBuf};
 
@@ -91,6 +102,7 @@ fn run_kernels(set: &OwnedStencilSet, options: &[Options]) -> usize {
     checked
 }
 
+#[cfg(target_arch = "x86_64")]
 const OPTIONS: [Options; 2] = [
     Options {
         force_trampolines: false,
@@ -104,6 +116,7 @@ const OPTIONS: [Options; 2] = [
     },
 ];
 
+#[cfg(target_arch = "x86_64")]
 #[test]
 fn macho_x86_64_table_runs_the_kernels_with_relaxed_and_slotted_got_loads() {
     let set = harvest_for("x86_64-apple-darwin");
@@ -119,6 +132,7 @@ fn macho_x86_64_table_runs_the_kernels_with_relaxed_and_slotted_got_loads() {
     assert!(checked >= 40, "only {checked} runs");
 }
 
+#[cfg(target_arch = "x86_64")]
 #[test]
 fn coff_x86_64_table_runs_the_kernels() {
     let set = harvest_for("x86_64-pc-windows-msvc");
@@ -129,4 +143,44 @@ fn coff_x86_64_table_runs_the_kernels() {
         .any(|h| h.kind == RelocKind::X86_64Abs31));
     let checked = run_kernels(&set, &OPTIONS);
     assert!(checked >= 40, "only {checked} runs");
+}
+
+/// The arm64 Mach-O table: every operand arrives through a GOT load
+/// (`GOT_LOAD_PAGE21`/`GOT_LOAD_PAGEOFF12`), relaxed to `movz`/`movk` by default and
+/// read from real GOT slots with `force_got`; helpers are `bl`, through trampolines
+/// with `force_trampolines`. The table is harvested by a nested cargo build for
+/// aarch64-apple-darwin (under QEMU, cargo is the host's own binary: QEMU hands the
+/// `execve` of a foreign binary to the host kernel).
+#[cfg(target_arch = "aarch64")]
+#[test]
+fn macho_arm64_table_runs_the_kernels_with_relaxed_and_slotted_got_loads() {
+    let set = harvest_for("aarch64-apple-darwin");
+    let kinds: Vec<RelocKind> = set
+        .stencils
+        .iter()
+        .flat_map(|s| &s.holes)
+        .map(|h| h.kind)
+        .collect();
+    for kind in [
+        RelocKind::Aarch64GotPage21,
+        RelocKind::Aarch64GotLo12,
+        RelocKind::Aarch64Branch26,
+    ] {
+        assert!(kinds.contains(&kind), "no {kind:?} in the table");
+    }
+    let options = [
+        Options::default(),
+        Options {
+            force_got: true,
+            ..Options::default()
+        },
+        Options {
+            force_trampolines: true,
+            force_got: true,
+            baseline_cpu: true,
+        },
+    ];
+    let checked = run_kernels(&set, &options);
+    // 33 `; run:` lines under each of the three option sets today.
+    assert!(checked >= 90, "only {checked} runs");
 }

@@ -18,7 +18,7 @@
 //! 5. every relocation of a stencil's code section belongs to a stencil.
 //!
 //! Object formats and CPUs plug in as backends (`backend/`); x86-64 ELF, Mach-O and COFF
-//! and aarch64 ELF are implemented.
+//! and aarch64 ELF and Mach-O are implemented.
 
 mod backend;
 mod build_script;

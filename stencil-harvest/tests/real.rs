@@ -214,7 +214,11 @@ fn table_matches_the_checked_in_listing() {
 /// each, in the same target directory, so the host build of the proc macro is shared).
 #[test]
 fn other_targets_match_their_checked_in_listings() {
-    for target in ["x86_64-apple-darwin", "x86_64-pc-windows-msvc"] {
+    for target in [
+        "x86_64-apple-darwin",
+        "x86_64-pc-windows-msvc",
+        "aarch64-apple-darwin",
+    ] {
         let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("stencil-build");
         let lib = build(&BuildOptions::new(target, workspace(), target_dir))
             .unwrap_or_else(|e| panic!("{e}"));

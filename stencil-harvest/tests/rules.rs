@@ -356,7 +356,7 @@ fn unknown_and_uninstalled_targets() {
 
 #[test]
 fn unsupported_target_and_malformed_input() {
-    let e = harvest_with(b"", "aarch64-apple-darwin", &[], &[]).unwrap_err();
+    let e = harvest_with(b"", "aarch64-pc-windows-msvc", &[], &[]).unwrap_err();
     assert!(matches!(e, HarvestError::UnsupportedTarget { .. }), "{e}");
     assert!(e.to_string().contains("not supported"), "{e}");
 

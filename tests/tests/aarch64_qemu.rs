@@ -2,7 +2,9 @@
 //! aarch64-unknown-linux-gnu` of `jit` and of `vm3-tests`' integration tests, run under
 //! user-mode QEMU through the runner in `.cargo/config.toml`. That covers the aarch64 stencils, their patching
 //! (the `adrp`/`add` relaxation, trampolines), the instruction cache flush and every
-//! kernel in both tiers, plus the differential tests of the two tiers.
+//! kernel in both tiers, plus the differential tests of the two tiers. `jit`'s
+//! tests/other_formats.rs also runs every kernel with the aarch64-apple-darwin (Mach-O)
+//! table there, harvesting it with a nested cargo build that QEMU hands to the host.
 //!
 //! It needs the cross linker and QEMU (`.ci/run` installs them). Without them the test
 //! fails and says what to install: a JIT target that silently goes untested is how a
@@ -109,11 +111,13 @@ fn jit_tests_pass_on_aarch64_under_qemu() {
             out.status
         );
         ran.push_str(&stderr);
+        ran.push_str(&stdout);
     }
     // Not vacuous: the kernels (both tiers), the differential test and the tier tests
     // ran under QEMU (cargo names each test binary it runs on stderr).
     for binary in [
         "tests/kernels.rs",
+        "tests/other_formats.rs",
         "tests/differential.rs",
         "tests/tiers.rs",
     ] {
@@ -122,6 +126,12 @@ fn jit_tests_pass_on_aarch64_under_qemu() {
             "{binary} did not run:\n{ran}"
         );
     }
+    // The macOS arm64 table ran the kernels here (libtest names each test on stdout).
+    let apple = "test macho_arm64_table_runs_the_kernels_with_relaxed_and_slotted_got_loads ... ok";
+    assert!(
+        ran.contains(apple),
+        "the arm64 Mach-O table did not run:\n{ran}"
+    );
     eprintln!(
         "aarch64 build and test under {QEMU}: {:.0?}",
         started.elapsed()

@@ -10,10 +10,12 @@ use stencil_table::{Hole, RelocKind};
 
 use crate::HarvestError;
 
+mod aarch64;
 mod coff_x86_64;
 mod elf_aarch64;
 mod elf_x86_64;
 mod macho;
+mod macho_aarch64;
 mod macho_x86_64;
 mod x86_64;
 
@@ -137,12 +139,13 @@ pub(crate) fn backend_for(target: &str) -> Result<Box<dyn Backend>, HarvestError
         ("ELF", "x86_64") => Ok(Box::new(elf_x86_64::ElfX86_64)),
         ("ELF", "aarch64") => Ok(Box::new(elf_aarch64::ElfAarch64)),
         ("Mach-O", "x86_64") => Ok(Box::new(macho_x86_64::MachOX86_64)),
+        ("Mach-O", "aarch64") => Ok(Box::new(macho_aarch64::MachOAarch64)),
         ("COFF", "x86_64") => Ok(Box::new(coff_x86_64::CoffX86_64)),
         _ => Err(HarvestError::UnsupportedTarget {
             target: target.to_string(),
             reason: format!(
                 "no backend for {arch} {format} objects (implemented: x86-64 ELF, aarch64 ELF, \
-                 x86-64 Mach-O, x86-64 COFF)"
+                 x86-64 and arm64 Mach-O, x86-64 COFF)"
             ),
         }),
     }
