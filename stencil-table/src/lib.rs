@@ -5,6 +5,8 @@
 //! the holes. Nothing here depends on the host: a table for any target can be held and
 //! patched on any machine.
 
+pub mod aarch64;
+
 /// How to write a value into a hole: the relocation's arithmetic and field.
 /// `S` is the hole's value, `A` the addend, `P` the address of the field.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

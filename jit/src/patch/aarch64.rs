@@ -6,6 +6,10 @@
 //! small number, which `adrp` (PC-relative, ±4 GiB) cannot reach from the code.
 
 use super::{read_u32, write_u32, write_u64, Field, PatchError};
+use stencil_table::aarch64::{
+    is_add_imm, is_adrp, is_b_or_bl, is_imm14_branch, is_imm19_branch, is_ldr_x_uimm, is_ldst_uimm,
+    is_movz_or_movk, rd, rn,
+};
 use stencil_table::RelocKind;
 
 /// `movz xd, #imm16`.
@@ -20,52 +24,6 @@ const ADD_X_IMM_LSL12: u32 = 0x9140_0000;
 const LDR_X16_LITERAL_8: u32 = 0x5800_0050;
 /// `br x16`.
 const BR_X16: u32 = 0xD61F_0200;
-
-fn is_adrp(insn: u32) -> bool {
-    insn & 0x9F00_0000 == 0x9000_0000
-}
-
-/// `add (immediate)`, 32 or 64 bit, not setting flags, unshifted immediate.
-fn is_add_imm(insn: u32) -> bool {
-    insn & 0x7FC0_0000 == 0x1100_0000
-}
-
-/// A load or store (integer or SIMD&FP) with an unsigned scaled 12-bit offset.
-fn is_ldst_uimm(insn: u32) -> bool {
-    insn & 0x3B00_0000 == 0x3900_0000
-}
-
-/// `ldr xt, [xn, #imm]`.
-fn is_ldr_x_uimm(insn: u32) -> bool {
-    insn & 0xFFC0_0000 == 0xF940_0000
-}
-
-fn is_b_or_bl(insn: u32) -> bool {
-    insn & 0x7C00_0000 == 0x1400_0000
-}
-
-/// `b.cond`, `cbz`, `cbnz`.
-fn is_imm19_branch(insn: u32) -> bool {
-    insn & 0xFF00_0010 == 0x5400_0000 || insn & 0x7E00_0000 == 0x3400_0000
-}
-
-/// `tbz`, `tbnz`.
-fn is_imm14_branch(insn: u32) -> bool {
-    insn & 0x7E00_0000 == 0x3600_0000
-}
-
-/// `movz` or `movk`.
-fn is_movz_or_movk(insn: u32) -> bool {
-    insn & 0x5F80_0000 == 0x5280_0000
-}
-
-fn rd(insn: u32) -> u32 {
-    insn & 0x1F
-}
-
-fn rn(insn: u32) -> u32 {
-    (insn >> 5) & 0x1F
-}
 
 /// Replaces the bits of `mask` in `insn` with `value` shifted to the mask's position.
 fn with_bits(insn: u32, mask: u32, value: u32) -> u32 {

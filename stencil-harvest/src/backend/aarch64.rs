@@ -8,6 +8,7 @@
 //!   last and can be dropped ([`continue_last`]).
 //! - Control transfer: `b` is a jump, `bl` a call.
 
+pub(crate) use stencil_table::aarch64::*;
 use stencil_table::{Hole, HoleValue, RelocKind};
 
 use super::Transfer;
@@ -16,57 +17,6 @@ use super::Transfer;
 pub(crate) fn insn_at(code: &[u8], offset: usize) -> Option<u32> {
     let bytes = code.get(offset..offset.checked_add(4)?)?;
     Some(u32::from_le_bytes(bytes.try_into().ok()?))
-}
-
-pub(crate) fn is_adrp(insn: u32) -> bool {
-    insn & 0x9F00_0000 == 0x9000_0000
-}
-
-/// `add (immediate)`, 32 or 64 bit, not setting flags, unshifted immediate.
-pub(crate) fn is_add_imm(insn: u32) -> bool {
-    insn & 0x7FC0_0000 == 0x1100_0000
-}
-
-/// A load or store (integer or SIMD&FP) with an unsigned scaled 12-bit offset.
-pub(crate) fn is_ldst_uimm(insn: u32) -> bool {
-    insn & 0x3B00_0000 == 0x3900_0000
-}
-
-/// `ldr xt, [xn, #imm]` (64-bit, unsigned offset).
-pub(crate) fn is_ldr_x_uimm(insn: u32) -> bool {
-    insn & 0xFFC0_0000 == 0xF940_0000
-}
-
-/// `b` or `bl`.
-pub(crate) fn is_b_or_bl(insn: u32) -> bool {
-    insn & 0x7C00_0000 == 0x1400_0000
-}
-
-pub(crate) fn is_bl(insn: u32) -> bool {
-    insn & 0xFC00_0000 == 0x9400_0000
-}
-
-/// `b.cond`, `cbz`, `cbnz`.
-pub(crate) fn is_imm19_branch(insn: u32) -> bool {
-    insn & 0xFF00_0010 == 0x5400_0000 || insn & 0x7E00_0000 == 0x3400_0000
-}
-
-/// `tbz`, `tbnz`.
-pub(crate) fn is_imm14_branch(insn: u32) -> bool {
-    insn & 0x7E00_0000 == 0x3600_0000
-}
-
-/// `movz` or `movk` (32 or 64 bit).
-pub(crate) fn is_movz_or_movk(insn: u32) -> bool {
-    insn & 0x5F80_0000 == 0x5280_0000
-}
-
-pub(crate) fn rd(insn: u32) -> u32 {
-    insn & 0x1F
-}
-
-pub(crate) fn rn(insn: u32) -> u32 {
-    (insn >> 5) & 0x1F
 }
 
 /// The low-12 kinds an `adrp` of `kind` is completed by.
