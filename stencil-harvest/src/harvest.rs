@@ -700,6 +700,20 @@ fn harvest_one(
         );
     }
 
+    // The backend's list of kinds is what the linker fixtures prove; a hole of a kind
+    // missing from it would be patched without that proof.
+    for h in &holes {
+        if !backend.kinds().contains(&h.kind) {
+            errors.push(HarvestError::Object(format!(
+                "stencil `{name}`, offset {:#x}: the {} backend made a {:?} hole, a kind \
+                 missing from its `kinds()` list (a harvester bug)",
+                h.offset,
+                backend.describe(),
+                h.kind
+            )));
+        }
+    }
+
     // Rule 1: continuations are jumps.
     for h in &holes {
         let continuation =

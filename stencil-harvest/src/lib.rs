@@ -45,6 +45,12 @@ pub fn is_supported_target(target: &str) -> bool {
     backend::backend_for(target).is_ok()
 }
 
+/// Every relocation kind the harvester can give a hole of `target`'s stencils (the
+/// backend's list, which the harvester enforces).
+pub fn reloc_kinds(target: &str) -> Result<&'static [stencil_table::RelocKind], HarvestError> {
+    backend::backend_for(target).map(|b| b.kinds())
+}
+
 /// `Err(HarvestError::UnsupportedTarget)` when no backend harvests `target`'s objects
 /// (checked before a build, so an unsupported target fails fast).
 pub fn check_supported(target: &str) -> Result<(), HarvestError> {

@@ -45,6 +45,17 @@ impl Backend for CoffX86_64 {
         }
     }
 
+    fn kinds(&self) -> &'static [RelocKind] {
+        use RelocKind::*;
+        &[
+            X86_64Abs64,
+            X86_64Abs31,
+            X86_64Branch32,
+            X86_64Pc32,
+            X86_64LeaPc32,
+        ]
+    }
+
     fn classify(&self, reloc: &Relocation, field: &Field<'_>) -> Result<RelocKind, String> {
         let Some(t) = typ(reloc) else {
             return Err(format!("{:?}", reloc.flags()));

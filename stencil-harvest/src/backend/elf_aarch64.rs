@@ -52,6 +52,34 @@ impl Backend for ElfAarch64 {
         }
     }
 
+    fn kinds(&self) -> &'static [RelocKind] {
+        use RelocKind::*;
+        &[
+            Aarch64AdrpPage21,
+            Aarch64AddLo12,
+            Aarch64Ldst8Lo12,
+            Aarch64Ldst16Lo12,
+            Aarch64Ldst32Lo12,
+            Aarch64Ldst64Lo12,
+            Aarch64Ldst128Lo12,
+            // `refine` turns pairs only completed by `add` into these.
+            Aarch64AdrpAddPage21,
+            Aarch64AdrpAddLo12,
+            Aarch64Branch26,
+            Aarch64CondBranch19,
+            Aarch64TestBranch14,
+            Aarch64MovwG0,
+            Aarch64MovwG0Nc,
+            Aarch64MovwG1,
+            Aarch64MovwG1Nc,
+            Aarch64MovwG2,
+            Aarch64MovwG2Nc,
+            Aarch64MovwG3,
+            Aarch64GotPage21,
+            Aarch64GotLo12,
+        ]
+    }
+
     fn classify(&self, reloc: &Relocation, field: &Field<'_>) -> Result<RelocKind, String> {
         use RelocKind::*;
         let Some(r) = r_type(reloc) else {

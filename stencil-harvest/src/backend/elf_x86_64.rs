@@ -33,6 +33,18 @@ impl Backend for ElfX86_64 {
         }
     }
 
+    fn kinds(&self) -> &'static [RelocKind] {
+        use RelocKind::*;
+        &[
+            X86_64Abs64,
+            X86_64Abs32,
+            X86_64Abs32S,
+            X86_64Branch32,
+            X86_64Pc32,
+            X86_64LeaPc32,
+        ]
+    }
+
     fn classify(&self, reloc: &Relocation, field: &Field<'_>) -> Result<RelocKind, String> {
         let Some(r) = r_type(reloc) else {
             return Err(format!("{:?}", reloc.flags()));

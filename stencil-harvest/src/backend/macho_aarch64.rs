@@ -56,6 +56,25 @@ impl Backend for MachOAarch64 {
         super::macho::splits_code(raw)
     }
 
+    fn kinds(&self) -> &'static [RelocKind] {
+        use RelocKind::*;
+        &[
+            Aarch64Branch26,
+            Aarch64AdrpPage21,
+            Aarch64AddLo12,
+            Aarch64Ldst8Lo12,
+            Aarch64Ldst16Lo12,
+            Aarch64Ldst32Lo12,
+            Aarch64Ldst64Lo12,
+            Aarch64Ldst128Lo12,
+            // `refine` turns pairs only completed by `add` into these.
+            Aarch64AdrpAddPage21,
+            Aarch64AdrpAddLo12,
+            Aarch64GotPage21,
+            Aarch64GotLo12,
+        ]
+    }
+
     fn classify(&self, reloc: &Relocation, field: &Field<'_>) -> Result<RelocKind, String> {
         use RelocKind::*;
         let Some(r) = MachOReloc::of(reloc) else {

@@ -46,6 +46,18 @@ impl Backend for MachOX86_64 {
         super::macho::splits_code(raw)
     }
 
+    fn kinds(&self) -> &'static [RelocKind] {
+        use RelocKind::*;
+        &[
+            X86_64Abs64,
+            X86_64Branch32,
+            X86_64Pc32,
+            X86_64LeaPc32,
+            X86_64GotLoadPc32,
+            X86_64GotPc32,
+        ]
+    }
+
     fn classify(&self, reloc: &Relocation, field: &Field<'_>) -> Result<RelocKind, String> {
         let Some(r) = MachOReloc::of(reloc) else {
             return Err(format!("{:?}", reloc.flags()));

@@ -87,6 +87,12 @@ pub(crate) trait Backend {
         true
     }
 
+    /// Every relocation kind this backend can give a hole ([`Backend::classify`] and
+    /// [`Backend::refine`] together). The harvester refuses a hole of any other kind, so
+    /// the list stays true; `jit/tests/linker_fixtures.rs` links an object using each of
+    /// them.
+    fn kinds(&self) -> &'static [RelocKind];
+
     /// The table's relocation kind of `reloc`. `Err` carries the relocation's name for
     /// the unsupported-relocation error.
     fn classify(&self, reloc: &Relocation, field: &Field<'_>) -> Result<RelocKind, String>;
