@@ -16,12 +16,16 @@
     all(target_arch = "aarch64", target_os = "linux")
 ))]
 
-use std::path::{Path, PathBuf};
+#[path = "common/kernels.rs"]
+mod common_kernels;
 
+use std::collections::HashSet;
+use std::path::Path;
+
+use common_kernels::{kernels, outcome};
 use jit::{CompiledProgram, Config, Options};
 use stencil_harvest::{build, harvest_staticlib, BuildOptions, OwnedStencilSet};
 use stencil_table::RelocKind;
-use vm3::{RunError, Value};
 
 fn harvest_for(target: &str) -> OwnedStencilSet {
     let workspace = stencil_harvest::workspace_root(Path::new(env!("CARGO_MANIFEST_DIR")));
@@ -31,70 +35,28 @@ fn harvest_for(target: &str) -> OwnedStencilSet {
     harvest_staticlib(&lib, target).unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn kernels() -> Vec<(String, String)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/kernels");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("kernels dir")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "vm3"))
-        .collect();
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|p| {
-            let name = p.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read_to_string(&p).unwrap())
-        })
+/// The relocation kinds of a table's holes.
+fn hole_kinds(set: &OwnedStencilSet) -> HashSet<RelocKind> {
+    set.stencils
+        .iter()
+        .flat_map(|s| &s.holes)
+        .map(|h| h.kind)
         .collect()
-}
-
-fn outcome(result: Result<Value, RunError>) -> String {
-    match result {
-        Ok(v) => v.to_string(),
-        Err(e) => e.to_string(),
-    }
 }
 
 /// Runs every kernel's `; run:` lines with `set` under each of `options`; returns how
 /// many runs were checked.
 fn run_kernels(set: &OwnedStencilSet, options: &[Options]) -> usize {
     let mut checked = 0;
-    for (name, source) in kernels() {
-        let program = match vm3::asm::assemble(&source, &name) {
-            Ok(p) => p,
-            // Kernels with opcodes this build does not have yet (kernels.rs skips them too).
-            Err(errors) if errors.iter().any(|e| e.message.contains("unknown")) => continue,
-            Err(errors) => panic!("{name}: {errors:?}"),
-        };
-        let program = program.verify().unwrap_or_else(|e| panic!("{name}: {e:?}"));
-        let entry = &program.functions[program.function_index("main").unwrap()];
-        for line in source
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("; run:"))
-        {
-            let (args, expected) = line.split_once("=>").unwrap();
-            let args: Vec<Value> = args
-                .split(',')
-                .map(str::trim)
-                .filter(|a| !a.is_empty())
-                .zip(&entry.params)
-                .map(|(a, bank)| match bank {
-                    vm3::Bank::I64 => Value::I64(a.parse().unwrap()),
-                    vm3::Bank::F64 => Value::F64(a.parse().unwrap()),
-                    vm3::Bank::Cell => unreachable!(),
-                })
-                .collect();
+    for kernel in kernels() {
+        let name = &kernel.name;
+        for (args, expected) in &kernel.runs {
             for &opts in options {
                 let compiled = set
-                    .with_set(|s| CompiledProgram::with_stencils(&program, s, opts))
+                    .with_set(|s| CompiledProgram::with_stencils(&kernel.program, s, opts))
                     .unwrap_or_else(|e| panic!("{}: {name}: {e}", set.target));
-                let got = outcome(compiled.run("main", &args, &Config::default()));
-                assert_eq!(
-                    got,
-                    expected.trim(),
-                    "{} {name} {args:?} {opts:?}",
-                    set.target
-                );
+                let got = outcome(compiled.run("main", args, &Config::default()));
+                assert_eq!(&got, expected, "{} {name} {args:?} {opts:?}", set.target);
                 checked += 1;
             }
         }
@@ -120,12 +82,7 @@ const OPTIONS: [Options; 2] = [
 #[test]
 fn macho_x86_64_table_runs_the_kernels_with_relaxed_and_slotted_got_loads() {
     let set = harvest_for("x86_64-apple-darwin");
-    let kinds: Vec<RelocKind> = set
-        .stencils
-        .iter()
-        .flat_map(|s| &s.holes)
-        .map(|h| h.kind)
-        .collect();
+    let kinds = hole_kinds(&set);
     assert!(kinds.contains(&RelocKind::X86_64GotLoadPc32));
     assert!(kinds.contains(&RelocKind::X86_64GotPc32));
     let checked = run_kernels(&set, &OPTIONS);
@@ -136,11 +93,7 @@ fn macho_x86_64_table_runs_the_kernels_with_relaxed_and_slotted_got_loads() {
 #[test]
 fn coff_x86_64_table_runs_the_kernels() {
     let set = harvest_for("x86_64-pc-windows-msvc");
-    assert!(set
-        .stencils
-        .iter()
-        .flat_map(|s| &s.holes)
-        .any(|h| h.kind == RelocKind::X86_64Abs31));
+    assert!(hole_kinds(&set).contains(&RelocKind::X86_64Abs31));
     let checked = run_kernels(&set, &OPTIONS);
     assert!(checked >= 40, "only {checked} runs");
 }
@@ -155,12 +108,7 @@ fn coff_x86_64_table_runs_the_kernels() {
 #[test]
 fn macho_arm64_table_runs_the_kernels_with_relaxed_and_slotted_got_loads() {
     let set = harvest_for("aarch64-apple-darwin");
-    let kinds: Vec<RelocKind> = set
-        .stencils
-        .iter()
-        .flat_map(|s| &s.holes)
-        .map(|h| h.kind)
-        .collect();
+    let kinds = hole_kinds(&set);
     for kind in [
         RelocKind::Aarch64GotPage21,
         RelocKind::Aarch64GotLo12,
