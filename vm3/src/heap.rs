@@ -105,7 +105,7 @@ impl Heap {
                 }
             }
         }
-        self.used = 0;
+        // The constants table grew after the last slot push: point the view at it.
         self.sync_view();
     }
 
