@@ -79,6 +79,11 @@ fn main() {
     for op in &internal {
         write!(out, "\"__stencil_{}\", ", op.name).unwrap();
     }
+    out.push_str("];\n\n/// Metadata of the internal stencils, in the order of `INTERNAL_STENCILS`.\npub static INTERNAL_INFOS: [OpInfo; ");
+    write!(out, "{}] = [", internal.len()).unwrap();
+    for op in &internal {
+        write!(out, "crate::ops::{}::__OPINFO_{}, ", op.module, op.name).unwrap();
+    }
     out.push_str("];\n\n");
     out.push_str("/// Runs one instruction in tier `T`: the interpreter's whole decoder. An unknown\n/// code cannot get here past the verifier; it is answered with `Flow::Enter`, which\n/// no handler returns for a plain instruction, so the interpreter can report it.\n");
     out.push_str("#[inline(always)]\npub fn dispatch<T: Tier>(t: &mut T, inst: Inst) -> Flow {\n    match inst.code {\n");

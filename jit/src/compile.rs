@@ -36,6 +36,12 @@ pub struct Options {
 pub enum CompileError {
     #[error("cannot map memory for compiled code: {0}")]
     Memory(#[from] std::io::Error),
+    #[error("the stencil table for `{target}` has {found} stencils where this build's opcodes and their register variants need {expected}: it was harvested from other stencil sources")]
+    TableMismatch {
+        target: String,
+        found: usize,
+        expected: usize,
+    },
     #[error("function `{function}`, instruction {pc}: stencil `{stencil}`: {error}")]
     Patch {
         function: String,
@@ -156,6 +162,13 @@ pub fn compile(
     } else {
         lower::CpuFeatures::detect()
     };
+    if stencils.stencils.len() != crate::variants::table_len() {
+        return Err(CompileError::TableMismatch {
+            target: stencils.target.to_string(),
+            found: stencils.stencils.len(),
+            expected: crate::variants::table_len(),
+        });
+    }
     let lowered = lower::lower(program, cpu);
     let helpers = runtime::helper_fns();
     let layout = lay_out(program, stencils, &lowered, &helpers, options)?;
@@ -554,7 +567,8 @@ impl PatchSite<'_> {
             }
             HoleValue::Callee => {
                 let callee = self.piece.callee.expect("a callee hole belongs to a call");
-                address_of_piece(self.lowered.functions[callee].pieces.start as usize)
+                // Compiled callers pass the cached parameters in machine registers.
+                address_of_piece(self.lowered.functions[callee].register_entry as usize)
             }
             HoleValue::Helper(h) => Fixed(helper_address(self.helpers, h)?),
             HoleValue::Data => InRegion(layout.stencil_data[self.piece.stencil].expect("laid out")),

@@ -15,7 +15,9 @@ pub mod lower;
 pub mod memory;
 mod native_stack;
 pub mod patch;
+pub mod regalloc;
 mod runtime;
+pub mod variants;
 
 mod table {
     include!(concat!(env!("OUT_DIR"), "/stencils.rs"));

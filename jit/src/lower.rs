@@ -1,19 +1,29 @@
 //! Lowering: which stencils, with which hole values, implement each instruction.
 //!
-//! Most instructions are one stencil: the opcode's own. The exceptions are built from
-//! other stencils:
-//! - the function prologue clears every non-parameter register (spec §1): numbers to
-//!   0 with one `ConstI64K 0` per slot for short runs and `ZeroRange` for long ones,
-//!   cells to null with `NullSlot` and `NullRange`;
-//! - a call first moves each argument into the callee's frame (`MovI64` copies any
-//!   8-byte slot), then runs the call stencil;
-//! - a tail call moves the arguments into the parameter slots of the *same* frame as a
-//!   parallel move (a source may be another move's destination), then jumps.
+//! Most instructions are one stencil: the register variant of the opcode's own that
+//! matches where the function keeps each operand (`regalloc`). The rest is built from
+//! other stencils, chiefly the variants of `MovI64` and `MovF64`, which copy between
+//! any two places (a frame slot, any 8-byte one, or a cached machine register):
+//! - a function has two entries: the frame entry loads its cached parameters from the
+//!   frame (callers outside compiled code), the register entry takes them in machine
+//!   registers (compiled callers); then the prologue clears every non-parameter register
+//!   (spec §1): frame slots with one `ConstI64K 0` or `NullSlot` per slot for short runs
+//!   and `ZeroRange` / `NullRange` for long ones, cached registers with their variants;
+//! - a call saves the cached registers read after it to their slots, moves each
+//!   argument where the callee keeps that parameter (its machine register or its frame,
+//!   just past the caller's) as a parallel move, runs the call stencil and reloads;
+//! - a tail call moves the arguments to the callee's places in the *same* frame as a
+//!   parallel move (a source may be another move's destination), then jumps;
+//! - a `Deopt` first stores every cached register to its slot, since the interpreter
+//!   resumes from the frame; an operand a stencil reads only from its slot
+//!   (`FmaF64`'s X and Y) is stored there first.
 
 use std::ops::Range;
 use stencils::{
     Bank, ConstKind, Field, Inst, Opcode, OperandKind, IMM_BIAS, INTERNAL_STENCILS, OPCODE_COUNT,
 };
+use crate::regalloc::{self, Assignment, MachineReg};
+use stencils::variant::Loc;
 use vm3::{Function, Program};
 
 /// A hole value the layout decides: an address in the region's constant pool.
@@ -47,12 +57,18 @@ pub struct Lowered {
     pub functions: Vec<LoweredFunction>,
     /// First piece (an index into `pieces`) of each instruction, function after function.
     pub inst_start: Vec<u32>,
+    /// Where each function keeps its registers.
+    pub assignments: Vec<Assignment>,
 }
 
 /// Where one function's pieces are.
 pub struct LoweredFunction {
-    /// Its pieces: the prologue, then the instructions.
+    /// Its pieces: the frame entry (loads the cached parameters from the frame, for
+    /// callers outside compiled code), the prologue, then the instructions.
     pub pieces: Range<u32>,
+    /// The first piece of the prologue: where compiled callers enter, with the cached
+    /// parameters in their machine registers.
+    pub register_entry: u32,
     /// The first piece after the prologue.
     pub body: u32,
     /// Its instructions' entries in `Lowered::inst_start`.
@@ -68,6 +84,11 @@ impl Lowered {
 
 /// Slots above this count are zeroed with a loop rather than one store each.
 const UNROLLED_ZEROING: usize = 4;
+
+/// The table index of variant `locs` of base stencil `base` (see `stencils::variant`).
+fn variant(base: usize, locs: [Loc; 3]) -> usize {
+    crate::variants::stencil_index(base, locs)
+}
 
 fn internal_stencil(name: &str) -> usize {
     let i = INTERNAL_STENCILS
@@ -89,15 +110,6 @@ fn piece(stencil: usize, pc: u32, operands: [OperandValue; 4]) -> Piece {
         target: None,
         callee: None,
     }
-}
-
-/// `slot[dst] = slot[src]` for two byte offsets from the frame.
-fn word_move(pc: u32, dst: u64, src: u64) -> Piece {
-    piece(
-        Opcode::MovI64 as usize,
-        pc,
-        [known(dst), known(src), known(0), known(0)],
-    )
 }
 
 fn zero_slot(pc: u32, slot: u64) -> Piece {
@@ -149,11 +161,25 @@ pub fn lower(program: &Program, cpu: CpuFeatures) -> Lowered {
         pieces: Vec::with_capacity(insts + insts / 2 + 4 * program.functions.len()),
         functions: Vec::with_capacity(program.functions.len()),
         inst_start: Vec::with_capacity(insts),
+        assignments: program
+            .functions
+            .iter()
+            .map(|f| regalloc::assign(program, f))
+            .collect(),
     };
     let string_ids = program.string_constant_ids();
-    for (func, string_ids) in program.functions.iter().zip(&string_ids) {
+    for (f, (func, string_ids)) in program.functions.iter().zip(&string_ids).enumerate() {
+        let assignment = &lowered.assignments[f];
         let first = lowered.pieces.len() as u32;
-        lower_prologue(func, &mut lowered.pieces);
+        // The entry from outside compiled code: the arguments are in the frame.
+        for (k, &bank) in func.params.iter().enumerate() {
+            if let Some(m) = assignment.machine_reg(bank, k) {
+                let slot = Place::Slot(func.regs.slot(bank, k) as u64 * 8);
+                lowered.pieces.push(move_piece(0, Place::from(m), slot));
+            }
+        }
+        let register_entry = lowered.pieces.len() as u32;
+        lower_prologue(func, assignment, &mut lowered.pieces);
         let body = lowered.pieces.len() as u32;
         let first_inst = lowered.inst_start.len() as u32;
         let context = InstContext {
@@ -161,6 +187,8 @@ pub fn lower(program: &Program, cpu: CpuFeatures) -> Lowered {
             func,
             string_ids,
             cpu,
+            assignments: &lowered.assignments,
+            assignment,
         };
         for (pc, &inst) in func.code.iter().enumerate() {
             lowered.inst_start.push(lowered.pieces.len() as u32);
@@ -168,6 +196,7 @@ pub fn lower(program: &Program, cpu: CpuFeatures) -> Lowered {
         }
         lowered.functions.push(LoweredFunction {
             pieces: first..lowered.pieces.len() as u32,
+            register_entry,
             body,
             insts: first_inst..lowered.inst_start.len() as u32,
         });
@@ -175,16 +204,24 @@ pub fn lower(program: &Program, cpu: CpuFeatures) -> Lowered {
     lowered
 }
 
-/// Clears every slot but the parameters', run by run between parameter slots: the
-/// number banks to 0, the cells (the last bank) to null.
-fn lower_prologue(func: &Function, pieces: &mut Vec<Piece>) {
-    let mut params: Vec<usize> = func
+/// Clears every register but the parameters (spec §1): the frame slots of the registers
+/// that live in the frame, run by run between the slots it skips (the number banks to 0,
+/// the cells, the last bank, to null), then the cached registers in their machine
+/// registers.
+fn lower_prologue(func: &Function, assignment: &Assignment, pieces: &mut Vec<Piece>) {
+    let mut skipped: Vec<usize> = func
         .params
         .iter()
         .enumerate()
         .map(|(k, &bank)| func.regs.slot(bank, k))
+        .chain(
+            assignment
+                .cached()
+                .map(|(bank, reg, _)| func.regs.slot(bank, reg)),
+        )
         .collect();
-    params.sort_unstable();
+    skipped.sort_unstable();
+    skipped.dedup();
     let first_cell = func.regs.slot(Bank::Cell, 0);
     let mut clear_run = |start: usize, end: usize| {
         let numbers = start..end.min(first_cell);
@@ -207,11 +244,26 @@ fn lower_prologue(func: &Function, pieces: &mut Vec<Piece>) {
         }
     };
     let mut next = 0;
-    for slot in params {
+    for slot in skipped {
         clear_run(next, slot);
         next = slot + 1;
     }
-    clear_run(next, func.frame_slots());
+    clear_run(next.min(func.frame_slots()), func.frame_slots());
+    for (bank, reg, m) in assignment.cached() {
+        if reg < func.params.len() && func.params[reg] == bank {
+            continue;
+        }
+        let (stencil, operands) = match bank {
+            Bank::I64 => (
+                Opcode::ConstI64K as usize,
+                [known(0), known(0), known(IMM_BIAS as u64), known(0)],
+            ),
+            Bank::F64 => (internal_stencil("ZeroF64"), [known(0); 4]),
+            Bank::Cell => (internal_stencil("NullSlot"), [known(0); 4]),
+        };
+        let locs = [cached_loc(m), Loc::Frame, Loc::Frame];
+        pieces.push(piece(variant(stencil, locs), 0, operands));
+    }
 }
 
 /// What lowering an instruction needs to know besides the instruction.
@@ -221,26 +273,67 @@ struct InstContext<'a> {
     /// The program-wide number of each string constant of `func`.
     string_ids: &'a [u32],
     cpu: CpuFeatures,
+    /// Every function's register assignment (a call passes arguments where its callee
+    /// keeps them).
+    assignments: &'a [Assignment],
+    assignment: &'a Assignment,
+}
+
+impl InstContext<'_> {
+    /// Where register `reg` of `bank` of this function is.
+    fn place(&self, bank: Bank, reg: usize) -> Place {
+        match self.assignment.machine_reg(bank, reg) {
+            Some(m) => Place::from(m),
+            None => Place::Slot(self.func.regs.slot(bank, reg) as u64 * 8),
+        }
+    }
+
+    /// Copies a cached register to its frame slot.
+    fn spill(&self, pc: u32, bank: Bank, reg: usize, pieces: &mut Vec<Piece>) {
+        if let Some(m) = self.assignment.machine_reg(bank, reg) {
+            let slot = Place::Slot(self.func.regs.slot(bank, reg) as u64 * 8);
+            pieces.push(move_piece(pc, slot, Place::from(m)));
+        }
+    }
+
+    /// Reloads a cached register from its frame slot.
+    fn fill(&self, pc: u32, bank: Bank, reg: usize, pieces: &mut Vec<Piece>) {
+        if let Some(m) = self.assignment.machine_reg(bank, reg) {
+            let slot = Place::Slot(self.func.regs.slot(bank, reg) as u64 * 8);
+            pieces.push(move_piece(pc, Place::from(m), slot));
+        }
+    }
 }
 
 fn lower_inst(cx: &InstContext, pc: u32, inst: Inst, pieces: &mut Vec<Piece>) {
     let (program, func) = (cx.program, cx.func);
     let op = Opcode::from_u8(inst.code).expect("verified opcode");
     let info = op.info();
-    let stencil = match op {
+    let base = match op {
         Opcode::FmaF64 if !cx.cpu.fma => internal_stencil("FmaF64Baseline"),
         _ => op as usize,
     };
-    let mut main = piece(stencil, pc, [known(0); 4]);
+    let mut main = piece(base, pc, [known(0); 4]);
+    let mut locs = [Loc::Frame; 3];
+    // Registers the stencil reads from their frame slots although they are cached.
+    let mut read_from_frame: Vec<(Bank, usize)> = Vec::new();
+    let mut dest: Option<(Bank, usize)> = None;
     for &(field, kind) in info.operands {
         let raw = inst.field(field);
         let slot = |bank: Bank, index: usize| known(func.regs.slot(bank, index) as u64 * 8);
         let value = match kind {
-            OperandKind::Reg(bank) => slot(bank, raw as usize),
-            OperandKind::Dest => slot(
-                Bank::from_u8(inst.flags).expect("verified bank"),
-                raw as usize,
-            ),
+            OperandKind::Reg(bank) => {
+                locs[field as usize] = cx.assignment.loc(bank, raw as usize);
+                if info.writes(field) {
+                    dest = Some((bank, raw as usize));
+                }
+                slot(bank, raw as usize)
+            }
+            OperandKind::Dest => {
+                let bank = Bank::from_u8(inst.flags).expect("verified bank");
+                dest = Some((bank, raw as usize));
+                slot(bank, raw as usize)
+            }
             OperandKind::Imm => known((raw as i16 as i64 + IMM_BIAS) as u64),
             // A string's handle is the run's: the stencil reads it from the heap's
             // table of constants, by the string's number.
@@ -248,8 +341,10 @@ fn lower_inst(cx: &InstContext, pc: u32, inst: Inst, pieces: &mut Vec<Piece>) {
             OperandKind::Const(_) => OperandValue::Const(raw as usize),
             OperandKind::Table => OperandValue::Table(raw as usize),
             OperandKind::FmaPair => {
-                main.operands[3] = slot(Bank::F64, (raw >> 8) as usize);
-                slot(Bank::F64, (raw & 0xFF) as usize)
+                let (x, y) = ((raw & 0xFF) as usize, (raw >> 8) as usize);
+                read_from_frame.extend([(Bank::F64, x), (Bank::F64, y)]);
+                main.operands[3] = slot(Bank::F64, y);
+                slot(Bank::F64, x)
             }
             OperandKind::Target => {
                 main.target = Some(raw as usize);
@@ -263,18 +358,62 @@ fn lower_inst(cx: &InstContext, pc: u32, inst: Inst, pieces: &mut Vec<Piece>) {
         };
         main.operands[field_index(field)] = value;
     }
-    if let Some(callee) = main.callee {
-        let args = info.operand(Field::B).map(|_| inst.b as usize).unwrap_or(0);
-        argument_moves(
-            func,
-            &program.functions[callee],
-            args,
-            pc,
-            info.is_tail_call(),
-            pieces,
-        );
+    main.stencil = variant(base, locs);
+    if op == Opcode::Deopt {
+        // The interpreter resumes from the frame: it must hold every register.
+        for (bank, reg, _) in cx.assignment.cached() {
+            cx.spill(pc, bank, reg, pieces);
+        }
     }
+    for &(bank, reg) in &read_from_frame {
+        cx.spill(pc, bank, reg, pieces);
+    }
+    let Some(callee) = main.callee else {
+        pieces.push(main);
+        return;
+    };
+    let args = info.operand(Field::B).map(|_| inst.b as usize).unwrap_or(0);
+    let callee_fn = &program.functions[callee];
+    let callee_regs = &cx.assignments[callee];
+    if info.is_tail_call() {
+        // Into the parameters of the same frame; the slot past both layouts is free
+        // scratch (the register stack keeps one extra frame).
+        let moves = argument_moves(cx, callee_fn, callee_regs, args, 0);
+        let scratch = func.frame_slots().max(callee_fn.frame_slots()) as u64 * 8;
+        emit_moves(pc, moves, scratch, pieces);
+        pieces.push(main);
+        return;
+    }
+    // The callee may use every cached machine register: save what is read after the
+    // call (the destination is written by it).
+    let dest_bit = dest
+        .and_then(|(bank, reg)| cx.assignment.machine_reg(bank, reg))
+        .map_or(0, |m| m.bit());
+    let saved: Vec<(Bank, usize)> = cx
+        .assignment
+        .cached()
+        .filter(|&(_, _, m)| cx.assignment.live_out[pc as usize] & !dest_bit & m.bit() != 0)
+        .map(|(bank, reg, _)| (bank, reg))
+        .collect();
+    for &(bank, reg) in &saved {
+        cx.spill(pc, bank, reg, pieces);
+    }
+    // Into the callee's frame, just past the caller's, or its machine registers.
+    let base = func.frame_slots() as u64 * 8;
+    let moves = argument_moves(cx, callee_fn, callee_regs, args, base);
+    let scratch = base + callee_fn.frame_slots() as u64 * 8;
+    emit_moves(pc, moves, scratch, pieces);
     pieces.push(main);
+    // A destination the call stencil cannot write in a machine register (`CallMixed`'s)
+    // is written to its slot and reloaded.
+    if !info.cached || info.operand(Field::A) == Some(OperandKind::Dest) {
+        if let Some((bank, reg)) = dest {
+            cx.fill(pc, bank, reg, pieces);
+        }
+    }
+    for &(bank, reg) in &saved {
+        cx.fill(pc, bank, reg, pieces);
+    }
 }
 
 fn field_index(field: Field) -> usize {
@@ -285,49 +424,82 @@ fn field_index(field: Field) -> usize {
     }
 }
 
-/// Moves the arguments `args + k` (in the caller's layout) to the callee's parameter
-/// slots: in the callee's frame just past the caller's for a call, in place for a
-/// tail call.
+/// A place a value can be moved between: a frame slot (a byte offset from the frame)
+/// or a cached machine register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    Slot(u64),
+    Int(u8),
+    Float(u8),
+}
+
+impl From<MachineReg> for Place {
+    fn from(m: MachineReg) -> Place {
+        match m {
+            MachineReg::Int(k) => Place::Int(k),
+            MachineReg::Float(k) => Place::Float(k),
+        }
+    }
+}
+
+fn cached_loc(m: MachineReg) -> Loc {
+    match m {
+        MachineReg::Int(k) | MachineReg::Float(k) => Loc::Cached(k),
+    }
+}
+
+/// `dst = src` for two places of one bank: `MovI64` for integer registers and any two
+/// slots, `MovF64` when a float register is involved.
+fn move_piece(pc: u32, dst: Place, src: Place) -> Piece {
+    let float = matches!(dst, Place::Float(_)) || matches!(src, Place::Float(_));
+    let base = if float { Opcode::MovF64 } else { Opcode::MovI64 } as usize;
+    let part = |p: Place| match p {
+        Place::Slot(offset) => (Loc::Frame, known(offset)),
+        Place::Int(k) | Place::Float(k) => (Loc::Cached(k), known(0)),
+    };
+    let ((la, a), (lb, b)) = (part(dst), part(src));
+    piece(
+        variant(base, [la, lb, Loc::Frame]),
+        pc,
+        [a, b, known(0), known(0)],
+    )
+}
+
+/// The moves that put a call's arguments (`args + k` in the caller) where the callee
+/// keeps its parameters: its machine registers, or its frame at byte offset `base`.
 fn argument_moves(
-    caller: &Function,
+    cx: &InstContext,
     callee: &Function,
+    callee_regs: &Assignment,
     args: usize,
-    pc: u32,
-    tail: bool,
-    pieces: &mut Vec<Piece>,
-) {
-    let moves: Vec<(u64, u64)> = callee
+    base: u64,
+) -> Vec<(Place, Place)> {
+    callee
         .params
         .iter()
         .enumerate()
         .map(|(k, &bank)| {
-            let src = caller.regs.slot(bank, args + k) as u64 * 8;
-            let dst = callee.regs.slot(bank, k) as u64 * 8;
+            let src = cx.place(bank, args + k);
+            let dst = match callee_regs.machine_reg(bank, k) {
+                Some(m) => Place::from(m),
+                None => Place::Slot(base + callee.regs.slot(bank, k) as u64 * 8),
+            };
             (dst, src)
         })
-        .collect();
-    if !tail {
-        let base = caller.frame_slots() as u64 * 8;
-        pieces.extend(
-            moves
-                .iter()
-                .map(|&(dst, src)| word_move(pc, base + dst, src)),
-        );
-        return;
-    }
-    // The slot just past both layouts is free scratch (the register stack keeps one
-    // extra frame): it breaks cycles.
-    let scratch = caller.frame_slots().max(callee.frame_slots()) as u64 * 8;
-    for (dst, src) in parallel_move(moves, scratch) {
-        pieces.push(word_move(pc, dst, src));
+        .collect()
+}
+
+fn emit_moves(pc: u32, moves: Vec<(Place, Place)>, scratch: u64, pieces: &mut Vec<Piece>) {
+    for (dst, src) in parallel_move(moves, Place::Slot(scratch)) {
+        pieces.push(move_piece(pc, dst, src));
     }
 }
 
 /// Orders `(dst, src)` moves that happen "at once" into a sequence of single moves:
 /// a move runs once no pending move still reads its destination; a cycle is broken by
 /// saving one source in `scratch`.
-pub fn parallel_move(moves: Vec<(u64, u64)>, scratch: u64) -> Vec<(u64, u64)> {
-    let mut pending: Vec<(u64, u64)> = moves.into_iter().filter(|(d, s)| d != s).collect();
+pub fn parallel_move<P: Copy + PartialEq>(moves: Vec<(P, P)>, scratch: P) -> Vec<(P, P)> {
+    let mut pending: Vec<(P, P)> = moves.into_iter().filter(|(d, s)| d != s).collect();
     let mut out = Vec::new();
     while !pending.is_empty() {
         let ready = pending

@@ -19,10 +19,16 @@ const NATIVE_BYTES_PER_CALL: usize = 128;
 const NATIVE_MARGIN: usize = 256 * 1024;
 
 /// The signature of compiled code: a function's entry or any stencil.
+/// The cached registers are arguments too (see `stencils::variant`); a function's frame
+/// entry reads its parameters from the frame, so they enter as zeros.
 #[cfg(target_arch = "x86_64")]
-type Entry = unsafe extern "sysv64" fn(*mut Ctx, *mut u64) -> u64;
+type Entry = unsafe extern "sysv64" fn(
+    *mut Ctx, *mut u64, u64, u64, u64, u64, f64, f64, f64, f64, f64, f64, f64, f64,
+) -> u64;
 #[cfg(not(target_arch = "x86_64"))]
-type Entry = unsafe extern "C" fn(*mut Ctx, *mut u64) -> u64;
+type Entry = unsafe extern "C" fn(
+    *mut Ctx, *mut u64, u64, u64, u64, u64, f64, f64, f64, f64, f64, f64, f64, f64,
+) -> u64;
 
 /// A verified program compiled to native code for this machine.
 pub struct CompiledProgram {
@@ -152,7 +158,8 @@ impl CompiledProgram {
             ctx.native_stack_limit = floor + NATIVE_MARGIN;
             // SAFETY: compiled from a verified program; the frame is on a register stack
             // sized for the depth limit; the native stack is checked by every call.
-            let status = unsafe { entry(ctx, frame) };
+            let status =
+                unsafe { entry(ctx, frame, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0) };
             match Exit::decode(status) {
                 Some(Exit {
                     kind: ExitKind::Deopt,

@@ -53,6 +53,13 @@ pub fn stencil_rustflags(extra_cfgs: &[String]) -> Vec<String> {
         "-Crelocation-model=static",
         "-Ccode-model=small",
         "-Cjump-tables=false",
+        // x86-64: a scalar conversion such as `cvtsi2sd xmm0, [mem]` writes only the low
+        // half of its register and so waits for the register's last writer, in a stencil
+        // often a loop-carried `addsd` LLVM cannot see. LLVM breaks the dependency with
+        // `xorps` only when the last write is nearer than this many instructions, and in
+        // a stencil there is none: make every distance near. (The option belongs to the
+        // x86 backend, which every rustc carries; other targets ignore it.)
+        "-Cllvm-args=-partial-reg-update-clearance=1073741824",
         "--cfg",
         "stencil_jit",
     ]

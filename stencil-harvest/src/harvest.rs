@@ -37,15 +37,33 @@ impl StencilSpec {
 }
 
 /// The vm3 stencils in table order: every opcode in code order, then
-/// `stencils::INTERNAL_STENCILS`.
+/// `stencils::INTERNAL_STENCILS` (each one's variant 0, all operands in the frame), then
+/// the other register variants of each of them in the same order (see
+/// `stencils::variant`; `jit` finds a variant by this order).
 pub fn vm3_stencil_specs() -> Vec<StencilSpec> {
-    let opcodes = stencils::Opcode::ALL
+    let bases: Vec<(&str, &stencils::OpInfo)> = stencils::Opcode::ALL
         .iter()
-        .map(|op| StencilSpec::new(op.stencil_symbol()).tail_call(op.info().is_tail_call()));
-    let internal = stencils::INTERNAL_STENCILS
+        .map(|op| (op.stencil_symbol(), op.info()))
+        .chain(
+            stencils::INTERNAL_STENCILS
+                .iter()
+                .copied()
+                .zip(stencils::INTERNAL_INFOS.iter()),
+        )
+        .collect();
+    let mut specs: Vec<StencilSpec> = bases
         .iter()
-        .map(|s| StencilSpec::new(*s));
-    opcodes.chain(internal).collect()
+        .map(|(symbol, info)| StencilSpec::new(*symbol).tail_call(info.is_tail_call()))
+        .collect();
+    for (symbol, info) in &bases {
+        for variant in 1..info.variant_count() {
+            let mut suffix = [0u8; 8];
+            let len = info.variant_suffix(variant, &mut suffix);
+            let suffix = std::str::from_utf8(&suffix[..len]).expect("ASCII suffix");
+            specs.push(StencilSpec::new(format!("{symbol}{suffix}")).tail_call(info.is_tail_call()));
+        }
+    }
+    specs
 }
 
 /// Harvests the vm3 stencils (all opcodes, then the internal stencils) from the

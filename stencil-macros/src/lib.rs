@@ -19,14 +19,20 @@
 //! - `__stencil_<Name>` (only with `--cfg stencil_jit`): the stencil, reading operands
 //!   from holes and ending in a tail jump.
 //!
+//! - `__stencil_<Name>__<placement>` (only with `--cfg stencil_jit`): its register
+//!   variants, one per placement of the register operands in frame slots or cached
+//!   machine registers (`stencils::variant`).
+//!
 //! Options: `#[stencil(terminal)]` never falls through (jumps, tail calls);
 //! `#[stencil(returns)]` returns from the function; `#[stencil(internal)]` is a JIT
-//! building block, not an opcode (no metadata, no interpreter handler).
+//! building block, not an opcode (no interpreter handler); `#[stencil(frame_only)]`
+//! has no register variants (its operands are raw frame offsets).
 //!
 //! Rules are checked here, with errors on the offending tokens: the signature's shape,
 //! and no construct that would make the stencil reference a symbol other than its
 //! holes and the declared helpers (panics, formatting, indexing, statics, externs).
 
+mod access;
 mod rules;
 
 use proc_macro::TokenStream;
@@ -41,11 +47,19 @@ const OPERAND_TYPES: &[&str] = &[
     "ArgsI", "ArgsF", "ArgsAny", "Dest", "FmaPair",
 ];
 
+/// Cached machine registers per bank: `stencils::variant::{CACHED_INT, CACHED_FLOAT}`
+/// (the harvester refuses a table whose variants do not match).
+const CACHED_INT: usize = 4;
+const CACHED_FLOAT: usize = 8;
+/// `stencils::variant::FRAME`.
+const FRAME: u8 = 0xFF;
+
 #[derive(Default)]
 struct Options {
     terminal: bool,
     returns: bool,
     internal: bool,
+    frame_only: bool,
 }
 
 #[proc_macro_attribute]
@@ -74,10 +88,12 @@ fn parse_options(attr: proc_macro2::TokenStream, stencil: &str) -> syn::Result<O
             options.terminal = true;
         } else if meta.path.is_ident("internal") {
             options.internal = true;
+        } else if meta.path.is_ident("frame_only") {
+            options.frame_only = true;
         } else {
             return Err(syn::Error::new_spanned(
                 &meta.path,
-                format!("stencil `{stencil}`: unknown #[stencil] option; expected `terminal`, `returns` or `internal`"),
+                format!("stencil `{stencil}`: unknown #[stencil] option; expected `terminal`, `returns`, `internal` or `frame_only`"),
             ));
         }
         if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
@@ -122,16 +138,24 @@ fn expand(func: ItemFn, options: Options) -> syn::Result<proc_macro2::TokenStrea
         let field = field_of(p);
         quote!(<#ty as crate::__jit::FromHole>::from_hole(crate::Field::#field))
     });
-    let stencil_sym = format_ident!("__stencil_{}", name);
-    let entry = quote! {
-        crate::__stencil_entry!(#stencil_sym, |t| #name(t, #(#hole_args),*));
+    let call = quote!(#name(t, #(#hole_args),*));
+    let entry: proc_macro2::TokenStream =
+        variant_entries(&name_str, &params, !options.frame_only, field_of)
+            .into_iter()
+            .map(|variant| quote!(crate::__stencil_entry!(#variant, |t| #call);))
+            .collect();
+    let access = access::analyse(&func.block, &params);
+    let field_bits = |fields: &[syn::Ident]| -> u8 {
+        params
+            .iter()
+            .filter(|p| fields.contains(&p.field))
+            .map(|p| 1u8 << field_index(&field_of(p)))
+            .fold(0, |a, b| a | b)
     };
-    if options.internal {
-        return Ok(quote! { #func #entry });
-    }
+    let reads = field_bits(&access.reads);
+    let writes = field_bits(&access.writes);
 
     let info = format_ident!("__OPINFO_{}", name);
-    let interp = format_ident!("__interp_{}", name);
     let operands = params.iter().map(|p| {
         let ty = &p.ty;
         let field = field_of(p);
@@ -139,9 +163,8 @@ fn expand(func: ItemFn, options: Options) -> syn::Result<proc_macro2::TokenStrea
     });
     let terminal = options.terminal;
     let returns = options.returns;
-    Ok(quote! {
-        #func
-
+    let cached = !options.frame_only;
+    let info_item = quote! {
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
         pub const #info: crate::OpInfo = crate::OpInfo {
@@ -149,7 +172,20 @@ fn expand(func: ItemFn, options: Options) -> syn::Result<proc_macro2::TokenStrea
             operands: &[#(#operands),*],
             terminal: #terminal,
             returns: #returns,
+            cached: #cached,
+            reads: #reads,
+            writes: #writes,
         };
+    };
+    if options.internal {
+        return Ok(quote! { #func #info_item #entry });
+    }
+
+    let interp = format_ident!("__interp_{}", name);
+    Ok(quote! {
+        #func
+
+        #info_item
 
         #[doc(hidden)]
         #[inline(always)]
@@ -161,6 +197,61 @@ fn expand(func: ItemFn, options: Options) -> syn::Result<proc_macro2::TokenStrea
 
         #entry
     })
+}
+
+fn field_index(field: &syn::Ident) -> usize {
+    match field.to_string().as_str() {
+        "A" => 0,
+        "B" => 1,
+        _ => 2,
+    }
+}
+
+/// The symbol and the location codes (fields A, B, C, D) of every register variant of
+/// a stencil, in the order and with the names of `stencils::variant`: each register
+/// operand in its frame slot or one of its bank's cached machine registers.
+fn variant_entries(
+    name: &str,
+    params: &[Param],
+    cached: bool,
+    field_of: impl Fn(&Param) -> syn::Ident,
+) -> Vec<proc_macro2::TokenStream> {
+    // (field index, radix) of each cacheable operand, in text order.
+    let digits: Vec<(usize, usize)> = params
+        .iter()
+        .filter(|_| cached)
+        .filter_map(|p| {
+            let radix = match p.ty.to_string().as_str() {
+                "RegI" | "RegC" => 1 + CACHED_INT,
+                "RegF" => 1 + CACHED_FLOAT,
+                _ => return None,
+            };
+            Some((field_index(&field_of(p)), radix))
+        })
+        .collect();
+    let count: usize = digits.iter().map(|d| d.1).product();
+    (0..count)
+        .map(|index| {
+            let mut locs = [FRAME; 4];
+            let mut suffix = String::new();
+            let mut rest = index;
+            for &(field, radix) in digits.iter().rev() {
+                let digit = rest % radix;
+                rest /= radix;
+                if digit > 0 {
+                    locs[field] = digit as u8 - 1;
+                }
+                suffix.insert(0, if digit == 0 { 'm' } else { (b'0' + digit as u8 - 1) as char });
+            }
+            let symbol = if index == 0 {
+                format!("__stencil_{name}")
+            } else {
+                format!("__stencil_{name}__{suffix}")
+            };
+            let [a, b, c, d] = locs;
+            quote!(#symbol, [#a, #b, #c, #d])
+        })
+        .collect()
 }
 
 /// `pub fn Name<T: Tier>(t: &mut T, <operands>) -> Flow`, nothing else.

@@ -44,6 +44,16 @@ pub enum Field {
     C,
 }
 
+impl Field {
+    /// The fields in instruction order.
+    pub const ALL: [Field; 3] = [Field::A, Field::B, Field::C];
+
+    /// The field's bit in [`crate::OpInfo::reads`] and [`crate::OpInfo::writes`].
+    pub const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
 /// A register bank (spec §1). The discriminant is the encoding in `CallMixed`'s flags.
 #[repr(u8)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -18,6 +18,7 @@
 //! | `_JIT_CALLEE` | the callee's entry |
 
 use crate::helpers::ffi;
+use crate::variant::{CACHED_FLOAT, CACHED_INT, FRAME};
 use crate::*;
 
 extern "C" {
@@ -30,17 +31,33 @@ extern "C" {
     static _JIT_FUNC: u8;
 }
 
-#[cfg(target_arch = "x86_64")]
-extern "sysv64" {
-    fn _JIT_CONTINUE(ctx: *mut Ctx, frame: *mut u64) -> u64;
-    fn _JIT_TARGET(ctx: *mut Ctx, frame: *mut u64) -> u64;
-    fn _JIT_CALLEE(ctx: *mut Ctx, frame: *mut u64) -> u64;
+/// Declares the continuation holes with the stencil signature of this target.
+macro_rules! continuations {
+    ($abi:literal) => {
+        extern $abi {
+            fn _JIT_CONTINUE(ctx: *mut Ctx, frame: *mut u64,
+                r0: u64, r1: u64, r2: u64, r3: u64,
+                f0: f64, f1: f64, f2: f64, f3: f64, f4: f64, f5: f64, f6: f64, f7: f64) -> u64;
+            fn _JIT_TARGET(ctx: *mut Ctx, frame: *mut u64,
+                r0: u64, r1: u64, r2: u64, r3: u64,
+                f0: f64, f1: f64, f2: f64, f3: f64, f4: f64, f5: f64, f6: f64, f7: f64) -> u64;
+            fn _JIT_CALLEE(ctx: *mut Ctx, frame: *mut u64,
+                r0: u64, r1: u64, r2: u64, r3: u64,
+                f0: f64, f1: f64, f2: f64, f3: f64, f4: f64, f5: f64, f6: f64, f7: f64) -> u64;
+        }
+    };
 }
+#[cfg(target_arch = "x86_64")]
+continuations!("sysv64");
 #[cfg(not(target_arch = "x86_64"))]
-extern "C" {
-    fn _JIT_CONTINUE(ctx: *mut Ctx, frame: *mut u64) -> u64;
-    fn _JIT_TARGET(ctx: *mut Ctx, frame: *mut u64) -> u64;
-    fn _JIT_CALLEE(ctx: *mut Ctx, frame: *mut u64) -> u64;
+continuations!("C");
+
+/// Calls or tail-calls a continuation hole with the tier's state.
+macro_rules! pass_on {
+    ($hole:ident, $ctx:expr, $frame:expr, $r:expr, $f:expr) => {{
+        let (r, f) = ($r, $f);
+        $hole($ctx, $frame, r[0], r[1], r[2], r[3], f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7])
+    }};
 }
 
 macro_rules! hole {
@@ -55,6 +72,26 @@ fn field_value(field: Field) -> usize {
         Field::A => hole!(_JIT_A),
         Field::B => hole!(_JIT_B),
         Field::C => hole!(_JIT_C),
+    }
+}
+
+/// The JIT form of a register operand is the number of the hole it came from (A, B, C,
+/// or 3 for `_JIT_D`): where the register lives is the variant's business
+/// (`JitTier`'s const parameters), and its frame offset is that hole's value.
+#[inline(always)]
+const fn field_tag(field: Field) -> usize {
+    field as usize
+}
+
+const TAG_D: usize = 3;
+
+#[inline(always)]
+fn tag_offset(tag: usize) -> usize {
+    match tag {
+        0 => hole!(_JIT_A),
+        1 => hole!(_JIT_B),
+        2 => hole!(_JIT_C),
+        _ => hole!(_JIT_D),
     }
 }
 
@@ -113,7 +150,17 @@ macro_rules! offset_from_hole {
         }
     )*};
 }
-offset_from_hole!(RegI, RegF, RegC, Callee, ArgsI, ArgsF, ArgsAny, ConstStr);
+offset_from_hole!(Callee, ArgsI, ArgsF, ArgsAny, ConstStr);
+
+macro_rules! register_from_hole {
+    ($($t:ident),*) => {$(
+        impl FromHole for $t {
+            #[inline(always)]
+            fn from_hole(field: Field) -> Self { $t(field_tag(field)) }
+        }
+    )*};
+}
+register_from_hole!(RegI, RegF, RegC);
 
 macro_rules! data_from_hole {
     ($($t:ident),*) => {$(
@@ -145,7 +192,7 @@ impl FromHole for Dest {
     fn from_hole(field: Field) -> Self {
         Dest {
             bank: Bank::I64,
-            reg: field_value(field),
+            reg: field_tag(field),
         }
     }
 }
@@ -154,22 +201,44 @@ impl FromHole for FmaPair {
     #[inline(always)]
     fn from_hole(_: Field) -> Self {
         FmaPair {
-            x: RegF(hole!(_JIT_C)),
-            y: RegF(hole!(_JIT_D)),
+            x: RegF(field_tag(Field::C)),
+            y: RegF(TAG_D),
         }
     }
 }
 
-/// The state of one stencil: the run context and the activation's frame.
-pub struct JitTier {
+/// The state of one stencil variant: the run context, the activation's frame and the
+/// cached machine registers, which arrive as arguments and are passed on to the
+/// continuation. `A`..`D` say where the registers of fields A, B, C and D live:
+/// [`FRAME`] or the number of a cached register of the operand's bank. They are
+/// constants, so every register access compiles to a frame access or to nothing.
+pub struct JitTier<const A: u8, const B: u8, const C: u8, const D: u8> {
     ctx: *mut Ctx,
     frame: *mut u64,
+    r: [u64; CACHED_INT],
+    f: [f64; CACHED_FLOAT],
 }
 
-impl JitTier {
+impl<const A: u8, const B: u8, const C: u8, const D: u8> JitTier<A, B, C, D> {
     #[inline(always)]
-    pub unsafe fn new(ctx: *mut Ctx, frame: *mut u64) -> JitTier {
-        JitTier { ctx, frame }
+    pub unsafe fn new(
+        ctx: *mut Ctx,
+        frame: *mut u64,
+        r: [u64; CACHED_INT],
+        f: [f64; CACHED_FLOAT],
+    ) -> Self {
+        JitTier { ctx, frame, r, f }
+    }
+
+    /// Where the register of hole `tag` lives.
+    #[inline(always)]
+    const fn loc(tag: usize) -> u8 {
+        match tag {
+            0 => A,
+            1 => B,
+            2 => C,
+            _ => D,
+        }
     }
 
     #[inline(always)]
@@ -177,14 +246,69 @@ impl JitTier {
         unsafe { (self.frame as *mut u8).add(offset) as *mut u64 }
     }
 
+    #[inline(always)]
+    fn read_int(&self, tag: usize) -> u64 {
+        match Self::loc(tag) {
+            FRAME => unsafe { *self.slot(tag_offset(tag)) },
+            k => self.r[k as usize % CACHED_INT],
+        }
+    }
+
+    #[inline(always)]
+    fn write_int(&mut self, tag: usize, v: u64) {
+        match Self::loc(tag) {
+            FRAME => unsafe { *self.slot(tag_offset(tag)) = v },
+            k => self.r[k as usize % CACHED_INT] = v,
+        }
+    }
+
+    #[inline(always)]
+    fn read_float(&self, tag: usize) -> f64 {
+        match Self::loc(tag) {
+            FRAME => unsafe { *(self.slot(tag_offset(tag)) as *const f64) },
+            k => self.f[k as usize % CACHED_FLOAT],
+        }
+    }
+
+    #[inline(always)]
+    fn write_float(&mut self, tag: usize, v: f64) {
+        match Self::loc(tag) {
+            FRAME => unsafe { *(self.slot(tag_offset(tag)) as *mut f64) = v },
+            k => self.f[k as usize % CACHED_FLOAT] = v,
+        }
+    }
+
+    /// After a call the cached registers hold whatever the callee left there: the JIT
+    /// saved what it needs in the frame. Saying so (an empty `asm!` that only declares
+    /// them as outputs, no instruction) keeps LLVM from preserving them across the call.
+    #[inline(always)]
+    fn forget_cached(&mut self) {
+        let [r0, r1, r2, r3] = &mut self.r;
+        let [f0, f1, f2, f3, f4, f5, f6, f7] = &mut self.f;
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            core::arch::asm!("", out("rdx") *r0, out("rcx") *r1, out("r8") *r2, out("r9") *r3,
+                out("xmm0") *f0, out("xmm1") *f1, out("xmm2") *f2, out("xmm3") *f3,
+                out("xmm4") *f4, out("xmm5") *f5, out("xmm6") *f6, out("xmm7") *f7,
+                options(nomem, nostack, preserves_flags));
+        }
+        #[cfg(target_arch = "aarch64")]
+        unsafe {
+            core::arch::asm!("", out("x2") *r0, out("x3") *r1, out("x4") *r2, out("x5") *r3,
+                out("v0") *f0, out("v1") *f1, out("v2") *f2, out("v3") *f3,
+                out("v4") *f4, out("v5") *f5, out("v6") *f6, out("v7") *f7,
+                options(nomem, nostack, preserves_flags));
+        }
+    }
+
     /// Ends the stencil: every `Flow` becomes a tail jump or a returned status.
     #[inline(always)]
     pub unsafe fn finish(self, flow: Flow) -> u64 {
         unsafe {
             match flow {
-                Flow::Next => _JIT_CONTINUE(self.ctx, self.frame),
-                Flow::Jump => _JIT_TARGET(self.ctx, self.frame),
-                Flow::TailCall => _JIT_CALLEE(self.ctx, self.frame),
+                Flow::Next => pass_on!(_JIT_CONTINUE, self.ctx, self.frame, self.r, self.f),
+                Flow::Jump => pass_on!(_JIT_TARGET, self.ctx, self.frame, self.r, self.f),
+                Flow::TailCall => pass_on!(_JIT_CALLEE, self.ctx, self.frame, self.r, self.f),
                 Flow::Return(bits) => {
                     (*self.ctx).ret = bits;
                     Exit::RETURNED
@@ -203,30 +327,40 @@ impl JitTier {
     }
 }
 
-impl Tier for JitTier {
+impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, C, D> {
     #[inline(always)]
     fn i(&self, r: RegI) -> i64 {
-        unsafe { *(self.slot(r.0) as *const i64) }
+        self.read_int(r.0) as i64
     }
     #[inline(always)]
     fn set_i(&mut self, r: RegI, v: i64) {
-        unsafe { *(self.slot(r.0) as *mut i64) = v }
+        self.write_int(r.0, v as u64)
     }
     #[inline(always)]
     fn f(&self, r: RegF) -> f64 {
-        unsafe { *(self.slot(r.0) as *const f64) }
+        self.read_float(r.0)
     }
     #[inline(always)]
     fn set_f(&mut self, r: RegF, v: f64) {
-        unsafe { *(self.slot(r.0) as *mut f64) = v }
+        self.write_float(r.0, v)
     }
     #[inline(always)]
     fn cell(&self, r: RegC) -> u64 {
-        unsafe { *self.slot(r.0) }
+        self.read_int(r.0)
     }
     #[inline(always)]
     fn set_cell(&mut self, r: RegC, v: u64) {
-        unsafe { *self.slot(r.0) = v }
+        self.write_int(r.0, v)
+    }
+    /// The operands of a `frame_only` stencil: the slots between the two holes.
+    #[inline(always)]
+    fn fill_slots(&mut self, from: RegI, to: RegI, bits: u64) {
+        let mut offset = tag_offset(from.0);
+        let end = tag_offset(to.0);
+        while offset < end {
+            unsafe { *self.slot(offset) = bits };
+            offset += 8;
+        }
     }
 
     #[inline(always)]
@@ -305,7 +439,8 @@ impl Tier for JitTier {
             }
             (*ctx).depth += 1;
             let callee_frame = self.slot(hole!(_JIT_FRAME));
-            let mut status = _JIT_CALLEE(ctx, callee_frame);
+            // The arguments the callee keeps in machine registers are in them already.
+            let mut status = pass_on!(_JIT_CALLEE, ctx, callee_frame, self.r, self.f);
             if status != Exit::RETURNED
                 && matches!(
                     Exit::decode(status),
@@ -321,7 +456,13 @@ impl Tier for JitTier {
             if status != Exit::RETURNED {
                 return Flow::Exit(status);
             }
-            *self.slot(dest.reg) = (*ctx).ret;
+            // Only now, after the last call: a value declared here is live across none.
+            self.forget_cached();
+            let bits = (*ctx).ret;
+            match dest.bank {
+                Bank::F64 => self.write_float(dest.reg, f64::from_bits(bits)),
+                _ => self.write_int(dest.reg, bits),
+            }
         }
         Flow::Next
     }

@@ -21,6 +21,7 @@ mod inst;
 mod operand;
 pub mod ops;
 mod tier;
+pub mod variant;
 
 #[cfg(stencil_jit)]
 #[doc(hidden)]
@@ -39,7 +40,7 @@ mod registry {
     use crate::*;
     include!(concat!(env!("OUT_DIR"), "/registry.rs"));
 }
-pub use registry::{dispatch, Opcode, INTERNAL_STENCILS, OPCODES, OPCODE_COUNT};
+pub use registry::{dispatch, Opcode, INTERNAL_INFOS, INTERNAL_STENCILS, OPCODES, OPCODE_COUNT};
 
 /// Prefix of the symbol of every stencil in the stencil object (`__stencil_AddI64`).
 pub const STENCIL_SYMBOL_PREFIX: &str = "__stencil_";
@@ -48,33 +49,56 @@ pub const STENCIL_SYMBOL_PREFIX: &str = "__stencil_";
 /// so that every hole value is a small non-negative number (see `Imm`).
 pub const IMM_BIAS: i64 = 0x8000;
 
-/// Expands to the `#[no_mangle]` entry point of one stencil (only in the stencil build).
-/// On x86-64 stencils use the System V convention on every OS (Windows included), since
-/// its continuations compile to tail jumps; elsewhere the C convention.
+/// Expands to the exported entry point of one stencil variant (only in the stencil
+/// build): `$sym` is its symbol, `[$la, $lb, $lc, $ld]` where the registers of fields A,
+/// B, C and D live ([`variant::FRAME`] or a cached register's number). Every stencil
+/// takes and passes on the run context, the frame and the cached machine registers;
+/// on x86-64 with the System V convention on every OS (Windows included), since its
+/// continuations compile to tail jumps, elsewhere with the C convention.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __stencil_entry {
-    ($sym:ident, |$t:ident| $call:expr) => {
+    ($sym:literal, [$la:expr, $lb:expr, $lc:expr, $ld:expr], |$t:ident| $call:expr) => {
         #[cfg(all(stencil_jit, target_arch = "x86_64"))]
-        #[no_mangle]
-        pub unsafe extern "sysv64" fn $sym(ctx: *mut $crate::Ctx, frame: *mut u64) -> u64 {
-            let mut tier = unsafe { $crate::__jit::JitTier::new(ctx, frame) };
-            let flow = {
-                let $t = &mut tier;
-                $call
-            };
-            unsafe { tier.finish(flow) }
-        }
+        const _: () = {
+            #[export_name = $sym]
+            pub unsafe extern "sysv64" fn stencil(
+                ctx: *mut $crate::Ctx, frame: *mut u64,
+                r0: u64, r1: u64, r2: u64, r3: u64,
+                f0: f64, f1: f64, f2: f64, f3: f64, f4: f64, f5: f64, f6: f64, f7: f64,
+            ) -> u64 {
+                let mut tier = unsafe {
+                    $crate::__jit::JitTier::<$la, $lb, $lc, $ld>::new(
+                        ctx, frame, [r0, r1, r2, r3], [f0, f1, f2, f3, f4, f5, f6, f7],
+                    )
+                };
+                let flow = {
+                    let $t = &mut tier;
+                    $call
+                };
+                unsafe { tier.finish(flow) }
+            }
+        };
         #[cfg(all(stencil_jit, not(target_arch = "x86_64")))]
-        #[no_mangle]
-        pub unsafe extern "C" fn $sym(ctx: *mut $crate::Ctx, frame: *mut u64) -> u64 {
-            let mut tier = unsafe { $crate::__jit::JitTier::new(ctx, frame) };
-            let flow = {
-                let $t = &mut tier;
-                $call
-            };
-            unsafe { tier.finish(flow) }
-        }
+        const _: () = {
+            #[export_name = $sym]
+            pub unsafe extern "C" fn stencil(
+                ctx: *mut $crate::Ctx, frame: *mut u64,
+                r0: u64, r1: u64, r2: u64, r3: u64,
+                f0: f64, f1: f64, f2: f64, f3: f64, f4: f64, f5: f64, f6: f64, f7: f64,
+            ) -> u64 {
+                let mut tier = unsafe {
+                    $crate::__jit::JitTier::<$la, $lb, $lc, $ld>::new(
+                        ctx, frame, [r0, r1, r2, r3], [f0, f1, f2, f3, f4, f5, f6, f7],
+                    )
+                };
+                let flow = {
+                    let $t = &mut tier;
+                    $call
+                };
+                unsafe { tier.finish(flow) }
+            }
+        };
     };
 }
 

@@ -60,6 +60,14 @@ pub struct OpInfo {
     /// Returns from the function (`#[stencil(returns)]`); the result's bank is the bank
     /// of the single operand (an immediate returns an i64).
     pub returns: bool,
+    /// Its register operands may live in machine registers: the stencil has a variant
+    /// for every placement (see [`crate::variant`]). Off for `#[stencil(frame_only)]`.
+    pub cached: bool,
+    /// The fields whose register the body reads (bit `1 << field`; `FmaPair` reads both
+    /// of its registers), found by `#[stencil]` in the body.
+    pub reads: u8,
+    /// The fields whose register the body writes on every path that continues.
+    pub writes: u8,
 }
 
 impl OpInfo {
@@ -69,6 +77,16 @@ impl OpInfo {
             .iter()
             .find(|(f, _)| *f == field)
             .map(|(_, k)| *k)
+    }
+
+    /// Whether the body reads the register in `field`.
+    pub fn reads(&self, field: Field) -> bool {
+        self.reads & field.bit() != 0
+    }
+
+    /// Whether the body writes the register in `field`.
+    pub fn writes(&self, field: Field) -> bool {
+        self.writes & field.bit() != 0
     }
 
     /// The field holding the branch target, for branches.

@@ -48,6 +48,10 @@ pub trait Tier {
     fn set_f(&mut self, r: RegF, v: f64);
     fn cell(&self, r: RegC) -> u64;
     fn set_cell(&mut self, r: RegC, v: u64);
+    /// Sets every frame slot from register `from` up to (not including) register `to`,
+    /// whatever their banks, to `bits`: a building block of compiled prologues
+    /// (`#[stencil(internal, frame_only)]`), not used by opcodes.
+    fn fill_slots(&mut self, from: RegI, to: RegI, bits: u64);
 
     fn const_i64(&self, k: ConstI64) -> i64;
     fn const_f64(&self, k: ConstF64) -> f64;

@@ -366,6 +366,13 @@ impl Tier for Machine<'_, '_> {
     fn set_cell(&mut self, r: RegC, v: u64) {
         unsafe { *self.rc.add(r.0) = v }
     }
+    /// Only compiled prologues use this; here the registers are i64 indexes.
+    #[inline(always)]
+    fn fill_slots(&mut self, from: RegI, to: RegI, bits: u64) {
+        for r in from.0..to.0 {
+            unsafe { *self.ri.add(r) = bits as i64 }
+        }
+    }
 
     #[inline(always)]
     fn const_i64(&self, k: ConstI64) -> i64 {

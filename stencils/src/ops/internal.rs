@@ -5,17 +5,20 @@ use crate::*;
 /// Zero the frame slots from byte offset A up to (not including) B: the prologue of a
 /// function with many registers (spec §1: every register but the parameters is zero
 /// at entry). Small ranges use one `ConstI64K` stencil per slot instead.
-#[stencil(internal)]
+#[stencil(internal, frame_only)]
 pub fn ZeroRange<T: Tier>(t: &mut T, a: RegI, b: RegI) -> Flow {
-    let mut slot = a.0;
-    while slot < b.0 {
-        t.set_i(RegI(slot), 0);
-        slot += 8;
-    }
+    t.fill_slots(a, b, 0);
     Flow::Next
 }
 
-/// Set the cell at byte offset A to null: a function prologue's cell register.
+/// fA = +0.0: a function prologue's f64 register kept in a machine register.
+#[stencil(internal)]
+pub fn ZeroF64<T: Tier>(t: &mut T, a: RegF) -> Flow {
+    t.set_f(a, 0.0);
+    Flow::Next
+}
+
+/// cA = null: a function prologue's cell register (in its slot or a machine register).
 #[stencil(internal)]
 pub fn NullSlot<T: Tier>(t: &mut T, a: RegC) -> Flow {
     t.set_cell(a, cell::NULL);
@@ -24,13 +27,9 @@ pub fn NullSlot<T: Tier>(t: &mut T, a: RegC) -> Flow {
 
 /// Set the cells from byte offset A up to (not including) B to null: the prologue of a
 /// function with many cell registers.
-#[stencil(internal)]
-pub fn NullRange<T: Tier>(t: &mut T, a: RegC, b: RegC) -> Flow {
-    let mut slot = a.0;
-    while slot < b.0 {
-        t.set_cell(RegC(slot), cell::NULL);
-        slot += 8;
-    }
+#[stencil(internal, frame_only)]
+pub fn NullRange<T: Tier>(t: &mut T, a: RegI, b: RegI) -> Flow {
+    t.fill_slots(a, b, cell::NULL);
     Flow::Next
 }
 

@@ -1,0 +1,256 @@
+//! Register assignment: which vm3 registers of a function live in machine registers.
+//!
+//! One assignment per function, fixed for its whole body: the `CACHED_INT` integer
+//! machine registers go to the i64 and cell registers with the highest use counts, the
+//! `CACHED_FLOAT` float ones to the f64 registers, each use weighted by 8 per loop it
+//! sits in (a loop being the range of a backward branch). A fixed assignment needs no
+//! moves at branches and joins, keeps this pass a single linear scan (compile speed is
+//! the point of copy-and-patch), and puts every loop's hottest registers in machine
+//! registers whenever they fit; see `docs/ARCHITECTURE.md`.
+//!
+//! The pass also computes which cached registers are live after each instruction, so a
+//! call saves only what is read after it.
+
+use stencils::variant::{Loc, CACHED_FLOAT, CACHED_INT};
+use stencils::{Bank, Field, Inst, Opcode, OperandKind};
+use vm3::{Function, Program};
+
+/// Where the registers of one function live.
+pub struct Assignment {
+    /// The cached register of each vm3 register, by bank (`NOT_CACHED` when in the frame).
+    by_bank: [Vec<u8>; 3],
+    /// The vm3 register each integer machine register holds.
+    pub int: [Option<(Bank, u16)>; CACHED_INT],
+    /// The vm3 register each float machine register holds.
+    pub float: [Option<u16>; CACHED_FLOAT],
+    /// The cached registers live after each instruction (see [`CacheMask`]).
+    pub live_out: Vec<CacheMask>,
+}
+
+const NOT_CACHED: u8 = u8::MAX;
+
+/// A set of cached machine registers: bit `k` integer register `k`, bit
+/// `CACHED_INT + k` float register `k`.
+pub type CacheMask = u16;
+
+/// Where a machine register of a mask is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MachineReg {
+    Int(u8),
+    Float(u8),
+}
+
+impl MachineReg {
+    pub fn bit(self) -> CacheMask {
+        match self {
+            MachineReg::Int(k) => 1 << k,
+            MachineReg::Float(k) => 1 << (CACHED_INT + k as usize),
+        }
+    }
+}
+
+fn bank_index(bank: Bank) -> usize {
+    match bank {
+        Bank::I64 => 0,
+        Bank::F64 => 1,
+        Bank::Cell => 2,
+    }
+}
+
+impl Assignment {
+    /// Where register `reg` of `bank` lives.
+    pub fn loc(&self, bank: Bank, reg: usize) -> Loc {
+        match self.by_bank[bank_index(bank)].get(reg) {
+            Some(&k) if k != NOT_CACHED => Loc::Cached(k),
+            _ => Loc::Frame,
+        }
+    }
+
+    /// The machine register holding register `reg` of `bank`, if it is cached.
+    pub fn machine_reg(&self, bank: Bank, reg: usize) -> Option<MachineReg> {
+        match self.loc(bank, reg) {
+            Loc::Frame => None,
+            Loc::Cached(k) if bank == Bank::F64 => Some(MachineReg::Float(k)),
+            Loc::Cached(k) => Some(MachineReg::Int(k)),
+        }
+    }
+
+    /// Every cached vm3 register with its machine register.
+    pub fn cached(&self) -> impl Iterator<Item = (Bank, usize, MachineReg)> + '_ {
+        let ints = self.int.iter().enumerate().filter_map(|(k, r)| {
+            r.map(|(bank, reg)| (bank, reg as usize, MachineReg::Int(k as u8)))
+        });
+        let floats = self.float.iter().enumerate().filter_map(|(k, r)| {
+            r.map(|reg| (Bank::F64, reg as usize, MachineReg::Float(k as u8)))
+        });
+        ints.chain(floats)
+    }
+
+    /// The mask of every cached register.
+    pub fn all(&self) -> CacheMask {
+        self.cached().fold(0, |m, (_, _, r)| m | r.bit())
+    }
+}
+
+/// A register operand of an instruction: its bank, index, and whether the instruction
+/// reads and writes it.
+#[derive(Clone, Copy, Debug)]
+pub struct RegUse {
+    pub bank: Bank,
+    pub reg: usize,
+    pub read: bool,
+    pub write: bool,
+}
+
+/// Every register an instruction touches, call arguments included.
+pub fn reg_uses(program: &Program, inst: Inst, mut each: impl FnMut(RegUse)) {
+    let op = Opcode::from_u8(inst.code).expect("verified opcode");
+    let info = op.info();
+    for &(field, kind) in info.operands {
+        let raw = inst.field(field) as usize;
+        let (read, write) = (info.reads(field), info.writes(field));
+        match kind {
+            OperandKind::Reg(bank) => each(RegUse { bank, reg: raw, read, write }),
+            OperandKind::Dest => each(RegUse {
+                bank: Bank::from_u8(inst.flags).expect("verified bank"),
+                reg: raw,
+                read: false,
+                write: true,
+            }),
+            OperandKind::FmaPair => {
+                for reg in [raw & 0xFF, raw >> 8] {
+                    each(RegUse { bank: Bank::F64, reg, read: true, write: false });
+                }
+            }
+            OperandKind::Args(_) => {
+                let callee = inst.field(Field::C) as usize;
+                for (k, &bank) in program.functions[callee].params.iter().enumerate() {
+                    each(RegUse { bank, reg: raw + k, read: true, write: false });
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Assigns the registers of `func`.
+pub fn assign(program: &Program, func: &Function) -> Assignment {
+    let n = func.code.len();
+    // Loop depth by a difference array over the ranges of backward branches.
+    let mut depth_delta = vec![0i32; n + 1];
+    for (pc, inst) in func.code.iter().enumerate() {
+        if let Some(target) = branch_target(*inst) {
+            if target <= pc {
+                depth_delta[target] += 1;
+                depth_delta[pc + 1] -= 1;
+            }
+        }
+    }
+    let counts = [
+        func.regs.get(Bank::I64) as usize,
+        func.regs.get(Bank::F64) as usize,
+        func.regs.get(Bank::Cell) as usize,
+    ];
+    let mut weights: [Vec<u64>; 3] = counts.map(|c| vec![0u64; c]);
+    let mut depth = 0i32;
+    for (pc, &inst) in func.code.iter().enumerate() {
+        depth += depth_delta[pc];
+        let weight = 1u64 << (3 * depth.clamp(0, 6) as u32);
+        reg_uses(program, inst, |u| weights[bank_index(u.bank)][u.reg] += weight);
+    }
+
+    let mut by_bank: [Vec<u8>; 3] = counts.map(|c| vec![NOT_CACHED; c]);
+    let mut int = [None; CACHED_INT];
+    let mut float = [None; CACHED_FLOAT];
+    let mut ints: Vec<(u64, Bank, usize)> = [Bank::I64, Bank::Cell]
+        .into_iter()
+        .flat_map(|bank| {
+            weights[bank_index(bank)]
+                .iter()
+                .enumerate()
+                .filter(|(_, &w)| w > 0)
+                .map(move |(r, &w)| (w, bank, r))
+        })
+        .collect();
+    // Heaviest first; ties by bank and number, so the assignment is deterministic.
+    ints.sort_by(|a, b| b.0.cmp(&a.0).then((a.1 as u8, a.2).cmp(&(b.1 as u8, b.2))));
+    for (k, &(_, bank, reg)) in ints.iter().take(CACHED_INT).enumerate() {
+        by_bank[bank_index(bank)][reg] = k as u8;
+        int[k] = Some((bank, reg as u16));
+    }
+    let mut floats: Vec<(u64, usize)> = weights[1]
+        .iter()
+        .enumerate()
+        .filter(|(_, &w)| w > 0)
+        .map(|(r, &w)| (w, r))
+        .collect();
+    floats.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (k, &(_, reg)) in floats.iter().take(CACHED_FLOAT).enumerate() {
+        by_bank[1][reg] = k as u8;
+        float[k] = Some(reg as u16);
+    }
+    let mut assignment = Assignment {
+        by_bank,
+        int,
+        float,
+        live_out: Vec::new(),
+    };
+    assignment.live_out = liveness(program, func, &assignment);
+    assignment
+}
+
+fn branch_target(inst: Inst) -> Option<usize> {
+    let info = Opcode::from_u8(inst.code)?.info();
+    info.target_field()
+        .map(|f| inst.field(f) as usize)
+}
+
+/// The cached registers live after each instruction: a backward dataflow over the
+/// function's control flow, on masks of the cached registers only. A trap ends the run,
+/// so it reads nothing; a `Deopt` reads everything (the interpreter resumes from the
+/// frame); a return reads its operand.
+fn liveness(program: &Program, func: &Function, a: &Assignment) -> Vec<CacheMask> {
+    let n = func.code.len();
+    let mut uses = vec![0 as CacheMask; n];
+    let mut defs = vec![0 as CacheMask; n];
+    let mut succs: Vec<[Option<usize>; 2]> = vec![[None, None]; n];
+    for (pc, &inst) in func.code.iter().enumerate() {
+        let op = Opcode::from_u8(inst.code).expect("verified opcode");
+        if op == Opcode::Deopt {
+            uses[pc] = a.all();
+        }
+        reg_uses(program, inst, |u| {
+            if let Some(m) = a.machine_reg(u.bank, u.reg) {
+                if u.read {
+                    uses[pc] |= m.bit();
+                } else if u.write {
+                    defs[pc] |= m.bit();
+                }
+            }
+        });
+        let info = op.info();
+        succs[pc] = [
+            (!info.terminal && pc + 1 < n).then_some(pc + 1),
+            branch_target(inst),
+        ];
+    }
+    let mut live_in = vec![0 as CacheMask; n];
+    let mut live_out = vec![0 as CacheMask; n];
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for pc in (0..n).rev() {
+            let out = succs[pc]
+                .iter()
+                .flatten()
+                .fold(0, |m, &s| m | live_in[s]);
+            let inn = uses[pc] | (out & !defs[pc]);
+            if out != live_out[pc] || inn != live_in[pc] {
+                live_out[pc] = out;
+                live_in[pc] = inn;
+                changed = true;
+            }
+        }
+    }
+    live_out
+}
