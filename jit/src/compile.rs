@@ -80,6 +80,8 @@ struct Layout {
     /// Offset of each function's constants (8 bytes each) and tables (length, entries).
     consts: Vec<Vec<usize>>,
     tables: Vec<Vec<usize>>,
+    /// Offset of the compiler's own data words (`Lowered::data`).
+    data: usize,
     got: Got,
     total: usize,
 }
@@ -144,6 +146,8 @@ impl Layout {
 
 pub struct Compiled {
     pub region: ExecutableRegion,
+    /// The vm3 registers each function keeps in machine registers.
+    pub cached: Vec<Vec<(vm3::Bank, usize, crate::regalloc::MachineReg)>>,
     pub functions: Vec<FunctionCode>,
     pub code_len: usize,
 }
@@ -176,6 +180,10 @@ pub fn compile(
     let base = region.address();
     let bytes = region.bytes();
     write_data(program, stencils, &layout, &helpers, base, bytes)?;
+    for (i, word) in lowered.data.iter().enumerate() {
+        let at = layout.data + 8 * i;
+        bytes[at..at + 8].copy_from_slice(&word.to_le_bytes());
+    }
 
     for (f, low) in lowered.functions.iter().enumerate() {
         for index in low.pieces.start as usize..low.pieces.end as usize {
@@ -216,6 +224,11 @@ pub fn compile(
     let region = region.make_executable()?;
     Ok(Compiled {
         region,
+        cached: lowered
+            .assignments
+            .iter()
+            .map(|a| a.cached().collect())
+            .collect(),
         functions,
         code_len: layout.code_len,
     })
@@ -349,7 +362,10 @@ fn lay_out(
                 .collect(),
         );
     }
+    let data = offset;
+    offset += 8 * lowered.data.len();
     let mut layout = Layout {
+        data,
         piece_offsets,
         code_len,
         trampolines,
@@ -541,6 +557,7 @@ impl PatchSite<'_> {
                     OperandValue::Known(v) => Fixed(v),
                     OperandValue::Const(k) => InRegion(layout.consts[self.func][k]),
                     OperandValue::Table(t) => InRegion(layout.tables[self.func][t]),
+                    OperandValue::Data(i) => InRegion(layout.data + 8 * i),
                 }
             }
             HoleValue::FrameBytes => {

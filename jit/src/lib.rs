@@ -11,6 +11,7 @@
 //! stencils) and `patch/` (relocation arithmetic).
 
 pub mod compile;
+mod divide;
 pub mod lower;
 pub mod memory;
 mod native_stack;

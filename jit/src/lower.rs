@@ -34,6 +34,8 @@ pub enum OperandValue {
     Const(usize),
     /// The table `index` of the function, laid out as length then entries.
     Table(usize),
+    /// Word `index` of the data the compiler made (`Lowered::data`).
+    Data(usize),
 }
 
 /// One stencil instance of the code.
@@ -59,6 +61,9 @@ pub struct Lowered {
     pub inst_start: Vec<u32>,
     /// Where each function keeps its registers.
     pub assignments: Vec<Assignment>,
+    /// Words the compiler computed for stencils to read (division magic), laid out
+    /// with the constants.
+    pub data: Vec<u64>,
 }
 
 /// Where one function's pieces are.
@@ -166,6 +171,7 @@ pub fn lower(program: &Program, cpu: CpuFeatures) -> Lowered {
             .iter()
             .map(|f| regalloc::assign(program, f))
             .collect(),
+        data: Vec::new(),
     };
     let string_ids = program.string_constant_ids();
     for (f, (func, string_ids)) in program.functions.iter().zip(&string_ids).enumerate() {
@@ -192,7 +198,7 @@ pub fn lower(program: &Program, cpu: CpuFeatures) -> Lowered {
         };
         for (pc, &inst) in func.code.iter().enumerate() {
             lowered.inst_start.push(lowered.pieces.len() as u32);
-            lower_inst(&context, pc as u32, inst, &mut lowered.pieces);
+            lower_inst(&context, pc as u32, inst, &mut lowered.pieces, &mut lowered.data);
         }
         lowered.functions.push(LoweredFunction {
             pieces: first..lowered.pieces.len() as u32,
@@ -305,10 +311,20 @@ impl InstContext<'_> {
     }
 }
 
-fn lower_inst(cx: &InstContext, pc: u32, inst: Inst, pieces: &mut Vec<Piece>) {
+fn lower_inst(
+    cx: &InstContext,
+    pc: u32,
+    inst: Inst,
+    pieces: &mut Vec<Piece>,
+    data: &mut Vec<u64>,
+) {
     let (program, func) = (cx.program, cx.func);
     let op = Opcode::from_u8(inst.code).expect("verified opcode");
     let info = op.info();
+    if matches!(op, Opcode::DivI64K | Opcode::ModI64K) && inst.c != 0 {
+        pieces.push(divide_by_constant(cx, pc, inst, data));
+        return;
+    }
     let base = match op {
         Opcode::FmaF64 if !cx.cpu.fma => internal_stencil("FmaF64Baseline"),
         _ => op as usize,
@@ -414,6 +430,32 @@ fn lower_inst(cx: &InstContext, pc: u32, inst: Inst, pieces: &mut Vec<Piece>) {
     for &(bank, reg) in &saved {
         cx.fill(pc, bank, reg, pieces);
     }
+}
+
+/// `DivI64K` / `ModI64K` by a divisor other than 0 (which keeps the trapping stencil):
+/// a move, a negation or a zero for 1 and -1, else the magic-number stencils.
+fn divide_by_constant(cx: &InstContext, pc: u32, inst: Inst, data: &mut Vec<u64>) -> Piece {
+    let divide = Opcode::from_u8(inst.code) == Some(Opcode::DivI64K);
+    let (a, b) = (inst.a as usize, inst.b as usize);
+    let divisor = inst.c as i64;
+    let slot = |reg: usize| known(cx.func.regs.slot(Bank::I64, reg) as u64 * 8);
+    let loc = |reg: usize| cx.assignment.loc(Bank::I64, reg);
+    let (base, operands) = match (divide, divisor) {
+        (true, 1) => return move_piece(pc, cx.place(Bank::I64, a), cx.place(Bank::I64, b)),
+        (true, -1) => (Opcode::NegI64 as usize, [slot(a), slot(b), known(0), known(0)]),
+        (false, 1 | -1) => {
+            let zero = [slot(a), known(0), known(IMM_BIAS as u64), known(0)];
+            (Opcode::ConstI64K as usize, zero)
+        }
+        _ => {
+            let words = OperandValue::Data(data.len());
+            data.extend(crate::divide::magic_words(divisor));
+            let stencil = if divide { "DivI64KMagic" } else { "ModI64KMagic" };
+            (internal_stencil(stencil), [slot(a), slot(b), words, known(0)])
+        }
+    };
+    let locs = [loc(a), if base == Opcode::ConstI64K as usize { Loc::Frame } else { loc(b) }, Loc::Frame];
+    piece(variant(base, locs), pc, operands)
 }
 
 fn field_index(field: Field) -> usize {

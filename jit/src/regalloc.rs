@@ -41,6 +41,24 @@ pub enum MachineReg {
 }
 
 impl MachineReg {
+    /// The register's name on the machine this crate runs on (`stitch dump`).
+    pub fn name(self) -> &'static str {
+        #[cfg(target_arch = "x86_64")]
+        const NAMES: ([&str; CACHED_INT], [&str; CACHED_FLOAT]) = (
+            ["rdx", "rcx", "r8", "r9"],
+            ["xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7"],
+        );
+        #[cfg(not(target_arch = "x86_64"))]
+        const NAMES: ([&str; CACHED_INT], [&str; CACHED_FLOAT]) = (
+            ["x2", "x3", "x4", "x5"],
+            ["d0", "d1", "d2", "d3", "d4", "d5", "d6", "d7"],
+        );
+        match self {
+            MachineReg::Int(k) => NAMES.0[k as usize],
+            MachineReg::Float(k) => NAMES.1[k as usize],
+        }
+    }
+
     pub fn bit(self) -> CacheMask {
         match self {
             MachineReg::Int(k) => 1 << k,

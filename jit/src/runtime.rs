@@ -89,6 +89,15 @@ impl CompiledProgram {
         self.compiled.region.bytes()
     }
 
+    /// The vm3 registers function `func` keeps in machine registers, with the names of
+    /// those registers.
+    pub fn cached_registers(&self, func: usize) -> Vec<(vm3::Bank, usize, &'static str)> {
+        self.compiled.cached[func]
+            .iter()
+            .map(|&(bank, reg, m)| (bank, reg, m.name()))
+            .collect()
+    }
+
     /// Where each function's code lies in the region.
     pub fn function_code(&self, func: usize) -> &FunctionCode {
         &self.compiled.functions[func]

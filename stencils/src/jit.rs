@@ -368,6 +368,10 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
         unsafe { *(k.0 as *const i64) }
     }
     #[inline(always)]
+    fn const_i64_at(&self, k: ConstI64, i: usize) -> i64 {
+        unsafe { *(k.0 as *const i64).add(i) }
+    }
+    #[inline(always)]
     fn const_f64(&self, k: ConstF64) -> f64 {
         unsafe { *(k.0 as *const f64) }
     }
@@ -459,8 +463,10 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
             // Only now, after the last call: a value declared here is live across none.
             self.forget_cached();
             let bits = (*ctx).ret;
-            match dest.bank {
-                Bank::F64 => self.write_float(dest.reg, f64::from_bits(bits)),
+            match (Self::loc(dest.reg), dest.bank) {
+                // Bits are bits in a slot: one stencil serves every bank.
+                (FRAME, _) => *self.slot(tag_offset(dest.reg)) = bits,
+                (_, Bank::F64) => self.write_float(dest.reg, f64::from_bits(bits)),
                 _ => self.write_int(dest.reg, bits),
             }
         }

@@ -55,6 +55,8 @@ pub trait Tier {
 
     fn const_i64(&self, k: ConstI64) -> i64;
     fn const_f64(&self, k: ConstF64) -> f64;
+    /// Word `i` from constant `k` on (constants the JIT lays out in groups).
+    fn const_i64_at(&self, k: ConstI64, i: usize) -> i64;
     /// Entry `index` of the table, or `None` outside it.
     fn lookup(&self, t: Table, index: i64) -> Option<i64>;
 

@@ -27,6 +27,8 @@ struct Row {
     /// Bytecode instructions and machine-code bytes compiled per second.
     insts_per_sec: f64,
     bytes_per_sec: f64,
+    /// Machine code per bytecode instruction (prologues and argument moves included).
+    code_bytes_per_inst: f64,
 }
 
 pub fn bench(options: &Options) -> Result<(), Failure> {
@@ -45,7 +47,7 @@ pub fn bench(options: &Options) -> Result<(), Failure> {
         "best of {reps} runs; jit excludes compile time; speedup = interp/jit; compile rate from repeated compiles of the whole program"
     );
     outln!(
-        "{:<14} {:>10} {:>10} {:>10} {:>8} {:>10} {:>14} {:>12}",
+        "{:<14} {:>10} {:>10} {:>10} {:>8} {:>10} {:>14} {:>12} {:>7}",
         "program",
         "interp",
         "jit",
@@ -53,7 +55,8 @@ pub fn bench(options: &Options) -> Result<(), Failure> {
         "speedup",
         "jit/native",
         "compile inst/s",
-        "compile B/s"
+        "compile B/s",
+        "B/inst"
     );
     let mut speedups = Vec::new();
     let mut vs_native = Vec::new();
@@ -62,7 +65,7 @@ pub fn bench(options: &Options) -> Result<(), Failure> {
         let speedup = ratio(row.interp, row.jit);
         let over_native = ratio(row.jit, row.native);
         outln!(
-            "{:<14} {:>10} {:>10} {:>10} {:>7.2}x {:>9.2}x {:>14} {:>12}",
+            "{:<14} {:>10} {:>10} {:>10} {:>7.2}x {:>9.2}x {:>14} {:>12} {:>7.1}",
             bench.name,
             fmt_time(row.interp),
             fmt_time(row.jit),
@@ -71,6 +74,7 @@ pub fn bench(options: &Options) -> Result<(), Failure> {
             over_native,
             fmt_rate(row.insts_per_sec),
             fmt_rate(row.bytes_per_sec),
+            row.code_bytes_per_inst,
         );
         speedups.push(speedup);
         vs_native.push(over_native);
@@ -123,12 +127,14 @@ fn measure(bench: &Bench, reps: usize, compile_budget: Duration) -> Result<Row, 
 
     let (insts_per_sec, bytes_per_sec) =
         compile_rate(&program, compiled.code_len(), compile_budget)?;
+    let insts: usize = program.functions().iter().map(|f| f.code.len()).sum();
     Ok(Row {
         interp,
         jit,
         native,
         insts_per_sec,
         bytes_per_sec,
+        code_bytes_per_inst: compiled.code_len() as f64 / insts.max(1) as f64,
     })
 }
 

@@ -40,17 +40,43 @@ pub fn dump(file: &Path, entry: Option<&str>) -> Result<(), Failure> {
             params.join(", "),
             func.result.name()
         );
+        let cached = compiled.cached_registers(f);
+        let in_machine = |bank: vm3::Bank, reg: usize| {
+            cached
+                .iter()
+                .find(|c| c.0 == bank && c.1 == reg)
+                .map(|c| c.2)
+        };
+        let described: Vec<String> = cached
+            .iter()
+            .map(|(bank, reg, name)| format!("{}{reg}={name}", bank.prefix()))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  ; in machine registers: {}",
+            if described.is_empty() { "none".to_string() } else { described.join(" ") }
+        );
         let _ = writeln!(out, "  prologue:");
         disassemble(&mut out, &compiled, code.prologue.clone());
         for (index, range) in code.insts.iter().enumerate() {
             for (_, label) in func.labels.iter().filter(|(at, _)| *at as usize == index) {
                 let _ = writeln!(out, "{label}:");
             }
-            let _ = writeln!(
-                out,
-                "  {index:4}: {}",
-                vm3::asm::format_inst(&program, func, index)
-            );
+            // Where each register operand lives: a machine register, or `[frame]`.
+            let mut places = Vec::new();
+            jit::regalloc::reg_uses(&program, func.code[index], |u| {
+                let place = in_machine(u.bank, u.reg).unwrap_or("[frame]");
+                let text = format!("{}{}={place}", u.bank.prefix(), u.reg);
+                if !places.contains(&text) {
+                    places.push(text);
+                }
+            });
+            let inst = vm3::asm::format_inst(&program, func, index);
+            if places.is_empty() {
+                let _ = writeln!(out, "  {index:4}: {inst}");
+            } else {
+                let _ = writeln!(out, "  {index:4}: {inst:<40} ; {}", places.join(" "));
+            }
             disassemble(&mut out, &compiled, range.clone());
         }
         let _ = writeln!(out, "end");

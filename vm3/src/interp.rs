@@ -379,6 +379,10 @@ impl Tier for Machine<'_, '_> {
         unsafe { *self.consts.add(k.0) as i64 }
     }
     #[inline(always)]
+    fn const_i64_at(&self, k: ConstI64, i: usize) -> i64 {
+        unsafe { *self.consts.add(k.0 + i) as i64 }
+    }
+    #[inline(always)]
     fn const_f64(&self, k: ConstF64) -> f64 {
         f64::from_bits(unsafe { *self.consts.add(k.0) })
     }

@@ -10,7 +10,9 @@ use stencil_table::OwnedStencilSet;
 pub fn listing(set: &OwnedStencilSet) -> String {
     use std::fmt::Write as _;
     let mut out = format!("# stencils for {}\n", set.target);
-    for s in &set.stencils {
+    let (bases, variants): (Vec<_>, Vec<_>) =
+        set.stencils.iter().partition(|s| base_name(&s.name) == s.name);
+    for s in &bases {
         writeln!(
             out,
             "\n{} ({} bytes, tail jump {})",
@@ -36,7 +38,65 @@ pub fn listing(set: &OwnedStencilSet) -> String {
             .unwrap();
         }
     }
+    // The register variants are thousands: one line per base stencil, with a hash of
+    // every byte and hole, so a change shows which opcode's variants it touched.
+    out.push_str("\n# register variants of each stencil: count, code bytes, holes, hash\n");
+    for base in &bases {
+        let of_base: Vec<_> = variants
+            .iter()
+            .filter(|v| base_name(&v.name) == base.name)
+            .collect();
+        if of_base.is_empty() {
+            continue;
+        }
+        let mut hash = Fnv::default();
+        for v in &of_base {
+            hash.write(v.name.as_bytes());
+            hash.write(&v.code);
+            hash.write(&v.data);
+            hash.write(&v.tail_jump.to_le_bytes());
+            for h in &v.holes {
+                hash.write(format!("{:x}{:?}{:?}{}", h.offset, h.kind, h.value, h.addend).as_bytes());
+            }
+        }
+        writeln!(
+            out,
+            "{} {} variants, {} bytes, {} holes, {:016x}",
+            base.name,
+            of_base.len(),
+            of_base.iter().map(|v| v.code.len()).sum::<usize>(),
+            of_base.iter().map(|v| v.holes.len()).sum::<usize>(),
+            hash.0
+        )
+        .unwrap();
+    }
     out
+}
+
+/// The base stencil of a variant's symbol (`__stencil_AddI64__0m2` -> `__stencil_AddI64`).
+fn base_name(name: &str) -> &str {
+    let body = name.trim_start_matches("__stencil_");
+    match body.find("__") {
+        Some(at) => &name[..name.len() - body.len() + at],
+        None => name,
+    }
+}
+
+/// FNV-1a, 64 bits: a stable hash for the listing (std's hashers are not stable).
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
 }
 
 /// Compares the listing of `set` with `tests/expected/<target>.txt`, or rewrites that

@@ -41,3 +41,50 @@ pub fn FmaF64Baseline<T: Tier>(t: &mut T, a: RegF, b: RegF, c: FmaPair) -> Flow 
     t.set_f(a, super::float::canonical_nan(v));
     Flow::Next
 }
+
+/// iA = iB / d for a constant d outside -1..=1, without a divide instruction: C holds
+/// the words `jit` computes for d (multiplier, add and subtract masks, shift).
+#[stencil(internal)]
+pub fn DivI64KMagic<T: Tier>(t: &mut T, a: RegI, b: RegI, c: ConstI64) -> Flow {
+    let (m, add, sub, shift) = (
+        t.const_i64_at(c, 0),
+        t.const_i64_at(c, 1),
+        t.const_i64_at(c, 2),
+        t.const_i64_at(c, 3),
+    );
+    let q = magic_quotient(t.i(b), m, add, sub, shift);
+    t.set_i(a, q);
+    Flow::Next
+}
+
+/// iA = iB % d for a constant d outside -1..=1: C holds the words of `DivI64KMagic`,
+/// then d.
+#[stencil(internal)]
+pub fn ModI64KMagic<T: Tier>(t: &mut T, a: RegI, b: RegI, c: ConstI64) -> Flow {
+    let (m, add, sub, shift, d) = (
+        t.const_i64_at(c, 0),
+        t.const_i64_at(c, 1),
+        t.const_i64_at(c, 2),
+        t.const_i64_at(c, 3),
+        t.const_i64_at(c, 4),
+    );
+    let r = magic_remainder(t.i(b), m, add, sub, shift, d);
+    t.set_i(a, r);
+    Flow::Next
+}
+
+/// The truncating quotient `x / d` from d's magic words (Hacker's Delight 10-1): the
+/// high half of `x * m`, corrected by `x` where the multiplier's sign needs it, shifted,
+/// plus one when negative.
+#[inline(always)]
+pub fn magic_quotient(x: i64, m: i64, add: i64, sub: i64, shift: i64) -> i64 {
+    let high = ((x as i128 * m as i128) >> 64) as i64;
+    let q = high.wrapping_add(x & add).wrapping_sub(x & sub).wrapping_shr(shift as u32);
+    q.wrapping_add((q as u64 >> 63) as i64)
+}
+
+/// The remainder `x % d` with the sign of `x`, from the quotient.
+#[inline(always)]
+pub fn magic_remainder(x: i64, m: i64, add: i64, sub: i64, shift: i64, d: i64) -> i64 {
+    x.wrapping_sub(magic_quotient(x, m, add, sub, shift).wrapping_mul(d))
+}
