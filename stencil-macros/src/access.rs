@@ -48,6 +48,22 @@ impl Visitor {
         }
     }
 
+    fn read_tokens(&mut self, tokens: proc_macro2::TokenStream) {
+        for tree in tokens {
+            match tree {
+                proc_macro2::TokenTree::Ident(ident) => self.read(&ident),
+                proc_macro2::TokenTree::Group(group) => self.read_tokens(group.stream()),
+                _ => {}
+            }
+        }
+    }
+
+    fn read(&mut self, ident: &syn::Ident) {
+        if self.params.contains(ident) && !self.access.reads.contains(ident) {
+            self.access.reads.push(ident.clone());
+        }
+    }
+
     fn write(&mut self, ident: syn::Ident) {
         if !self.access.writes.contains(&ident) {
             self.access.writes.push(ident);
@@ -78,9 +94,13 @@ impl<'ast> Visit<'ast> for Visitor {
         syn::visit::visit_expr_method_call(self, call);
     }
 
+    /// A macro's input is tokens, not syntax (`checked!(t.heap().list_get(t.cell(b),
+    /// ..))`): every operand named in it counts as read.
+    fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        self.read_tokens(mac.tokens.clone());
+    }
+
     fn visit_ident(&mut self, ident: &'ast syn::Ident) {
-        if self.params.contains(ident) && !self.access.reads.contains(ident) {
-            self.access.reads.push(ident.clone());
-        }
+        self.read(ident);
     }
 }

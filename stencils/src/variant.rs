@@ -124,3 +124,70 @@ impl OpInfo {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Loc;
+    use crate::{Field, OpInfo, Opcode, OperandKind, INTERNAL_INFOS, OPCODES};
+
+    fn all() -> impl Iterator<Item = &'static OpInfo> {
+        OPCODES.iter().chain(INTERNAL_INFOS.iter())
+    }
+
+    #[test]
+    fn variant_numbers_and_placements_round_trip() {
+        for info in all() {
+            for v in 0..info.variant_count() {
+                let locs = info.variant_locs(v);
+                assert_eq!(info.variant_index(|f| locs[f as usize]), Some(v), "{}", info.name);
+            }
+            // Outside a bank's cached registers there is no variant.
+            let too_far = info.variant_index(|_| Loc::Cached(8));
+            let cacheable = info.cached
+                && info.operands.iter().any(|(_, k)| matches!(k, OperandKind::Reg(_)));
+            assert_eq!(too_far.is_none(), cacheable, "{}", info.name);
+        }
+    }
+
+    /// The liveness of cached registers relies on these: an operand neither read nor
+    /// written would mean `#[stencil]` failed to see how the body uses it.
+    #[test]
+    fn every_register_operand_is_read_or_written() {
+        for info in all() {
+            for &(field, kind) in info.operands {
+                if matches!(kind, OperandKind::Reg(_) | OperandKind::Dest | OperandKind::FmaPair) {
+                    assert!(info.reads(field) || info.writes(field), "{} {field:?}", info.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn reads_and_writes_of_representative_opcodes() {
+        use Field::{A, B, C};
+        let check = |op: Opcode, reads: &[Field], writes: &[Field]| {
+            let info = op.info();
+            // Only register operands matter (a call also "reads" its callee field).
+            let registers = [A, B, C].into_iter().filter(|&f| {
+                matches!(
+                    info.operand(f),
+                    Some(OperandKind::Reg(_) | OperandKind::Dest | OperandKind::FmaPair)
+                )
+            });
+            for f in registers {
+                assert_eq!(info.reads(f), reads.contains(&f), "{} reads {f:?}", info.name);
+                assert_eq!(info.writes(f), writes.contains(&f), "{} writes {f:?}", info.name);
+            }
+        };
+        check(Opcode::AddI64, &[B, C], &[A]);
+        // Operands inside a macro's tokens (`checked!(..)`) count as reads.
+        check(Opcode::ListGetI64, &[B, C], &[A]);
+        check(Opcode::ListSetI64, &[A, B, C], &[]);
+        check(Opcode::ListPushI64, &[A, B], &[]);
+        check(Opcode::CallI64, &[], &[A]);
+        check(Opcode::CallMixed, &[], &[A]);
+        check(Opcode::CmpLtI64Br, &[A, B], &[]);
+        check(Opcode::ReturnF64, &[A], &[]);
+        check(Opcode::FmaF64, &[B, C], &[A]);
+    }
+}
