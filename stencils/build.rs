@@ -79,7 +79,11 @@ fn main() {
     for op in &internal {
         write!(out, "\"__stencil_{}\", ", op.name).unwrap();
     }
-    out.push_str("];\n\n/// Metadata of the internal stencils, in the order of `INTERNAL_STENCILS`.\npub static INTERNAL_INFOS: [OpInfo; ");
+    out.push_str("];\n\n/// The internal stencils, numbered in the order of `INTERNAL_STENCILS` (their table\n/// index is `OPCODE_COUNT` plus this).\n#[derive(Clone, Copy, Debug, PartialEq, Eq)]\npub enum Internal {\n");
+    for (i, op) in internal.iter().enumerate() {
+        writeln!(out, "    {} = {},", op.name, i).unwrap();
+    }
+    out.push_str("}\n\n/// Metadata of the internal stencils, in the order of `INTERNAL_STENCILS`.\npub static INTERNAL_INFOS: [OpInfo; ");
     write!(out, "{}] = [", internal.len()).unwrap();
     for op in &internal {
         write!(out, "crate::ops::{}::__OPINFO_{}, ", op.module, op.name).unwrap();

@@ -76,7 +76,9 @@ struct Layout {
     /// The trampoline of each helper the code calls, by helper index.
     trampolines: Vec<Option<PlacedTrampoline>>,
     /// Offset of each stencil's data part, by stencil index.
-    stencil_data: Vec<Option<usize>>,
+    /// (A map, not a table-sized vector: a table has thousands of variants and a compile
+    /// touches few of them.)
+    stencil_data: std::collections::HashMap<usize, usize>,
     /// Offset of each function's constants (8 bytes each) and tables (length, entries).
     consts: Vec<Vec<usize>>,
     tables: Vec<Vec<usize>>,
@@ -253,11 +255,9 @@ fn write_data(
             (placed.trampoline.write)(bytes, placed.offset, address);
         }
     }
-    for (index, offset) in layout.stencil_data.iter().enumerate() {
-        if let Some(offset) = *offset {
-            let data = stencils.stencils[index].data;
-            bytes[offset..offset + data.len()].copy_from_slice(data);
-        }
+    for (&index, &offset) in &layout.stencil_data {
+        let data = stencils.stencils[index].data;
+        bytes[offset..offset + data.len()].copy_from_slice(data);
     }
     for (f, func) in program.functions.iter().enumerate() {
         for (k, c) in func.consts.iter().enumerate() {
@@ -303,7 +303,9 @@ fn lay_out(
     let mut offset = 0usize;
     let mut piece_offsets = Vec::with_capacity(lowered.pieces.len() + 1);
     let mut trampolines: Vec<Option<PlacedTrampoline>> = vec![None; HELPER_NAMES.len()];
-    let mut data_used = vec![false; stencils.stencils.len()];
+    // Stencils with a data part, in first-use order (so the layout is deterministic).
+    let mut data_used: Vec<usize> = Vec::new();
+    let mut data_seen = std::collections::HashSet::new();
     for low in &lowered.functions {
         for index in low.pieces.start as usize..low.pieces.end as usize {
             let piece = &lowered.pieces[index];
@@ -317,7 +319,9 @@ fn lay_out(
             };
             piece_offsets.push(offset as u32);
             offset += len;
-            data_used[piece.stencil] |= !stencil.data.is_empty();
+            if !stencil.data.is_empty() && data_seen.insert(piece.stencil) {
+                data_used.push(piece.stencil);
+            }
             for hole in stencil.holes {
                 if let (HoleValue::Helper(h), Some(trampoline)) =
                     (hole.value, patch::trampoline(hole.kind))
@@ -338,11 +342,11 @@ fn lay_out(
         placed.offset = offset;
         offset += align(placed.trampoline.len, 8);
     }
-    let mut stencil_data = vec![None; stencils.stencils.len()];
-    for (index, _) in data_used.iter().enumerate().filter(|(_, used)| **used) {
+    let mut stencil_data = std::collections::HashMap::with_capacity(data_used.len());
+    for index in data_used {
         let stencil = &stencils.stencils[index];
         offset = align(offset, stencil.data_align as usize);
-        stencil_data[index] = Some(offset);
+        stencil_data.insert(index, offset);
         offset += stencil.data.len();
     }
     offset = align(offset, 16);
@@ -588,7 +592,7 @@ impl PatchSite<'_> {
                 address_of_piece(self.lowered.functions[callee].register_entry as usize)
             }
             HoleValue::Helper(h) => Fixed(helper_address(self.helpers, h)?),
-            HoleValue::Data => InRegion(layout.stencil_data[self.piece.stencil].expect("laid out")),
+            HoleValue::Data => InRegion(layout.stencil_data[&self.piece.stencil]),
         })
     }
 }

@@ -20,7 +20,7 @@
 
 use std::ops::Range;
 use stencils::{
-    Bank, ConstKind, Field, Inst, Opcode, OperandKind, IMM_BIAS, INTERNAL_STENCILS, OPCODE_COUNT,
+    Bank, ConstKind, Field, Inst, Internal, Opcode, OperandKind, IMM_BIAS, OPCODE_COUNT,
 };
 use crate::regalloc::{self, Assignment, MachineReg};
 use stencils::variant::Loc;
@@ -95,12 +95,8 @@ fn variant(base: usize, locs: [Loc; 3]) -> usize {
     crate::variants::stencil_index(base, locs)
 }
 
-fn internal_stencil(name: &str) -> usize {
-    let i = INTERNAL_STENCILS
-        .iter()
-        .position(|s| s.trim_start_matches(stencils::STENCIL_SYMBOL_PREFIX) == name)
-        .unwrap_or_else(|| panic!("internal stencil {name} is not declared"));
-    OPCODE_COUNT + i
+fn internal_stencil(which: Internal) -> usize {
+    OPCODE_COUNT + which as usize
 }
 
 fn known(v: u64) -> OperandValue {
@@ -127,7 +123,7 @@ fn zero_slot(pc: u32, slot: u64) -> Piece {
 
 fn null_slot(pc: u32, slot: u64) -> Piece {
     piece(
-        internal_stencil("NullSlot"),
+        internal_stencil(Internal::NullSlot),
         pc,
         [known(slot * 8), known(0), known(0), known(0)],
     )
@@ -166,11 +162,14 @@ pub fn lower(program: &Program, cpu: CpuFeatures) -> Lowered {
         pieces: Vec::with_capacity(insts + insts / 2 + 4 * program.functions.len()),
         functions: Vec::with_capacity(program.functions.len()),
         inst_start: Vec::with_capacity(insts),
-        assignments: program
-            .functions
-            .iter()
-            .map(|f| regalloc::assign(program, f))
-            .collect(),
+        assignments: {
+            let mut scratch = regalloc::Scratch::default();
+            program
+                .functions
+                .iter()
+                .map(|f| regalloc::assign(program, f, &mut scratch))
+                .collect()
+        },
         data: Vec::new(),
     };
     let string_ids = program.string_constant_ids();
@@ -233,8 +232,8 @@ fn lower_prologue(func: &Function, assignment: &Assignment, pieces: &mut Vec<Pie
         let numbers = start..end.min(first_cell);
         let cells = start.max(first_cell)..end;
         for (run, slot_piece, range_stencil) in [
-            (numbers, zero_slot as fn(u32, u64) -> Piece, "ZeroRange"),
-            (cells, null_slot, "NullRange"),
+            (numbers, zero_slot as fn(u32, u64) -> Piece, Internal::ZeroRange),
+            (cells, null_slot, Internal::NullRange),
         ] {
             if run.len() <= UNROLLED_ZEROING {
                 pieces.extend(run.map(|s| slot_piece(0, s as u64)));
@@ -264,8 +263,8 @@ fn lower_prologue(func: &Function, assignment: &Assignment, pieces: &mut Vec<Pie
                 Opcode::ConstI64K as usize,
                 [known(0), known(0), known(IMM_BIAS as u64), known(0)],
             ),
-            Bank::F64 => (internal_stencil("ZeroF64"), [known(0); 4]),
-            Bank::Cell => (internal_stencil("NullSlot"), [known(0); 4]),
+            Bank::F64 => (internal_stencil(Internal::ZeroF64), [known(0); 4]),
+            Bank::Cell => (internal_stencil(Internal::NullSlot), [known(0); 4]),
         };
         let locs = [cached_loc(m), Loc::Frame, Loc::Frame];
         pieces.push(piece(variant(stencil, locs), 0, operands));
@@ -326,13 +325,14 @@ fn lower_inst(
         return;
     }
     let base = match op {
-        Opcode::FmaF64 if !cx.cpu.fma => internal_stencil("FmaF64Baseline"),
+        Opcode::FmaF64 if !cx.cpu.fma => internal_stencil(Internal::FmaF64Baseline),
         _ => op as usize,
     };
     let mut main = piece(base, pc, [known(0); 4]);
     let mut locs = [Loc::Frame; 3];
-    // Registers the stencil reads from their frame slots although they are cached.
-    let mut read_from_frame: Vec<(Bank, usize)> = Vec::new();
+    // Registers the stencil reads from their frame slots although they are cached
+    // (only FmaF64's X and Y).
+    let mut read_from_frame: [Option<(Bank, usize)>; 2] = [None; 2];
     let mut dest: Option<(Bank, usize)> = None;
     for &(field, kind) in info.operands {
         let raw = inst.field(field);
@@ -358,7 +358,7 @@ fn lower_inst(
             OperandKind::Table => OperandValue::Table(raw as usize),
             OperandKind::FmaPair => {
                 let (x, y) = ((raw & 0xFF) as usize, (raw >> 8) as usize);
-                read_from_frame.extend([(Bank::F64, x), (Bank::F64, y)]);
+                read_from_frame = [Some((Bank::F64, x)), Some((Bank::F64, y))];
                 main.operands[3] = slot(Bank::F64, y);
                 slot(Bank::F64, x)
             }
@@ -381,7 +381,7 @@ fn lower_inst(
             cx.spill(pc, bank, reg, pieces);
         }
     }
-    for &(bank, reg) in &read_from_frame {
+    for &(bank, reg) in read_from_frame.iter().flatten() {
         cx.spill(pc, bank, reg, pieces);
     }
     let Some(callee) = main.callee else {
@@ -450,7 +450,7 @@ fn divide_by_constant(cx: &InstContext, pc: u32, inst: Inst, data: &mut Vec<u64>
         _ => {
             let words = OperandValue::Data(data.len());
             data.extend(crate::divide::magic_words(divisor));
-            let stencil = if divide { "DivI64KMagic" } else { "ModI64KMagic" };
+            let stencil = if divide { Internal::DivI64KMagic } else { Internal::ModI64KMagic };
             (internal_stencil(stencil), [slot(a), slot(b), words, known(0)])
         }
     };

@@ -17,17 +17,14 @@ use vm3::{Function, Program};
 
 /// Where the registers of one function live.
 pub struct Assignment {
-    /// The cached register of each vm3 register, by bank (`NOT_CACHED` when in the frame).
-    by_bank: [Vec<u8>; 3],
     /// The vm3 register each integer machine register holds.
     pub int: [Option<(Bank, u16)>; CACHED_INT],
     /// The vm3 register each float machine register holds.
     pub float: [Option<u16>; CACHED_FLOAT],
-    /// The cached registers live after each instruction (see [`CacheMask`]).
+    /// The cached registers live after each instruction (see [`CacheMask`]); computed
+    /// only for functions that call (nothing else asks), else empty.
     pub live_out: Vec<CacheMask>,
 }
-
-const NOT_CACHED: u8 = u8::MAX;
 
 /// A set of cached machine registers: bit `k` integer register `k`, bit
 /// `CACHED_INT + k` float register `k`.
@@ -78,18 +75,20 @@ fn bank_index(bank: Bank) -> usize {
 impl Assignment {
     /// Where register `reg` of `bank` lives.
     pub fn loc(&self, bank: Bank, reg: usize) -> Loc {
-        match self.by_bank[bank_index(bank)].get(reg) {
-            Some(&k) if k != NOT_CACHED => Loc::Cached(k),
-            _ => Loc::Frame,
+        match self.machine_reg(bank, reg) {
+            Some(MachineReg::Int(k) | MachineReg::Float(k)) => Loc::Cached(k),
+            None => Loc::Frame,
         }
     }
 
     /// The machine register holding register `reg` of `bank`, if it is cached.
     pub fn machine_reg(&self, bank: Bank, reg: usize) -> Option<MachineReg> {
-        match self.loc(bank, reg) {
-            Loc::Frame => None,
-            Loc::Cached(k) if bank == Bank::F64 => Some(MachineReg::Float(k)),
-            Loc::Cached(k) => Some(MachineReg::Int(k)),
+        if bank == Bank::F64 {
+            let k = self.float.iter().position(|&r| r == Some(reg as u16))?;
+            Some(MachineReg::Float(k as u8))
+        } else {
+            let k = self.int.iter().position(|&r| r == Some((bank, reg as u16)))?;
+            Some(MachineReg::Int(k as u8))
         }
     }
 
@@ -107,6 +106,48 @@ impl Assignment {
     /// The mask of every cached register.
     pub fn all(&self) -> CacheMask {
         self.cached().fold(0, |m, (_, _, r)| m | r.bit())
+    }
+}
+
+/// Buffers one compile reuses from function to function (compile speed: no allocation
+/// per function but the assignment's liveness).
+#[derive(Default)]
+pub struct Scratch {
+    depth_delta: Vec<i32>,
+    weights: [Vec<u64>; 3],
+    uses: Vec<CacheMask>,
+    defs: Vec<CacheMask>,
+    live_in: Vec<CacheMask>,
+}
+
+/// The `N` heaviest of the candidates offered, heaviest first; ties go to the first
+/// offered, so the assignment is deterministic.
+struct Heaviest<T, const N: usize> {
+    top: [Option<(u64, T)>; N],
+}
+
+impl<T: Copy, const N: usize> Heaviest<T, N> {
+    fn new() -> Self {
+        Heaviest { top: [None; N] }
+    }
+
+    fn offer(&mut self, weight: u64, item: T) {
+        if weight == 0 {
+            return;
+        }
+        let Some(at) = self
+            .top
+            .iter()
+            .position(|slot| slot.is_none_or(|(w, _)| weight > w))
+        else {
+            return;
+        };
+        self.top[at..].rotate_right(1);
+        self.top[at] = Some((weight, item));
+    }
+
+    fn items(&self) -> [Option<T>; N] {
+        self.top.map(|slot| slot.map(|(_, item)| item))
     }
 }
 
@@ -152,10 +193,13 @@ pub fn reg_uses(program: &Program, inst: Inst, mut each: impl FnMut(RegUse)) {
 }
 
 /// Assigns the registers of `func`.
-pub fn assign(program: &Program, func: &Function) -> Assignment {
+pub fn assign(program: &Program, func: &Function, scratch: &mut Scratch) -> Assignment {
     let n = func.code.len();
     // Loop depth by a difference array over the ranges of backward branches.
-    let mut depth_delta = vec![0i32; n + 1];
+    let depth_delta = &mut scratch.depth_delta;
+    depth_delta.clear();
+    depth_delta.resize(n + 1, 0);
+    let mut calls = false;
     for (pc, inst) in func.code.iter().enumerate() {
         if let Some(target) = branch_target(*inst) {
             if target <= pc {
@@ -163,57 +207,39 @@ pub fn assign(program: &Program, func: &Function) -> Assignment {
                 depth_delta[pc + 1] -= 1;
             }
         }
+        calls |= Opcode::from_u8(inst.code)
+            .is_some_and(|op| op.info().is_call() && !op.info().is_tail_call());
     }
-    let counts = [
-        func.regs.get(Bank::I64) as usize,
-        func.regs.get(Bank::F64) as usize,
-        func.regs.get(Bank::Cell) as usize,
-    ];
-    let mut weights: [Vec<u64>; 3] = counts.map(|c| vec![0u64; c]);
+    for bank in [Bank::I64, Bank::F64, Bank::Cell] {
+        let weights = &mut scratch.weights[bank_index(bank)];
+        weights.clear();
+        weights.resize(func.regs.get(bank) as usize, 0);
+    }
     let mut depth = 0i32;
     for (pc, &inst) in func.code.iter().enumerate() {
-        depth += depth_delta[pc];
+        depth += scratch.depth_delta[pc];
         let weight = 1u64 << (3 * depth.clamp(0, 6) as u32);
+        let weights = &mut scratch.weights;
         reg_uses(program, inst, |u| weights[bank_index(u.bank)][u.reg] += weight);
     }
-
-    let mut by_bank: [Vec<u8>; 3] = counts.map(|c| vec![NOT_CACHED; c]);
-    let mut int = [None; CACHED_INT];
-    let mut float = [None; CACHED_FLOAT];
-    let mut ints: Vec<(u64, Bank, usize)> = [Bank::I64, Bank::Cell]
-        .into_iter()
-        .flat_map(|bank| {
-            weights[bank_index(bank)]
-                .iter()
-                .enumerate()
-                .filter(|(_, &w)| w > 0)
-                .map(move |(r, &w)| (w, bank, r))
-        })
-        .collect();
-    // Heaviest first; ties by bank and number, so the assignment is deterministic.
-    ints.sort_by(|a, b| b.0.cmp(&a.0).then((a.1 as u8, a.2).cmp(&(b.1 as u8, b.2))));
-    for (k, &(_, bank, reg)) in ints.iter().take(CACHED_INT).enumerate() {
-        by_bank[bank_index(bank)][reg] = k as u8;
-        int[k] = Some((bank, reg as u16));
+    let mut ints = Heaviest::<(Bank, u16), CACHED_INT>::new();
+    for bank in [Bank::I64, Bank::Cell] {
+        for (reg, &w) in scratch.weights[bank_index(bank)].iter().enumerate() {
+            ints.offer(w, (bank, reg as u16));
+        }
     }
-    let mut floats: Vec<(u64, usize)> = weights[1]
-        .iter()
-        .enumerate()
-        .filter(|(_, &w)| w > 0)
-        .map(|(r, &w)| (w, r))
-        .collect();
-    floats.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    for (k, &(_, reg)) in floats.iter().take(CACHED_FLOAT).enumerate() {
-        by_bank[1][reg] = k as u8;
-        float[k] = Some(reg as u16);
+    let mut floats = Heaviest::<u16, CACHED_FLOAT>::new();
+    for (reg, &w) in scratch.weights[bank_index(Bank::F64)].iter().enumerate() {
+        floats.offer(w, reg as u16);
     }
     let mut assignment = Assignment {
-        by_bank,
-        int,
-        float,
+        int: ints.items(),
+        float: floats.items(),
         live_out: Vec::new(),
     };
-    assignment.live_out = liveness(program, func, &assignment);
+    if calls {
+        assignment.live_out = liveness(program, func, &assignment, scratch);
+    }
     assignment
 }
 
@@ -227,15 +253,22 @@ fn branch_target(inst: Inst) -> Option<usize> {
 /// function's control flow, on masks of the cached registers only. A trap ends the run,
 /// so it reads nothing; a `Deopt` reads everything (the interpreter resumes from the
 /// frame); a return reads its operand.
-fn liveness(program: &Program, func: &Function, a: &Assignment) -> Vec<CacheMask> {
+fn liveness(
+    program: &Program,
+    func: &Function,
+    a: &Assignment,
+    scratch: &mut Scratch,
+) -> Vec<CacheMask> {
     let n = func.code.len();
-    let mut uses = vec![0 as CacheMask; n];
-    let mut defs = vec![0 as CacheMask; n];
-    let mut succs: Vec<[Option<usize>; 2]> = vec![[None, None]; n];
+    let (uses, defs, live_in) = (&mut scratch.uses, &mut scratch.defs, &mut scratch.live_in);
+    for v in [&mut *uses, &mut *defs, &mut *live_in] {
+        v.clear();
+        v.resize(n, 0);
+    }
+    let all = a.all();
     for (pc, &inst) in func.code.iter().enumerate() {
-        let op = Opcode::from_u8(inst.code).expect("verified opcode");
-        if op == Opcode::Deopt {
-            uses[pc] = a.all();
+        if inst.code == Opcode::Deopt as u8 {
+            uses[pc] = all;
         }
         reg_uses(program, inst, |u| {
             if let Some(m) = a.machine_reg(u.bank, u.reg) {
@@ -246,19 +279,21 @@ fn liveness(program: &Program, func: &Function, a: &Assignment) -> Vec<CacheMask
                 }
             }
         });
-        let info = op.info();
-        succs[pc] = [
+    }
+    let successors = |pc: usize| {
+        let inst = func.code[pc];
+        let info = Opcode::from_u8(inst.code).expect("verified opcode").info();
+        [
             (!info.terminal && pc + 1 < n).then_some(pc + 1),
             branch_target(inst),
-        ];
-    }
-    let mut live_in = vec![0 as CacheMask; n];
+        ]
+    };
     let mut live_out = vec![0 as CacheMask; n];
     let mut changed = true;
     while changed {
         changed = false;
         for pc in (0..n).rev() {
-            let out = succs[pc]
+            let out = successors(pc)
                 .iter()
                 .flatten()
                 .fold(0, |m, &s| m | live_in[s]);
