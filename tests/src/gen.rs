@@ -738,7 +738,7 @@ impl<'r> FnGen<'r> {
     }
 
     fn stmt(&mut self) {
-        match self.rng.u32(0..118) {
+        match self.rng.u32(0..122) {
             0..=15 => self.int_op(),
             16..=24 => self.int_k_op(),
             25..=29 => self.int_const(),
@@ -755,8 +755,72 @@ impl<'r> FnGen<'r> {
             89..=91 => self.early_exit(),
             92..=94 => self.moves(),
             95 => self.emit(Opcode::Nop, 0, 0, 0),
+            118..=121 => self.pressure_loop(),
             _ => self.heap_stmt(),
         }
+    }
+
+    /// A loop that keeps more values alive than compiled code has machine registers for
+    /// (4 integer, 8 float), in every bank: each trip updates chains of i64 and f64
+    /// registers from one another, so each value is read again on the next trip, mixed
+    /// with heap statements on the cell registers; a `Deopt`, a division that may trap
+    /// or a call (whose arguments may be cached) can sit at any point of the body.
+    fn pressure_loop(&mut self) {
+        if self.nesting >= MAX_NESTING || self.free_counters.is_empty() {
+            return;
+        }
+        let trips = self.rng.i64(1..6);
+        let mult = self.mult * (trips as u64 + 1);
+        if mult > MAX_MULT {
+            return;
+        }
+        let ctr = self.free_counters.pop().unwrap();
+        let ints: Vec<u16> = (0..self.regs.i64.min(16) as u16)
+            .filter(|&r| r != ctr && !self.protected[r as usize])
+            .collect();
+        let floats: Vec<u16> = (0..self.regs.f64.min(16) as u16).collect();
+        let latch = self.new_label();
+        let exit = self.new_label();
+        let outer_mult = self.mult;
+        self.emit(Opcode::ConstI64K, ctr, 0, trips as i16);
+        let head = self.new_label();
+        self.place(head);
+        self.mult = mult;
+        self.loops.push((latch, exit));
+        self.nesting += 1;
+        let steps = self.rng.usize(4..24);
+        for step in 0..steps {
+            if self.cost >= self.budget {
+                break;
+            }
+            match self.rng.u32(0..20) {
+                0..=6 if ints.len() >= 2 => {
+                    let j = step % ints.len();
+                    let (a, b) = (ints[j], ints[(j + 1) % ints.len()]);
+                    let op = pick(self.rng, &[Opcode::AddI64, Opcode::SubI64, Opcode::MulI64]);
+                    self.emit(op, a, a, b as i16);
+                }
+                7..=13 if floats.len() >= 2 => {
+                    let j = step % floats.len();
+                    let (a, b) = (floats[j], floats[(j + 1) % floats.len()]);
+                    let op = pick(self.rng, &[Opcode::AddF64, Opcode::SubF64, Opcode::MulF64]);
+                    self.emit(op, a, a, b as i16);
+                }
+                14 | 15 => self.heap_stmt(),
+                16 => self.emit(Opcode::Deopt, 0, 0, 0),
+                17 => self.div_reg(),
+                18 => self.call_stmt(),
+                _ => self.stmt(),
+            }
+        }
+        self.nesting -= 1;
+        self.loops.pop();
+        self.place(latch);
+        self.emit(Opcode::SubI64K, ctr, ctr, 1);
+        self.emit_branch(Opcode::CmpGtI64KBr, ctr, 0, head);
+        self.mult = outer_mult;
+        self.place(exit);
+        self.free_counters.push(ctr);
     }
 
     fn int_op(&mut self) {
