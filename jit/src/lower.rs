@@ -328,6 +328,16 @@ fn lower_inst(
         Opcode::FmaF64 if !cx.cpu.fma => internal_stencil(Internal::FmaF64Baseline),
         _ => op as usize,
     };
+    if op == Opcode::SubI64K {
+        // x - k is x + (-k): one `lea`, where the subtraction of a patched immediate
+        // takes LLVM four instructions. The hole holds -k + IMM_BIAS, which for
+        // k = -32768 is 65536: still a small positive hole value.
+        let slot = |reg: u16| known(func.regs.slot(Bank::I64, reg as usize) as u64 * 8);
+        let operands = [slot(inst.a), slot(inst.b), known((IMM_BIAS - inst.c as i64) as u64), known(0)];
+        let locs = [cx.assignment.loc(Bank::I64, inst.a as usize), cx.assignment.loc(Bank::I64, inst.b as usize), Loc::Frame];
+        pieces.push(piece(variant(Opcode::AddI64K as usize, locs), pc, operands));
+        return;
+    }
     let mut main = piece(base, pc, [known(0); 4]);
     let mut locs = [Loc::Frame; 3];
     // Registers the stencil reads from their frame slots although they are cached

@@ -439,26 +439,34 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
         let ctx = self.ctx;
         unsafe {
             if (*ctx).depth >= (*ctx).depth_limit || stack_pointer() < (*ctx).native_stack_limit {
+                core::hint::cold_path();
                 return Flow::Trap(Trap::CallStackOverflow);
             }
             (*ctx).depth += 1;
             let callee_frame = self.slot(hole!(_JIT_FRAME));
             // The arguments the callee keeps in machine registers are in them already.
-            let mut status = pass_on!(_JIT_CALLEE, ctx, callee_frame, self.r, self.f);
-            if status != Exit::RETURNED
-                && matches!(
-                    Exit::decode(status),
+            let status = pass_on!(_JIT_CALLEE, ctx, callee_frame, self.r, self.f);
+            (*ctx).depth -= 1;
+            if status != Exit::RETURNED {
+                // Traps and deopts are off the hot path, which then falls through to
+                // the continuation.
+                core::hint::cold_path();
+                let status = match Exit::decode(status) {
                     Some(Exit {
                         kind: ExitKind::Deopt,
                         ..
-                    })
-                )
-            {
-                status = ffi::vm3_deopt_resume(ctx, callee_frame, status);
-            }
-            (*ctx).depth -= 1;
-            if status != Exit::RETURNED {
-                return Flow::Exit(status);
+                    }) => {
+                        // The interpreter finishes the callee one level deeper.
+                        (*ctx).depth += 1;
+                        let status = ffi::vm3_deopt_resume(ctx, callee_frame, status);
+                        (*ctx).depth -= 1;
+                        status
+                    }
+                    _ => status,
+                };
+                if status != Exit::RETURNED {
+                    return Flow::Exit(status);
+                }
             }
             // Only now, after the last call: a value declared here is live across none.
             self.forget_cached();
