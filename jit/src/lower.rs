@@ -328,10 +328,13 @@ fn lower_inst(
         Opcode::FmaF64 if !cx.cpu.fma => internal_stencil(Internal::FmaF64Baseline),
         _ => op as usize,
     };
-    if op == Opcode::SubI64K {
+    if op == Opcode::SubI64K && inst.c <= 0 {
         // x - k is x + (-k): one `lea`, where the subtraction of a patched immediate
         // takes LLVM four instructions. The hole holds -k + IMM_BIAS, which for
-        // k = -32768 is 65536: still a small positive hole value.
+        // k = -32768 is 65536: still a small positive hole value. Only for k <= 0: a
+        // negative immediate cannot be patched into the COFF tables' `ADDR32` fields
+        // (kind `X86_64Abs31`, which does not know whether the field is sign-extended),
+        // so AddI64K with a negative immediate fails to compile there.
         let slot = |reg: u16| known(func.regs.slot(Bank::I64, reg as usize) as u64 * 8);
         let operands = [slot(inst.a), slot(inst.b), known((IMM_BIAS - inst.c as i64) as u64), known(0)];
         let locs = [cx.assignment.loc(Bank::I64, inst.a as usize), cx.assignment.loc(Bank::I64, inst.b as usize), Loc::Frame];

@@ -146,6 +146,8 @@ impl CompiledProgram {
             native_stack_limit: 0,
             heap: state.heap.view(),
             runtime: &mut state as *mut RunState as *mut c_void,
+            saved_int: [0; stencils::variant::CACHED_INT],
+            saved_float: [0.0; stencils::variant::CACHED_FLOAT],
         };
         let entry_fn: Entry = unsafe {
             std::mem::transmute(

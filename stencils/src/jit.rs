@@ -301,6 +301,27 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> JitTier<A, B, C, D> {
         }
     }
 
+    /// Calls a helper with the cached registers parked in the run context rather than
+    /// preserved by LLVM: around a call LLVM keeps every live value in a callee-saved
+    /// register (pushed in the stencil's prologue, so on every path) or, for floats, on
+    /// the stack. Stored to memory and declared clobbered, they cost only the path that
+    /// calls.
+    #[inline(always)]
+    fn around_helper<R>(&mut self, call: impl FnOnce(*mut Ctx) -> R) -> R {
+        let ctx = self.ctx;
+        unsafe {
+            (*ctx).saved_int = self.r;
+            (*ctx).saved_float = self.f;
+        }
+        self.forget_cached();
+        let result = call(ctx);
+        unsafe {
+            self.r = (*ctx).saved_int;
+            self.f = (*ctx).saved_float;
+        }
+        result
+    }
+
     /// Ends the stencil: every `Flow` becomes a tail jump or a returned status.
     #[inline(always)]
     pub unsafe fn finish(self, flow: Flow) -> u64 {
@@ -497,22 +518,22 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
     }
     #[inline(always)]
     fn new_list(&mut self, cap: i64) -> u64 {
-        unsafe { ffi::vm3_new_list(self.ctx, cap) }
+        self.around_helper(|ctx| unsafe { ffi::vm3_new_list(ctx, cap) })
     }
     #[inline(always)]
     fn new_map(&mut self, cap: i64) -> u64 {
-        unsafe { ffi::vm3_new_map(self.ctx, cap) }
+        self.around_helper(|ctx| unsafe { ffi::vm3_new_map(ctx, cap) })
     }
     #[inline(always)]
     fn concat(&mut self, a: u64, b: u64) -> u64 {
-        unsafe { ffi::vm3_concat(self.ctx, a, b) }
+        self.around_helper(|ctx| unsafe { ffi::vm3_concat(ctx, a, b) })
     }
     #[inline(always)]
     fn list_push_grow(&mut self, list: u64, item: u64) -> u64 {
-        unsafe { ffi::vm3_list_push_grow(self.ctx, list, item) }
+        self.around_helper(|ctx| unsafe { ffi::vm3_list_push_grow(ctx, list, item) })
     }
     #[inline(always)]
     fn map_set_grow(&mut self, map: u64, key: i64, value: i64) -> u64 {
-        unsafe { ffi::vm3_map_set_grow(self.ctx, map, key, value) }
+        self.around_helper(|ctx| unsafe { ffi::vm3_map_set_grow(ctx, map, key, value) })
     }
 }
