@@ -212,7 +212,9 @@ pub fn lower(program: &Program, cpu: CpuFeatures) -> Lowered {
 /// Clears every register but the parameters (spec §1): the frame slots of the registers
 /// that live in the frame, run by run between the slots it skips (the number banks to 0,
 /// the cells, the last bank, to null), then the cached registers in their machine
-/// registers.
+/// registers, those that can be read before they are written (the others' entry value
+/// is never seen: not by the code, and not by the interpreter after a `Deopt`, which
+/// then writes them before it reads them too).
 fn lower_prologue(func: &Function, assignment: &Assignment, pieces: &mut Vec<Piece>) {
     let mut skipped: Vec<usize> = func
         .params
@@ -255,7 +257,8 @@ fn lower_prologue(func: &Function, assignment: &Assignment, pieces: &mut Vec<Pie
     }
     clear_run(next.min(func.frame_slots()), func.frame_slots());
     for (bank, reg, m) in assignment.cached() {
-        if reg < func.params.len() && func.params[reg] == bank {
+        let param = reg < func.params.len() && func.params[reg] == bank;
+        if param || assignment.live_at_entry & m.bit() == 0 {
             continue;
         }
         let (stencil, operands) = match bank {

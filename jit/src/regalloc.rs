@@ -21,9 +21,12 @@ pub struct Assignment {
     pub int: [Option<(Bank, u16)>; CACHED_INT],
     /// The vm3 register each float machine register holds.
     pub float: [Option<u16>; CACHED_FLOAT],
-    /// The cached registers live after each instruction (see [`CacheMask`]); computed
+    /// The cached registers live after each instruction (see [`CacheMask`]); kept
     /// only for functions that call (nothing else asks), else empty.
     pub live_out: Vec<CacheMask>,
+    /// The cached registers live at entry: the only ones the prologue must clear (a
+    /// register written before any read cannot show its entry value).
+    pub live_at_entry: CacheMask,
 }
 
 /// A set of cached machine registers: bit `k` integer register `k`, bit
@@ -236,9 +239,14 @@ pub fn assign(program: &Program, func: &Function, scratch: &mut Scratch) -> Assi
         int: ints.items(),
         float: floats.items(),
         live_out: Vec::new(),
+        live_at_entry: 0,
     };
-    if calls {
-        assignment.live_out = liveness(program, func, &assignment, scratch);
+    if assignment.all() != 0 {
+        let (live_out, live_at_entry) = liveness(program, func, &assignment, scratch);
+        assignment.live_at_entry = live_at_entry;
+        if calls {
+            assignment.live_out = live_out;
+        }
     }
     assignment
 }
@@ -249,16 +257,16 @@ fn branch_target(inst: Inst) -> Option<usize> {
         .map(|f| inst.field(f) as usize)
 }
 
-/// The cached registers live after each instruction: a backward dataflow over the
-/// function's control flow, on masks of the cached registers only. A trap ends the run,
-/// so it reads nothing; a `Deopt` reads everything (the interpreter resumes from the
-/// frame); a return reads its operand.
+/// The cached registers live after each instruction, and at entry: a backward dataflow
+/// over the function's control flow, on masks of the cached registers only. A trap ends
+/// the run, so it reads nothing; a `Deopt` reads everything (the interpreter resumes
+/// from the frame); a return reads its operand.
 fn liveness(
     program: &Program,
     func: &Function,
     a: &Assignment,
     scratch: &mut Scratch,
-) -> Vec<CacheMask> {
+) -> (Vec<CacheMask>, CacheMask) {
     let n = func.code.len();
     let (uses, defs, live_in) = (&mut scratch.uses, &mut scratch.defs, &mut scratch.live_in);
     for v in [&mut *uses, &mut *defs, &mut *live_in] {
@@ -305,5 +313,6 @@ fn liveness(
             }
         }
     }
-    live_out
+    let entry = live_in.first().copied().unwrap_or(0);
+    (live_out, entry)
 }
