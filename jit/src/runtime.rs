@@ -140,7 +140,7 @@ impl CompiledProgram {
             heap,
         };
         let mut ctx = Ctx {
-            ret: 0,
+            exit: Exit::NONE,
             depth: 1,
             depth_limit,
             native_stack_limit: 0,
@@ -160,7 +160,7 @@ impl CompiledProgram {
             frame,
             entry: entry_fn,
         };
-        let status = native_stack::with_stack(needed, move |floor| {
+        let bits = native_stack::with_stack(needed, move |floor| {
             // Moving the whole value makes the closure capture it whole (and so `Send`).
             let entered = entered;
             let Entered { ctx, frame, entry } = entered;
@@ -169,18 +169,23 @@ impl CompiledProgram {
             ctx.native_stack_limit = floor + NATIVE_MARGIN;
             // SAFETY: compiled from a verified program; the frame is on a register stack
             // sized for the depth limit; the native stack is checked by every call.
-            let status =
+            let bits =
                 unsafe { entry(ctx, frame, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0) };
+            let status = ctx.exit;
             match Exit::decode(status) {
                 Some(Exit {
                     kind: ExitKind::Deopt,
                     ..
-                }) => unsafe { vm3_deopt_resume(ctx, frame, status) },
-                _ => status,
+                }) => {
+                    ctx.exit = Exit::NONE;
+                    unsafe { vm3_deopt_resume(ctx, frame, status) }
+                }
+                _ => bits,
             }
         });
-        if status == Exit::RETURNED {
-            return Ok(ctx.ret);
+        let status = ctx.exit;
+        if status == Exit::NONE {
+            return Ok(bits);
         }
         match Exit::decode(status) {
             Some(Exit {
@@ -188,7 +193,7 @@ impl CompiledProgram {
                 func,
                 pc,
             }) => Err(RunError::Trap(self.trap_info(trap, func, pc))),
-            _ => panic!("compiled code returned a malformed status {status:#x}"),
+            _ => panic!("compiled code ended with a malformed exit status {status:#x}"),
         }
     }
 
@@ -256,11 +261,13 @@ macro_rules! helper {
 
 helper! {
     /// Finishes a deoptimised activation in the interpreter: the frame holds the exact
-    /// register state, the status names the function and the instruction to resume at.
+    /// register state, `exit` (the deopt status) names the function and the instruction
+    /// to resume at. Returns the result's bits, or stores a trap in `Ctx::exit`.
     fn vm3_deopt_resume(ctx: *mut Ctx, frame: *mut u64, exit: u64) -> u64 {
         let ctx = unsafe { &mut *ctx };
         let Some(Exit { kind: ExitKind::Deopt, func, pc }) = Exit::decode(exit) else {
-            return exit;
+            ctx.exit = exit;
+            return 0;
         };
         let state = unsafe { &mut *(ctx.runtime as *mut RunState) };
         let heap: *mut Heap = &mut *state.heap;
@@ -272,11 +279,11 @@ helper! {
             machine.execute(func as usize, pc as usize, frame)
         }));
         match result {
-            Ok(Ok(bits)) => {
-                ctx.ret = bits;
-                Exit::RETURNED
+            Ok(Ok(bits)) => bits,
+            Ok(Err(trap)) => {
+                ctx.exit = Exit::trap_status(trap.trap, trap.func as u64, trap.pc as u64);
+                0
             }
-            Ok(Err(trap)) => Exit::trap_status(trap.trap, trap.func as u64, trap.pc as u64),
             Err(_) => std::process::abort(),
         }
     }

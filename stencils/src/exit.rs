@@ -5,8 +5,12 @@
 #[repr(C)]
 #[derive(Debug)]
 pub struct Ctx {
-    /// The bits of the value returned by the activation that just returned.
-    pub ret: u64,
+    /// How the run is ending, when it is: 0 while compiled code runs normally, else an
+    /// exit status (a trap or a deopt, see [`Exit`]) set by the stencil that stopped.
+    /// A stencil returns its function's result bits; a caller checks this after each
+    /// call (a load nobody has just stored, so it costs nothing on the path that
+    /// returns, where a result passed through memory would be waited for).
+    pub exit: u64,
     /// Activations currently live (the entry function counts as one).
     pub depth: u64,
     /// Maximum number of live activations; a call past it traps.
@@ -72,9 +76,9 @@ pub enum ExitKind {
     Deopt,
 }
 
-/// A decoded exit status. Compiled code returns a `u64` status: 0 when the activation
-/// returned (its value in [`Ctx::ret`]), otherwise `kind << 56 | reason << 48 |
-/// func << 32 | pc`. A single integer return keeps every continuation a tail jump (a
+/// A decoded exit status: `kind << 56 | reason << 48 | func << 32 | pc`, stored in
+/// [`Ctx::exit`] by the stencil that traps or deopts (compiled code returns the
+/// result's bits; a single integer return keeps every continuation a tail jump, where a
 /// two-word struct return makes LLVM turn early-return stencils' continuations into
 /// calls).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,8 +92,8 @@ const KIND_TRAP: u64 = 1;
 const KIND_DEOPT: u64 = 2;
 
 impl Exit {
-    /// The status a returning activation reports.
-    pub const RETURNED: u64 = 0;
+    /// [`Ctx::exit`] while no exit is under way.
+    pub const NONE: u64 = 0;
 
     #[inline(always)]
     pub const fn trap_status(trap: Trap, func: u64, pc: u64) -> u64 {

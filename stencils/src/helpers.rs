@@ -58,7 +58,7 @@ macro_rules! declare_helpers {
 declare_helpers! {
     /// Finish an activation in the interpreter after its compiled code deoptimised.
     /// `exit` is the deopt status (function and resume pc); `frame` the activation's
-    /// registers. Returns the activation's final status, its value in `Ctx::ret`.
+    /// registers. Returns the activation's result bits, or 0 with a trap in `Ctx::exit`.
     fn vm3_deopt_resume(ctx: *mut Ctx, frame: *mut u64, exit: u64) -> u64;
     /// `x * y + z` with one rounding, for targets without a fused multiply-add in
     /// their baseline instruction set (x86-64).

@@ -322,18 +322,18 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> JitTier<A, B, C, D> {
         result
     }
 
-    /// Ends the stencil: every `Flow` becomes a tail jump or a returned status.
+    /// Ends the stencil: every `Flow` becomes a tail jump, or a return of the result's
+    /// bits, or an exit status stored in the context.
     #[inline(always)]
     pub unsafe fn finish(self, flow: Flow) -> u64 {
         unsafe {
-            match flow {
-                Flow::Next => pass_on!(_JIT_CONTINUE, self.ctx, self.frame, self.r, self.f),
-                Flow::Jump => pass_on!(_JIT_TARGET, self.ctx, self.frame, self.r, self.f),
-                Flow::TailCall => pass_on!(_JIT_CALLEE, self.ctx, self.frame, self.r, self.f),
-                Flow::Return(bits) => {
-                    (*self.ctx).ret = bits;
-                    Exit::RETURNED
+            let exit = match flow {
+                Flow::Next => return pass_on!(_JIT_CONTINUE, self.ctx, self.frame, self.r, self.f),
+                Flow::Jump => return pass_on!(_JIT_TARGET, self.ctx, self.frame, self.r, self.f),
+                Flow::TailCall => {
+                    return pass_on!(_JIT_CALLEE, self.ctx, self.frame, self.r, self.f)
                 }
+                Flow::Return(bits) => return bits,
                 Flow::Trap(t) => {
                     Exit::trap_status(t, hole!(_JIT_FUNC) as u64, hole!(_JIT_PC) as u64)
                 }
@@ -343,7 +343,9 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> JitTier<A, B, C, D> {
                 Flow::Exit(status) => status,
                 // Only the interpreter's tier produces `Enter`; `#[stencil]` bodies may not.
                 Flow::Enter => u64::MAX,
-            }
+            };
+            (*self.ctx).exit = exit;
+            0
         }
     }
 }
@@ -466,32 +468,31 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
             (*ctx).depth += 1;
             let callee_frame = self.slot(hole!(_JIT_FRAME));
             // The arguments the callee keeps in machine registers are in them already.
-            let status = pass_on!(_JIT_CALLEE, ctx, callee_frame, self.r, self.f);
+            let mut bits = pass_on!(_JIT_CALLEE, ctx, callee_frame, self.r, self.f);
             (*ctx).depth -= 1;
-            if status != Exit::RETURNED {
+            let status = (*ctx).exit;
+            if status != Exit::NONE {
                 // Traps and deopts are off the hot path, which then falls through to
                 // the continuation.
                 core::hint::cold_path();
-                let status = match Exit::decode(status) {
-                    Some(Exit {
-                        kind: ExitKind::Deopt,
-                        ..
-                    }) => {
-                        // The interpreter finishes the callee one level deeper.
-                        (*ctx).depth += 1;
-                        let status = ffi::vm3_deopt_resume(ctx, callee_frame, status);
-                        (*ctx).depth -= 1;
-                        status
-                    }
-                    _ => status,
-                };
-                if status != Exit::RETURNED {
+                if let Some(Exit {
+                    kind: ExitKind::Deopt,
+                    ..
+                }) = Exit::decode(status)
+                {
+                    // The interpreter finishes the callee, one level deeper.
+                    (*ctx).exit = Exit::NONE;
+                    (*ctx).depth += 1;
+                    bits = ffi::vm3_deopt_resume(ctx, callee_frame, status);
+                    (*ctx).depth -= 1;
+                }
+                let status = (*ctx).exit;
+                if status != Exit::NONE {
                     return Flow::Exit(status);
                 }
             }
             // Only now, after the last call: a value declared here is live across none.
             self.forget_cached();
-            let bits = (*ctx).ret;
             match (Self::loc(dest.reg), dest.bank) {
                 // Bits are bits in a slot: one stencil serves every bank.
                 (FRAME, _) => *self.slot(tag_offset(dest.reg)) = bits,
