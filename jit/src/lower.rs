@@ -449,7 +449,8 @@ fn lower_inst(
 }
 
 /// `DivI64K` / `ModI64K` by a divisor other than 0 (which keeps the trapping stencil):
-/// a move, a negation or a zero for 1 and -1, else the magic-number stencils.
+/// a move, a negation or a zero for 1 and -1, a shift or masks for a positive power of
+/// two, else the magic-number stencils.
 fn divide_by_constant(cx: &InstContext, pc: u32, inst: Inst, data: &mut Vec<u64>) -> Piece {
     let divide = Opcode::from_u8(inst.code) == Some(Opcode::DivI64K);
     let (a, b) = (inst.a as usize, inst.b as usize);
@@ -462,6 +463,17 @@ fn divide_by_constant(cx: &InstContext, pc: u32, inst: Inst, data: &mut Vec<u64>
         (false, 1 | -1) => {
             let zero = [slot(a), known(0), known(IMM_BIAS as u64), known(0)];
             (Opcode::ConstI64K as usize, zero)
+        }
+        // A positive power of two: a shift, or masks.
+        (true, _) if divisor > 0 && divisor.count_ones() == 1 => {
+            let shift = known((divisor.trailing_zeros() as i64 + IMM_BIAS) as u64);
+            let stencil = internal_stencil(Internal::DivI64KPow2);
+            (stencil, [slot(a), slot(b), shift, known(0)])
+        }
+        (false, _) if divisor > 0 && divisor.count_ones() == 1 => {
+            let mask = known((divisor - 1 + IMM_BIAS) as u64);
+            let stencil = internal_stencil(Internal::ModI64KPow2);
+            (stencil, [slot(a), slot(b), mask, known(0)])
         }
         _ => {
             let words = OperandValue::Data(data.len());

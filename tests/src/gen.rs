@@ -124,6 +124,14 @@ const INTERESTING_IMM: &[i16] = &[
     2,
     -2,
     3,
+    // Powers of two and their neighbours: the shift and mask forms of DivI64K and
+    // ModI64K, and the magic-number form next to them.
+    4,
+    8,
+    -8,
+    7,
+    16384,
+    -16384,
     10,
     255,
     256,

@@ -88,3 +88,25 @@ pub fn magic_quotient(x: i64, m: i64, add: i64, sub: i64, shift: i64) -> i64 {
 pub fn magic_remainder(x: i64, m: i64, add: i64, sub: i64, shift: i64, d: i64) -> i64 {
     x.wrapping_sub(magic_quotient(x, m, add, sub, shift).wrapping_mul(d))
 }
+
+/// iA = iB / 2^s for s = C in 1..=15: the truncating quotient (spec §2) as a shift,
+/// after adding 2^s - 1 to a negative dividend.
+#[stencil(internal)]
+pub fn DivI64KPow2<T: Tier>(t: &mut T, a: RegI, b: RegI, c: Imm) -> Flow {
+    let x = t.i(b);
+    let s = c.0 as u32;
+    let bias = ((x >> 63) as u64).wrapping_shr(64 - s) as i64;
+    t.set_i(a, x.wrapping_add(bias).wrapping_shr(s));
+    Flow::Next
+}
+
+/// iA = iB % m + 1 for m = C = 2^s - 1: the remainder with the sign of the dividend
+/// (spec §2), with masks only.
+#[stencil(internal)]
+pub fn ModI64KPow2<T: Tier>(t: &mut T, a: RegI, b: RegI, c: Imm) -> Flow {
+    let x = t.i(b);
+    let m = c.0;
+    let bias = (x >> 63) & m;
+    t.set_i(a, x.wrapping_sub(x.wrapping_add(bias) & !m));
+    Flow::Next
+}
