@@ -12,6 +12,8 @@
 
 pub mod compile;
 mod divide;
+mod emit;
+mod layout;
 pub mod lower;
 pub mod memory;
 mod native_stack;

@@ -22,7 +22,7 @@ use std::ops::Range;
 use stencils::{
     Bank, ConstKind, Field, Inst, Internal, Opcode, OperandKind, IMM_BIAS, OPCODE_COUNT,
 };
-use crate::regalloc::{self, Assignment, MachineReg};
+use crate::regalloc::{Assignment, MachineReg};
 use stencils::variant::Loc;
 use vm3::{Function, Program};
 
@@ -59,8 +59,6 @@ pub struct Lowered {
     pub functions: Vec<LoweredFunction>,
     /// First piece (an index into `pieces`) of each instruction, function after function.
     pub inst_start: Vec<u32>,
-    /// Where each function keeps its registers.
-    pub assignments: Vec<Assignment>,
     /// Words the compiler computed for stencils to read (division magic), laid out
     /// with the constants.
     pub data: Vec<u64>,
@@ -156,25 +154,17 @@ impl CpuFeatures {
 
 /// Lowers every function of `program` (one allocation per array, not per function:
 /// compile speed is the point of copy-and-patch).
-pub fn lower(program: &Program, cpu: CpuFeatures) -> Lowered {
+pub fn lower(program: &Program, assignments: &[Assignment], cpu: CpuFeatures) -> Lowered {
     let insts: usize = program.functions.iter().map(|f| f.code.len()).sum();
     let mut lowered = Lowered {
         pieces: Vec::with_capacity(insts + insts / 2 + 4 * program.functions.len()),
         functions: Vec::with_capacity(program.functions.len()),
         inst_start: Vec::with_capacity(insts),
-        assignments: {
-            let mut scratch = regalloc::Scratch::default();
-            program
-                .functions
-                .iter()
-                .map(|f| regalloc::assign(program, f, &mut scratch))
-                .collect()
-        },
         data: Vec::new(),
     };
     let string_ids = program.string_constant_ids();
     for (f, (func, string_ids)) in program.functions.iter().zip(&string_ids).enumerate() {
-        let assignment = &lowered.assignments[f];
+        let assignment = &assignments[f];
         let first = lowered.pieces.len() as u32;
         // The entry from outside compiled code: the arguments are in the frame.
         for (k, &bank) in func.params.iter().enumerate() {
@@ -192,7 +182,7 @@ pub fn lower(program: &Program, cpu: CpuFeatures) -> Lowered {
             func,
             string_ids,
             cpu,
-            assignments: &lowered.assignments,
+            assignments,
             assignment,
         };
         for (pc, &inst) in func.code.iter().enumerate() {

@@ -195,6 +195,16 @@ pub fn reg_uses(program: &Program, inst: Inst, mut each: impl FnMut(RegUse)) {
     }
 }
 
+/// Assigns the registers of every function of `program` (one scratch for all).
+pub fn assign_all(program: &Program) -> Vec<Assignment> {
+    let mut scratch = Scratch::default();
+    program
+        .functions
+        .iter()
+        .map(|f| assign(program, f, &mut scratch))
+        .collect()
+}
+
 /// Assigns the registers of `func`.
 pub fn assign(program: &Program, func: &Function, scratch: &mut Scratch) -> Assignment {
     let n = func.code.len();

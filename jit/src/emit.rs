@@ -1,0 +1,170 @@
+//! Copying and patching: the stencils' bytes into the region, each hole filled with the
+//! value the layout resolved, in the form the layout chose.
+
+use crate::compile::{CompileError, Options};
+use crate::layout::{helper_address, Layout, PatchSite};
+use crate::lower::Lowered;
+use crate::patch::{self, PatchError};
+use stencil_table::{HoleValue, StencilSet};
+use stencils::helpers::HelperFns;
+use vm3::{Const, VerifiedProgram};
+
+/// Fills the region mapped at `base`: data first, then every piece of code.
+pub(crate) fn emit(
+    program: &VerifiedProgram,
+    stencils: &StencilSet,
+    lowered: &Lowered,
+    layout: &Layout,
+    helpers: &HelperFns,
+    options: Options,
+    base: u64,
+    bytes: &mut [u8],
+) -> Result<(), CompileError> {
+    write_data(program, stencils, layout, helpers, base, bytes)?;
+    for (i, word) in lowered.data.iter().enumerate() {
+        let at = layout.data + 8 * i;
+        bytes[at..at + 8].copy_from_slice(&word.to_le_bytes());
+    }
+    for (f, low) in lowered.functions.iter().enumerate() {
+        for index in low.pieces.start as usize..low.pieces.end as usize {
+            let site = PatchSite {
+                program,
+                layout,
+                lowered,
+                func: f,
+                index,
+                piece: &lowered.pieces[index],
+                base,
+                helpers,
+            };
+            site.copy_and_patch(stencils, options, bytes)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes everything but the code: trampolines, stencil data parts, constants, tables.
+fn write_data(
+    program: &VerifiedProgram,
+    stencils: &StencilSet,
+    layout: &Layout,
+    helpers: &HelperFns,
+    base: u64,
+    bytes: &mut [u8],
+) -> Result<(), CompileError> {
+    for (i, value) in layout.got.slots.iter().enumerate() {
+        let at = layout.got.offset + 8 * i;
+        bytes[at..at + 8].copy_from_slice(&value.address(base).to_le_bytes());
+    }
+    for (index, placed) in layout.trampolines.iter().enumerate() {
+        if let Some(placed) = placed {
+            let address = helper_address(helpers, index as u16)?;
+            (placed.trampoline.write)(bytes, placed.offset, address);
+        }
+    }
+    for (&index, &offset) in &layout.stencil_data {
+        let data = stencils.stencils[index].data;
+        bytes[offset..offset + data.len()].copy_from_slice(data);
+    }
+    for (f, func) in program.functions.iter().enumerate() {
+        for (k, c) in func.consts.iter().enumerate() {
+            let bits = match c {
+                Const::I64(v) => *v as u64,
+                Const::F64(v) => v.to_bits(),
+                // `ConstStrKW` names its string by number (`lower`); the handle is
+                // the run's, so nothing of it is placed here.
+                Const::Str(_) => 0,
+            };
+            let at = layout.consts[f][k];
+            bytes[at..at + 8].copy_from_slice(&bits.to_le_bytes());
+        }
+        for (t, table) in func.tables.iter().enumerate() {
+            let at = layout.tables[f][t];
+            bytes[at..at + 8].copy_from_slice(&(table.len() as u64).to_le_bytes());
+            for (j, v) in table.iter().enumerate() {
+                bytes[at + 8 + 8 * j..at + 16 + 8 * j].copy_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+    Ok(())
+}
+
+impl PatchSite<'_> {
+    pub(crate) fn copy_and_patch(
+        &self,
+        stencils: &StencilSet,
+        options: Options,
+        bytes: &mut [u8],
+    ) -> Result<(), CompileError> {
+        let stencil = &stencils.stencils[self.piece.stencil];
+        let at = self.layout.piece_offsets[self.index] as usize;
+        let len = self.layout.piece_len(self.index);
+        bytes[at..at + len].copy_from_slice(&stencil.code[..len]);
+        // Holes in a dropped tail jump are dropped with it.
+        for hole in stencil.holes.iter().filter(|h| (h.offset as usize) < len) {
+            let field = at + hole.offset as usize;
+            let place = self.base + field as u64;
+            let resolved = self.resolve(hole.value, stencil)?;
+            let value = resolved.address(self.base);
+            let got_slot = self.layout.got.slot(resolved);
+            if hole.kind.uses_got() && (options.force_got || got_slot.is_some()) {
+                // Prefer the relaxed forms unless told not to, or unless the instruction
+                // is half of a pair whose halves must agree (aarch64); a slot was laid
+                // out for every value that may need one.
+                let direct = if options.force_got || !patch::relaxes_per_instruction(hole.kind) {
+                    Err(PatchError::NeedsGot {
+                        kind: hole.kind,
+                        offset: hole.offset as usize,
+                    })
+                } else {
+                    patch::apply(hole.kind, bytes, field, value, hole.addend, place)
+                };
+                let result = match (direct, got_slot) {
+                    (Err(PatchError::NeedsGot { .. }), Some(slot)) => patch::apply_through_got(
+                        hole.kind,
+                        bytes,
+                        field,
+                        self.base + slot as u64,
+                        hole.addend,
+                        place,
+                    ),
+                    (result, _) => result,
+                };
+                result.map_err(|error| self.patch_error(stencil, error))?;
+                continue;
+            }
+            let helper_call = matches!(hole.value, HoleValue::Helper(_))
+                && patch::trampoline(hole.kind).is_some();
+            let direct = if helper_call && options.force_trampolines {
+                Err(PatchError::Overflow {
+                    kind: hole.kind,
+                    offset: hole.offset as usize,
+                    value: 0,
+                })
+            } else {
+                patch::apply(hole.kind, bytes, field, value, hole.addend, place)
+            };
+            let result = match (direct, hole.value) {
+                // A helper out of the branch's range: call its trampoline, placed after
+                // the code.
+                (Err(PatchError::Overflow { .. }), HoleValue::Helper(h)) if helper_call => {
+                    let trampoline = self.layout.trampolines[h as usize]
+                        .expect("laid out")
+                        .offset as u64;
+                    patch::apply(
+                        hole.kind,
+                        bytes,
+                        field,
+                        self.base + trampoline,
+                        hole.addend,
+                        place,
+                    )
+                }
+                (result, _) => result,
+            };
+            result.map_err(|error| self.patch_error(stencil, error))?;
+        }
+        Ok(())
+    }
+
+}
