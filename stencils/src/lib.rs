@@ -20,6 +20,7 @@ pub mod helpers;
 mod inst;
 mod operand;
 pub mod ops;
+mod ordered;
 mod tier;
 pub mod variant;
 
@@ -60,29 +61,14 @@ pub const IMM_BIAS: i64 = 0x8000;
 macro_rules! __stencil_entry {
     ($sym:literal, [$la:expr, $lb:expr, $lc:expr, $ld:expr], |$t:ident| $call:expr) => {
         #[cfg(all(stencil_jit, target_arch = "x86_64"))]
-        const _: () = {
-            #[export_name = $sym]
-            pub unsafe extern "sysv64" fn stencil(
-                ctx: *mut $crate::Ctx, frame: *mut u64,
-                r0: u64, r1: u64, r2: u64, r3: u64,
-                f0: f64, f1: f64, f2: f64, f3: f64, f4: f64, f5: f64, f6: f64, f7: f64,
-            ) -> u64 {
-                let mut tier = unsafe {
-                    $crate::__jit::JitTier::<$la, $lb, $lc, $ld>::new(
-                        ctx, frame, [r0, r1, r2, r3], [f0, f1, f2, f3, f4, f5, f6, f7],
-                    )
-                };
-                let flow = {
-                    let $t = &mut tier;
-                    $call
-                };
-                unsafe { tier.finish(flow) }
-            }
-        };
+        $crate::__stencil_entry!(@abi "sysv64", $sym, [$la, $lb, $lc, $ld], |$t| $call);
         #[cfg(all(stencil_jit, not(target_arch = "x86_64")))]
+        $crate::__stencil_entry!(@abi "C", $sym, [$la, $lb, $lc, $ld], |$t| $call);
+    };
+    (@abi $abi:literal, $sym:literal, [$la:expr, $lb:expr, $lc:expr, $ld:expr], |$t:ident| $call:expr) => {
         const _: () = {
             #[export_name = $sym]
-            pub unsafe extern "C" fn stencil(
+            pub unsafe extern $abi fn stencil(
                 ctx: *mut $crate::Ctx, frame: *mut u64,
                 r0: u64, r1: u64, r2: u64, r3: u64,
                 f0: f64, f1: f64, f2: f64, f3: f64, f4: f64, f5: f64, f6: f64, f7: f64,

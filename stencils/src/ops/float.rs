@@ -1,5 +1,6 @@
 //! f64 arithmetic (IEEE-754) and conversions.
 
+use crate::ordered::{ordered_add, ordered_mul};
 use crate::*;
 
 macro_rules! binary {
@@ -23,63 +24,6 @@ binary! {
     MulF64 => ordered_mul;
     /// fA = fB / fC
     DivF64 => |x: f64, y: f64| x / y;
-}
-
-/// `x + y` computed as exactly that: when both are NaNs the CPU returns the first
-/// one's payload (x86-64 and aarch64 alike), and LLVM, for which `+` commutes, may swap
-/// the operands to save a move, which a register variant does and the interpreter
-/// does not. The instruction is written out so both tiers give the same bits.
-#[inline(always)]
-pub fn ordered_add(x: f64, y: f64) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let mut r = x;
-        unsafe {
-            core::arch::asm!("addsd {r}, {y}", r = inout(xmm_reg) r, y = in(xmm_reg) y,
-                options(pure, nomem, nostack, preserves_flags));
-        }
-        r
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        let r: f64;
-        unsafe {
-            core::arch::asm!("fadd {r:d}, {x:d}, {y:d}", r = lateout(vreg) r, x = in(vreg) x,
-                y = in(vreg) y, options(pure, nomem, nostack, preserves_flags));
-        }
-        r
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        x + y
-    }
-}
-
-/// `x * y` with the operands in this order (see [`ordered_add`]).
-#[inline(always)]
-pub fn ordered_mul(x: f64, y: f64) -> f64 {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let mut r = x;
-        unsafe {
-            core::arch::asm!("mulsd {r}, {y}", r = inout(xmm_reg) r, y = in(xmm_reg) y,
-                options(pure, nomem, nostack, preserves_flags));
-        }
-        r
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        let r: f64;
-        unsafe {
-            core::arch::asm!("fmul {r:d}, {x:d}, {y:d}", r = lateout(vreg) r, x = in(vreg) x,
-                y = in(vreg) y, options(pure, nomem, nostack, preserves_flags));
-        }
-        r
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        x * y
-    }
 }
 
 /// fA = -fB (flips the sign bit, NaN included).
