@@ -103,7 +103,16 @@ pub fn compile(
     let layout = layout::lay_out(program, stencils, &lowered, &helpers, options)?;
     let mut region = WritableRegion::new(layout.total)?;
     let base = region.address();
-    emit::emit(program, stencils, &lowered, &layout, &helpers, options, base, region.bytes())?;
+    emit::emit(
+        program,
+        stencils,
+        &lowered,
+        &layout,
+        &helpers,
+        options,
+        base,
+        region.bytes(),
+    )?;
     let functions = lowered
         .functions
         .iter()
@@ -128,12 +137,8 @@ pub fn compile(
     let region = region.make_executable()?;
     Ok(Compiled {
         region,
-        cached: assignments
-            .iter()
-            .map(|a| a.cached().collect())
-            .collect(),
+        cached: assignments.iter().map(|a| a.cached().collect()).collect(),
         functions,
         code_len: layout.code_len,
     })
 }
-

@@ -68,8 +68,23 @@ mod tests {
     #[test]
     fn matches_truncating_division_for_every_16_bit_divisor() {
         let mut dividends: Vec<i64> = vec![
-            0, 1, -1, 2, -2, 3, -3, i64::MAX, i64::MIN, i64::MAX - 1, i64::MIN + 1,
-            1 << 62, -(1 << 62), 32767, -32768, 65535, -65536,
+            0,
+            1,
+            -1,
+            2,
+            -2,
+            3,
+            -3,
+            i64::MAX,
+            i64::MIN,
+            i64::MAX - 1,
+            i64::MIN + 1,
+            1 << 62,
+            -(1 << 62),
+            32767,
+            -32768,
+            65535,
+            -65536,
         ];
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         for _ in 0..200 {

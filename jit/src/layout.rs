@@ -278,7 +278,11 @@ impl PatchSite<'_> {
     }
 
     /// The hole's value: fixed, or where in the region it is.
-    pub(crate) fn resolve(&self, hole: HoleValue, stencil: &Stencil) -> Result<Resolved, CompileError> {
+    pub(crate) fn resolve(
+        &self,
+        hole: HoleValue,
+        stencil: &Stencil,
+    ) -> Result<Resolved, CompileError> {
         use Resolved::{Fixed, InRegion};
         let layout = self.layout;
         let address_of_piece = |piece: usize| InRegion(layout.piece_offsets[piece] as usize);

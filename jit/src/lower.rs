@@ -18,12 +18,12 @@
 //!   resumes from the frame; an operand a stencil reads only from its slot
 //!   (`FmaF64`'s X and Y) is stored there first.
 
+use crate::regalloc::{Assignment, MachineReg};
 use std::ops::Range;
+use stencils::variant::Loc;
 use stencils::{
     Bank, ConstKind, Field, Inst, Internal, Opcode, OperandKind, IMM_BIAS, OPCODE_COUNT,
 };
-use crate::regalloc::{Assignment, MachineReg};
-use stencils::variant::Loc;
 use vm3::{Function, Program};
 
 /// A hole value the layout decides: an address in the region's constant pool.
@@ -187,7 +187,13 @@ pub fn lower(program: &Program, assignments: &[Assignment], cpu: CpuFeatures) ->
         };
         for (pc, &inst) in func.code.iter().enumerate() {
             lowered.inst_start.push(lowered.pieces.len() as u32);
-            lower_inst(&context, pc as u32, inst, &mut lowered.pieces, &mut lowered.data);
+            lower_inst(
+                &context,
+                pc as u32,
+                inst,
+                &mut lowered.pieces,
+                &mut lowered.data,
+            );
         }
         lowered.functions.push(LoweredFunction {
             pieces: first..lowered.pieces.len() as u32,
@@ -224,7 +230,11 @@ fn lower_prologue(func: &Function, assignment: &Assignment, pieces: &mut Vec<Pie
         let numbers = start..end.min(first_cell);
         let cells = start.max(first_cell)..end;
         for (run, slot_piece, range_stencil) in [
-            (numbers, zero_slot as fn(u32, u64) -> Piece, Internal::ZeroRange),
+            (
+                numbers,
+                zero_slot as fn(u32, u64) -> Piece,
+                Internal::ZeroRange,
+            ),
             (cells, null_slot, Internal::NullRange),
         ] {
             if run.len() <= UNROLLED_ZEROING {
@@ -303,13 +313,7 @@ impl InstContext<'_> {
     }
 }
 
-fn lower_inst(
-    cx: &InstContext,
-    pc: u32,
-    inst: Inst,
-    pieces: &mut Vec<Piece>,
-    data: &mut Vec<u64>,
-) {
+fn lower_inst(cx: &InstContext, pc: u32, inst: Inst, pieces: &mut Vec<Piece>, data: &mut Vec<u64>) {
     let (program, func) = (cx.program, cx.func);
     let op = Opcode::from_u8(inst.code).expect("verified opcode");
     let info = op.info();
@@ -329,8 +333,17 @@ fn lower_inst(
         // (kind `X86_64Abs31`, which does not know whether the field is sign-extended),
         // so AddI64K with a negative immediate fails to compile there.
         let slot = |reg: u16| known(func.regs.slot(Bank::I64, reg as usize) as u64 * 8);
-        let operands = [slot(inst.a), slot(inst.b), known((IMM_BIAS - inst.c as i64) as u64), known(0)];
-        let locs = [cx.assignment.loc(Bank::I64, inst.a as usize), cx.assignment.loc(Bank::I64, inst.b as usize), Loc::Frame];
+        let operands = [
+            slot(inst.a),
+            slot(inst.b),
+            known((IMM_BIAS - inst.c as i64) as u64),
+            known(0),
+        ];
+        let locs = [
+            cx.assignment.loc(Bank::I64, inst.a as usize),
+            cx.assignment.loc(Bank::I64, inst.b as usize),
+            Loc::Frame,
+        ];
         pieces.push(piece(variant(Opcode::AddI64K as usize, locs), pc, operands));
         return;
     }
@@ -449,7 +462,10 @@ fn divide_by_constant(cx: &InstContext, pc: u32, inst: Inst, data: &mut Vec<u64>
     let loc = |reg: usize| cx.assignment.loc(Bank::I64, reg);
     let (base, operands) = match (divide, divisor) {
         (true, 1) => return move_piece(pc, cx.place(Bank::I64, a), cx.place(Bank::I64, b)),
-        (true, -1) => (Opcode::NegI64 as usize, [slot(a), slot(b), known(0), known(0)]),
+        (true, -1) => (
+            Opcode::NegI64 as usize,
+            [slot(a), slot(b), known(0), known(0)],
+        ),
         (false, 1 | -1) => {
             let zero = [slot(a), known(0), known(IMM_BIAS as u64), known(0)];
             (Opcode::ConstI64K as usize, zero)
@@ -468,11 +484,26 @@ fn divide_by_constant(cx: &InstContext, pc: u32, inst: Inst, data: &mut Vec<u64>
         _ => {
             let words = OperandValue::Data(data.len());
             data.extend(crate::divide::magic_words(divisor));
-            let stencil = if divide { Internal::DivI64KMagic } else { Internal::ModI64KMagic };
-            (internal_stencil(stencil), [slot(a), slot(b), words, known(0)])
+            let stencil = if divide {
+                Internal::DivI64KMagic
+            } else {
+                Internal::ModI64KMagic
+            };
+            (
+                internal_stencil(stencil),
+                [slot(a), slot(b), words, known(0)],
+            )
         }
     };
-    let locs = [loc(a), if base == Opcode::ConstI64K as usize { Loc::Frame } else { loc(b) }, Loc::Frame];
+    let locs = [
+        loc(a),
+        if base == Opcode::ConstI64K as usize {
+            Loc::Frame
+        } else {
+            loc(b)
+        },
+        Loc::Frame,
+    ];
     piece(variant(base, locs), pc, operands)
 }
 
@@ -512,7 +543,11 @@ fn cached_loc(m: MachineReg) -> Loc {
 /// slots, `MovF64` when a float register is involved.
 fn move_piece(pc: u32, dst: Place, src: Place) -> Piece {
     let float = matches!(dst, Place::Float(_)) || matches!(src, Place::Float(_));
-    let base = if float { Opcode::MovF64 } else { Opcode::MovI64 } as usize;
+    let base = if float {
+        Opcode::MovF64
+    } else {
+        Opcode::MovI64
+    } as usize;
     let part = |p: Place| match p {
         Place::Slot(offset) => (Loc::Frame, known(offset)),
         Place::Int(k) | Place::Float(k) => (Loc::Cached(k), known(0)),

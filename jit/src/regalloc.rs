@@ -46,7 +46,9 @@ impl MachineReg {
         #[cfg(target_arch = "x86_64")]
         const NAMES: ([&str; CACHED_INT], [&str; CACHED_FLOAT]) = (
             ["rdx", "rcx", "r8", "r9"],
-            ["xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7"],
+            [
+                "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+            ],
         );
         #[cfg(not(target_arch = "x86_64"))]
         const NAMES: ([&str; CACHED_INT], [&str; CACHED_FLOAT]) = (
@@ -90,7 +92,10 @@ impl Assignment {
             let k = self.float.iter().position(|&r| r == Some(reg as u16))?;
             Some(MachineReg::Float(k as u8))
         } else {
-            let k = self.int.iter().position(|&r| r == Some((bank, reg as u16)))?;
+            let k = self
+                .int
+                .iter()
+                .position(|&r| r == Some((bank, reg as u16)))?;
             Some(MachineReg::Int(k as u8))
         }
     }
@@ -172,7 +177,12 @@ pub fn reg_uses(program: &Program, inst: Inst, mut each: impl FnMut(RegUse)) {
         let raw = inst.field(field) as usize;
         let (read, write) = (info.reads(field), info.writes(field));
         match kind {
-            OperandKind::Reg(bank) => each(RegUse { bank, reg: raw, read, write }),
+            OperandKind::Reg(bank) => each(RegUse {
+                bank,
+                reg: raw,
+                read,
+                write,
+            }),
             OperandKind::Dest => each(RegUse {
                 bank: Bank::from_u8(inst.flags).expect("verified bank"),
                 reg: raw,
@@ -181,13 +191,23 @@ pub fn reg_uses(program: &Program, inst: Inst, mut each: impl FnMut(RegUse)) {
             }),
             OperandKind::FmaPair => {
                 for reg in [raw & 0xFF, raw >> 8] {
-                    each(RegUse { bank: Bank::F64, reg, read: true, write: false });
+                    each(RegUse {
+                        bank: Bank::F64,
+                        reg,
+                        read: true,
+                        write: false,
+                    });
                 }
             }
             OperandKind::Args(_) => {
                 let callee = inst.field(Field::C) as usize;
                 for (k, &bank) in program.functions[callee].params.iter().enumerate() {
-                    each(RegUse { bank, reg: raw + k, read: true, write: false });
+                    each(RegUse {
+                        bank,
+                        reg: raw + k,
+                        read: true,
+                        write: false,
+                    });
                 }
             }
             _ => {}
@@ -233,7 +253,9 @@ pub fn assign(program: &Program, func: &Function, scratch: &mut Scratch) -> Assi
         depth += scratch.depth_delta[pc];
         let weight = 1u64 << (3 * depth.clamp(0, 6) as u32);
         let weights = &mut scratch.weights;
-        reg_uses(program, inst, |u| weights[bank_index(u.bank)][u.reg] += weight);
+        reg_uses(program, inst, |u| {
+            weights[bank_index(u.bank)][u.reg] += weight
+        });
     }
     let mut ints = Heaviest::<(Bank, u16), CACHED_INT>::new();
     for bank in [Bank::I64, Bank::Cell] {
@@ -263,8 +285,7 @@ pub fn assign(program: &Program, func: &Function, scratch: &mut Scratch) -> Assi
 
 fn branch_target(inst: Inst) -> Option<usize> {
     let info = Opcode::from_u8(inst.code)?.info();
-    info.target_field()
-        .map(|f| inst.field(f) as usize)
+    info.target_field().map(|f| inst.field(f) as usize)
 }
 
 /// The cached registers live after each instruction, and at entry: a backward dataflow

@@ -23,11 +23,37 @@ const NATIVE_MARGIN: usize = 256 * 1024;
 /// entry reads its parameters from the frame, so they enter as zeros.
 #[cfg(target_arch = "x86_64")]
 type Entry = unsafe extern "sysv64" fn(
-    *mut Ctx, *mut u64, u64, u64, u64, u64, f64, f64, f64, f64, f64, f64, f64, f64,
+    *mut Ctx,
+    *mut u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
 ) -> u64;
 #[cfg(not(target_arch = "x86_64"))]
 type Entry = unsafe extern "C" fn(
-    *mut Ctx, *mut u64, u64, u64, u64, u64, f64, f64, f64, f64, f64, f64, f64, f64,
+    *mut Ctx,
+    *mut u64,
+    u64,
+    u64,
+    u64,
+    u64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
+    f64,
 ) -> u64;
 
 /// A verified program compiled to native code for this machine.
@@ -169,8 +195,11 @@ impl CompiledProgram {
             ctx.native_stack_limit = floor + NATIVE_MARGIN;
             // SAFETY: compiled from a verified program; the frame is on a register stack
             // sized for the depth limit; the native stack is checked by every call.
-            let bits =
-                unsafe { entry(ctx, frame, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0) };
+            let bits = unsafe {
+                entry(
+                    ctx, frame, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                )
+            };
             let status = ctx.exit;
             match Exit::decode(status) {
                 Some(Exit {

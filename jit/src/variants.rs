@@ -40,7 +40,9 @@ pub fn base_infos() -> impl Iterator<Item = &'static OpInfo> {
 
 /// The metadata of base stencil `base`.
 pub fn base_info(base: usize) -> &'static OpInfo {
-    OPCODES.get(base).unwrap_or_else(|| &INTERNAL_INFOS[base - OPCODES.len()])
+    OPCODES
+        .get(base)
+        .unwrap_or_else(|| &INTERNAL_INFOS[base - OPCODES.len()])
 }
 
 /// How many stencils a table of this build holds, variants included.

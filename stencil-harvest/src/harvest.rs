@@ -60,7 +60,8 @@ pub fn vm3_stencil_specs() -> Vec<StencilSpec> {
             let mut suffix = [0u8; 8];
             let len = info.variant_suffix(variant, &mut suffix);
             let suffix = std::str::from_utf8(&suffix[..len]).expect("ASCII suffix");
-            specs.push(StencilSpec::new(format!("{symbol}{suffix}")).tail_call(info.is_tail_call()));
+            specs
+                .push(StencilSpec::new(format!("{symbol}{suffix}")).tail_call(info.is_tail_call()));
         }
     }
     specs

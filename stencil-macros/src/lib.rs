@@ -241,7 +241,14 @@ fn variant_entries(
                 if digit > 0 {
                     locs[field] = digit as u8 - 1;
                 }
-                suffix.insert(0, if digit == 0 { 'm' } else { (b'0' + digit as u8 - 1) as char });
+                suffix.insert(
+                    0,
+                    if digit == 0 {
+                        'm'
+                    } else {
+                        (b'0' + digit as u8 - 1) as char
+                    },
+                );
             }
             let symbol = if index == 0 {
                 format!("__stencil_{name}")

@@ -56,7 +56,9 @@ continuations!("C");
 macro_rules! pass_on {
     ($hole:ident, $ctx:expr, $frame:expr, $r:expr, $f:expr) => {{
         let (r, f) = ($r, $f);
-        $hole($ctx, $frame, r[0], r[1], r[2], r[3], f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7])
+        $hole(
+            $ctx, $frame, r[0], r[1], r[2], r[3], f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7],
+        )
     }};
 }
 
@@ -287,17 +289,41 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> JitTier<A, B, C, D> {
         let [f0, f1, f2, f3, f4, f5, f6, f7] = &mut self.f;
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            core::arch::asm!("", out("rdx") *r0, out("rcx") *r1, out("r8") *r2, out("r9") *r3,
-                out("xmm0") *f0, out("xmm1") *f1, out("xmm2") *f2, out("xmm3") *f3,
-                out("xmm4") *f4, out("xmm5") *f5, out("xmm6") *f6, out("xmm7") *f7,
-                options(nomem, nostack, preserves_flags));
+            core::arch::asm!(
+                "",
+                out("rdx") * r0,
+                out("rcx") * r1,
+                out("r8") * r2,
+                out("r9") * r3,
+                out("xmm0") * f0,
+                out("xmm1") * f1,
+                out("xmm2") * f2,
+                out("xmm3") * f3,
+                out("xmm4") * f4,
+                out("xmm5") * f5,
+                out("xmm6") * f6,
+                out("xmm7") * f7,
+                options(nomem, nostack, preserves_flags)
+            );
         }
         #[cfg(target_arch = "aarch64")]
         unsafe {
-            core::arch::asm!("", out("x2") *r0, out("x3") *r1, out("x4") *r2, out("x5") *r3,
-                out("v0") *f0, out("v1") *f1, out("v2") *f2, out("v3") *f3,
-                out("v4") *f4, out("v5") *f5, out("v6") *f6, out("v7") *f7,
-                options(nomem, nostack, preserves_flags));
+            core::arch::asm!(
+                "",
+                out("x2") * r0,
+                out("x3") * r1,
+                out("x4") * r2,
+                out("x5") * r3,
+                out("v0") * f0,
+                out("v1") * f1,
+                out("v2") * f2,
+                out("v3") * f3,
+                out("v4") * f4,
+                out("v5") * f5,
+                out("v6") * f6,
+                out("v7") * f7,
+                options(nomem, nostack, preserves_flags)
+            );
         }
     }
 

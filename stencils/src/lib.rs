@@ -41,7 +41,9 @@ mod registry {
     use crate::*;
     include!(concat!(env!("OUT_DIR"), "/registry.rs"));
 }
-pub use registry::{dispatch, Internal, Opcode, INTERNAL_INFOS, INTERNAL_STENCILS, OPCODES, OPCODE_COUNT};
+pub use registry::{
+    dispatch, Internal, Opcode, INTERNAL_INFOS, INTERNAL_STENCILS, OPCODES, OPCODE_COUNT,
+};
 
 /// Prefix of the symbol of every stencil in the stencil object (`__stencil_AddI64`).
 pub const STENCIL_SYMBOL_PREFIX: &str = "__stencil_";

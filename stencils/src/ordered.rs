@@ -47,4 +47,3 @@ ordered!(
     /// `x * y` with the operands in this order (see [`ordered_add`]).
     ordered_mul, "mulsd", "fmul", *
 );
-

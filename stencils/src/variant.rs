@@ -139,12 +139,20 @@ mod tests {
         for info in all() {
             for v in 0..info.variant_count() {
                 let locs = info.variant_locs(v);
-                assert_eq!(info.variant_index(|f| locs[f as usize]), Some(v), "{}", info.name);
+                assert_eq!(
+                    info.variant_index(|f| locs[f as usize]),
+                    Some(v),
+                    "{}",
+                    info.name
+                );
             }
             // Outside a bank's cached registers there is no variant.
             let too_far = info.variant_index(|_| Loc::Cached(8));
             let cacheable = info.cached
-                && info.operands.iter().any(|(_, k)| matches!(k, OperandKind::Reg(_)));
+                && info
+                    .operands
+                    .iter()
+                    .any(|(_, k)| matches!(k, OperandKind::Reg(_)));
             assert_eq!(too_far.is_none(), cacheable, "{}", info.name);
         }
     }
@@ -155,8 +163,15 @@ mod tests {
     fn every_register_operand_is_read_or_written() {
         for info in all() {
             for &(field, kind) in info.operands {
-                if matches!(kind, OperandKind::Reg(_) | OperandKind::Dest | OperandKind::FmaPair) {
-                    assert!(info.reads(field) || info.writes(field), "{} {field:?}", info.name);
+                if matches!(
+                    kind,
+                    OperandKind::Reg(_) | OperandKind::Dest | OperandKind::FmaPair
+                ) {
+                    assert!(
+                        info.reads(field) || info.writes(field),
+                        "{} {field:?}",
+                        info.name
+                    );
                 }
             }
         }
@@ -175,8 +190,18 @@ mod tests {
                 )
             });
             for f in registers {
-                assert_eq!(info.reads(f), reads.contains(&f), "{} reads {f:?}", info.name);
-                assert_eq!(info.writes(f), writes.contains(&f), "{} writes {f:?}", info.name);
+                assert_eq!(
+                    info.reads(f),
+                    reads.contains(&f),
+                    "{} reads {f:?}",
+                    info.name
+                );
+                assert_eq!(
+                    info.writes(f),
+                    writes.contains(&f),
+                    "{} writes {f:?}",
+                    info.name
+                );
             }
         };
         check(Opcode::AddI64, &[B, C], &[A]);

@@ -54,7 +54,11 @@ pub fn dump(file: &Path, entry: Option<&str>) -> Result<(), Failure> {
         let _ = writeln!(
             out,
             "  ; in machine registers: {}",
-            if described.is_empty() { "none".to_string() } else { described.join(" ") }
+            if described.is_empty() {
+                "none".to_string()
+            } else {
+                described.join(" ")
+            }
         );
         let _ = writeln!(out, "  prologue:");
         disassemble(&mut out, &compiled, code.prologue.clone());

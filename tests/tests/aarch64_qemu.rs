@@ -94,7 +94,15 @@ fn jit_tests_pass_on_aarch64_under_qemu() {
     // fuzz): its library's own test checks the program generator, likewise the same
     // on every host.
     let jit_tests = [
-        "-p", "jit", "--lib", "--test", "kernels", "--test", "other_formats", "--test", "fma",
+        "-p",
+        "jit",
+        "--lib",
+        "--test",
+        "kernels",
+        "--test",
+        "other_formats",
+        "--test",
+        "fma",
     ];
     for args in [&jit_tests[..], &["-p", "vm3-tests", "--test", "*"][..]] {
         let command = format!("cargo test --release --target {TARGET} {}", args.join(" "));

@@ -10,8 +10,10 @@ use stencil_table::OwnedStencilSet;
 pub fn listing(set: &OwnedStencilSet) -> String {
     use std::fmt::Write as _;
     let mut out = format!("# stencils for {}\n", set.target);
-    let (bases, variants): (Vec<_>, Vec<_>) =
-        set.stencils.iter().partition(|s| base_name(&s.name) == s.name);
+    let (bases, variants): (Vec<_>, Vec<_>) = set
+        .stencils
+        .iter()
+        .partition(|s| base_name(&s.name) == s.name);
     for s in &bases {
         writeln!(
             out,
@@ -56,7 +58,9 @@ pub fn listing(set: &OwnedStencilSet) -> String {
             hash.write(&v.data);
             hash.write(&v.tail_jump.to_le_bytes());
             for h in &v.holes {
-                hash.write(format!("{:x}{:?}{:?}{}", h.offset, h.kind, h.value, h.addend).as_bytes());
+                hash.write(
+                    format!("{:x}{:?}{:?}{}", h.offset, h.kind, h.value, h.addend).as_bytes(),
+                );
             }
         }
         writeln!(

@@ -79,7 +79,10 @@ pub fn ModI64KMagic<T: Tier>(t: &mut T, a: RegI, b: RegI, c: ConstI64) -> Flow {
 #[inline(always)]
 pub fn magic_quotient(x: i64, m: i64, add: i64, sub: i64, shift: i64) -> i64 {
     let high = ((x as i128 * m as i128) >> 64) as i64;
-    let q = high.wrapping_add(x & add).wrapping_sub(x & sub).wrapping_shr(shift as u32);
+    let q = high
+        .wrapping_add(x & add)
+        .wrapping_sub(x & sub)
+        .wrapping_shr(shift as u32);
     q.wrapping_add((q as u64 >> 63) as i64)
 }
 
