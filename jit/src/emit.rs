@@ -25,20 +25,8 @@ pub(crate) fn emit(
         let at = layout.data + 8 * i;
         bytes[at..at + 8].copy_from_slice(&word.to_le_bytes());
     }
-    for (f, low) in lowered.functions.iter().enumerate() {
-        for index in low.pieces.start as usize..low.pieces.end as usize {
-            let site = PatchSite {
-                program,
-                layout,
-                lowered,
-                func: f,
-                index,
-                piece: &lowered.pieces[index],
-                base,
-                helpers,
-            };
-            site.copy_and_patch(stencils, options, bytes)?;
-        }
+    for site in PatchSite::every_piece(program, layout, lowered, helpers, base) {
+        site.copy_and_patch(stencils, options, bytes)?;
     }
     Ok(())
 }

@@ -214,40 +214,27 @@ fn plan_got(
     options: Options,
 ) -> Result<Got, CompileError> {
     let mut got = Got::default();
-    for (f, low) in lowered.functions.iter().enumerate() {
-        for index in low.pieces.start as usize..low.pieces.end as usize {
-            let piece = &lowered.pieces[index];
-            let stencil = &stencils.stencils[piece.stencil];
-            let len = layout.piece_len(index);
-            for hole in stencil.holes.iter().filter(|h| h.kind.uses_got()) {
-                if hole.offset as usize >= len {
-                    continue;
-                }
-                let site = PatchSite {
-                    program,
-                    layout,
-                    lowered,
-                    func: f,
-                    index,
-                    piece,
-                    base: 0,
-                    helpers,
+    for site in PatchSite::every_piece(program, layout, lowered, helpers, 0) {
+        let stencil = &stencils.stencils[site.piece.stencil];
+        let len = layout.piece_len(site.index);
+        for hole in stencil.holes.iter().filter(|h| h.kind.uses_got()) {
+            if hole.offset as usize >= len {
+                continue;
+            }
+            let value = site.resolve(hole.value, stencil)?;
+            let needs_slot = options.force_got
+                || match value {
+                    Resolved::InRegion(_) => false,
+                    Resolved::Fixed(v) => !patch::relaxes_to_immediate(
+                        hole.kind,
+                        stencil.code,
+                        hole.offset as usize,
+                        v,
+                        hole.addend,
+                    ),
                 };
-                let value = site.resolve(hole.value, stencil)?;
-                let needs_slot = options.force_got
-                    || match value {
-                        Resolved::InRegion(_) => false,
-                        Resolved::Fixed(v) => !patch::relaxes_to_immediate(
-                            hole.kind,
-                            stencil.code,
-                            hole.offset as usize,
-                            v,
-                            hole.addend,
-                        ),
-                    };
-                if needs_slot {
-                    got.add(value);
-                }
+            if needs_slot {
+                got.add(value);
             }
         }
     }
@@ -267,7 +254,34 @@ pub(crate) struct PatchSite<'a> {
     pub(crate) helpers: &'a HelperFns,
 }
 
-impl PatchSite<'_> {
+impl<'a> PatchSite<'a> {
+    /// Every piece of the program in order, as a site of the region mapped at `base`
+    /// (0 while only offsets matter: the layout's GOT planning).
+    pub(crate) fn every_piece(
+        program: &'a VerifiedProgram,
+        layout: &'a Layout,
+        lowered: &'a Lowered,
+        helpers: &'a HelperFns,
+        base: u64,
+    ) -> impl Iterator<Item = PatchSite<'a>> + 'a {
+        lowered
+            .functions
+            .iter()
+            .enumerate()
+            .flat_map(move |(func, low)| {
+                (low.pieces.start as usize..low.pieces.end as usize).map(move |index| PatchSite {
+                    program,
+                    layout,
+                    lowered,
+                    func,
+                    index,
+                    piece: &lowered.pieces[index],
+                    base,
+                    helpers,
+                })
+            })
+    }
+
     pub(crate) fn patch_error(&self, stencil: &Stencil, error: PatchError) -> CompileError {
         CompileError::Patch {
             function: self.program.functions[self.func].name.clone(),
