@@ -790,42 +790,33 @@ impl<'r> FnGen<'r> {
         let latch = self.new_label();
         let exit = self.new_label();
         let outer_mult = self.mult;
-        self.emit(Opcode::ConstI64K, ctr, 0, trips as i16);
-        let head = self.new_label();
-        self.place(head);
-        self.mult = mult;
-        self.loops.push((latch, exit));
-        self.nesting += 1;
-        let steps = self.rng.usize(4..24);
-        for step in 0..steps {
-            if self.cost >= self.budget {
-                break;
-            }
-            match self.rng.u32(0..20) {
-                0..=6 if ints.len() >= 2 => {
-                    let j = step % ints.len();
-                    let (a, b) = (ints[j], ints[(j + 1) % ints.len()]);
-                    let op = pick(self.rng, &[Opcode::AddI64, Opcode::SubI64, Opcode::MulI64]);
-                    self.emit(op, a, a, b as i16);
+        self.do_while(ctr, trips, mult, (latch, exit), |g| {
+            let steps = g.rng.usize(4..24);
+            for step in 0..steps {
+                if g.cost >= g.budget {
+                    break;
                 }
-                7..=13 if floats.len() >= 2 => {
-                    let j = step % floats.len();
-                    let (a, b) = (floats[j], floats[(j + 1) % floats.len()]);
-                    let op = pick(self.rng, &[Opcode::AddF64, Opcode::SubF64, Opcode::MulF64]);
-                    self.emit(op, a, a, b as i16);
+                match g.rng.u32(0..20) {
+                    0..=6 if ints.len() >= 2 => {
+                        let j = step % ints.len();
+                        let (a, b) = (ints[j], ints[(j + 1) % ints.len()]);
+                        let op = pick(g.rng, &[Opcode::AddI64, Opcode::SubI64, Opcode::MulI64]);
+                        g.emit(op, a, a, b as i16);
+                    }
+                    7..=13 if floats.len() >= 2 => {
+                        let j = step % floats.len();
+                        let (a, b) = (floats[j], floats[(j + 1) % floats.len()]);
+                        let op = pick(g.rng, &[Opcode::AddF64, Opcode::SubF64, Opcode::MulF64]);
+                        g.emit(op, a, a, b as i16);
+                    }
+                    14 | 15 => g.heap_stmt(),
+                    16 => g.emit(Opcode::Deopt, 0, 0, 0),
+                    17 => g.div_reg(),
+                    18 => g.call_stmt(),
+                    _ => g.stmt(),
                 }
-                14 | 15 => self.heap_stmt(),
-                16 => self.emit(Opcode::Deopt, 0, 0, 0),
-                17 => self.div_reg(),
-                18 => self.call_stmt(),
-                _ => self.stmt(),
             }
-        }
-        self.nesting -= 1;
-        self.loops.pop();
-        self.place(latch);
-        self.emit(Opcode::SubI64K, ctr, ctr, 1);
-        self.emit_branch(Opcode::CmpGtI64KBr, ctr, 0, head);
+        });
         self.mult = outer_mult;
         self.place(exit);
         self.free_counters.push(ctr);
@@ -1087,20 +1078,10 @@ impl<'r> FnGen<'r> {
         let exit = self.new_label();
         let outer_mult = self.mult;
         if trips >= 1 && self.rng.bool() {
-            // do { body } while (--ctr > 0)
-            self.emit(Opcode::ConstI64K, ctr, 0, trips as i16);
-            let head = self.new_label();
-            self.place(head);
-            self.mult = mult;
-            self.loops.push((latch, exit));
-            self.nesting += 1;
-            let n = self.rng.usize(1..6);
-            self.block(n);
-            self.nesting -= 1;
-            self.loops.pop();
-            self.place(latch);
-            self.emit(Opcode::SubI64K, ctr, ctr, 1);
-            self.emit_branch(Opcode::CmpGtI64KBr, ctr, 0, head);
+            self.do_while(ctr, trips, mult, (latch, exit), |g| {
+                let n = g.rng.usize(1..6);
+                g.block(n);
+            });
         } else {
             // while (ctr > 0) { body; ctr -= 1 }
             self.emit(Opcode::ConstI64K, ctr, 0, trips as i16);
@@ -1129,6 +1110,31 @@ impl<'r> FnGen<'r> {
         self.mult = outer_mult;
         self.place(exit);
         self.free_counters.push(ctr);
+    }
+
+    /// `ctr = trips; do { body } while (--ctr > 0)`, with `latch` and `exit` as the
+    /// labels a `continue` or `break` of the body jumps to and the body run `mult` times
+    /// per activation.
+    fn do_while(
+        &mut self,
+        ctr: u16,
+        trips: i64,
+        mult: u64,
+        (latch, exit): (usize, usize),
+        body: impl FnOnce(&mut Self),
+    ) {
+        self.emit(Opcode::ConstI64K, ctr, 0, trips as i16);
+        let head = self.new_label();
+        self.place(head);
+        self.mult = mult;
+        self.loops.push((latch, exit));
+        self.nesting += 1;
+        body(self);
+        self.nesting -= 1;
+        self.loops.pop();
+        self.place(latch);
+        self.emit(Opcode::SubI64K, ctr, ctr, 1);
+        self.emit_branch(Opcode::CmpGtI64KBr, ctr, 0, head);
     }
 
     /// A do-while loop whose head is instruction 0 (a branch there must not run the
