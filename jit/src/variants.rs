@@ -63,14 +63,3 @@ pub fn stencil_index(base: usize, locs: [Loc; 3]) -> usize {
         v => variants().first[base] + v - 1,
     }
 }
-
-/// The base stencil and the variant of table index `index`.
-pub fn variant_of(index: usize) -> (usize, usize) {
-    let v = variants();
-    if index < v.first.len() {
-        return (index, 0);
-    }
-    // The last base whose variants start at or before `index`.
-    let base = v.first.partition_point(|&f| f <= index) - 1;
-    (base, index - v.first[base] + 1)
-}

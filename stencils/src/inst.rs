@@ -45,9 +45,6 @@ pub enum Field {
 }
 
 impl Field {
-    /// The fields in instruction order.
-    pub const ALL: [Field; 3] = [Field::A, Field::B, Field::C];
-
     /// The field's bit in [`crate::OpInfo::reads`] and [`crate::OpInfo::writes`].
     pub const fn bit(self) -> u8 {
         1 << self as u8
