@@ -200,17 +200,9 @@ impl CompiledProgram {
                     ctx, frame, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
                 )
             };
-            let status = ctx.exit;
-            match Exit::decode(status) {
-                Some(Exit {
-                    kind: ExitKind::Deopt,
-                    ..
-                }) => {
-                    ctx.exit = Exit::NONE;
-                    unsafe { vm3_deopt_resume(ctx, frame, status) }
-                }
-                _ => bits,
-            }
+            // A deopt finished in the interpreter inside the compiled code
+            // (`vm3_deopt_resume`), so only a trap can be pending.
+            bits
         });
         let status = ctx.exit;
         if status == Exit::NONE {

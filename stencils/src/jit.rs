@@ -125,6 +125,81 @@ fn data_address(field: Field) -> usize {
     }
 }
 
+/// Calls the callee's code with the tier's state and returns its result's bits: the
+/// callee's frame in the frame register, the arguments it keeps in machine registers in
+/// them already. Written as `asm!` so that the run context and the caller's frame are
+/// kept on the native stack across the call (two stores, two loads) instead of in
+/// callee-saved registers that LLVM would push and pop around the whole stencil and
+/// shuffle into and out of the argument registers. Every cached register comes back
+/// clobbered: the JIT saved what it needs in the frame.
+#[inline(always)]
+unsafe fn call_compiled(
+    ctx: *mut Ctx,
+    frame: *mut u64,
+    callee_frame: *mut u64,
+    r: [u64; CACHED_INT],
+    f: [f64; CACHED_FLOAT],
+) -> (*mut Ctx, *mut u64, u64) {
+    let (ctx_after, frame_after, bits): (*mut Ctx, *mut u64, u64);
+    // Entered with the stack aligned for a call; the two pushes keep it so.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        core::arch::asm!(
+            "push rdi",
+            "push {frame}",
+            "call {callee}",
+            "pop rsi",
+            "pop rdi",
+            frame = in(reg) frame,
+            callee = sym _JIT_CALLEE,
+            inout("rdi") ctx => ctx_after,
+            inout("rsi") callee_frame => frame_after,
+            inout("rdx") r[0] => _,
+            inout("rcx") r[1] => _,
+            inout("r8") r[2] => _,
+            inout("r9") r[3] => _,
+            inout("xmm0") f[0] => _,
+            inout("xmm1") f[1] => _,
+            inout("xmm2") f[2] => _,
+            inout("xmm3") f[3] => _,
+            inout("xmm4") f[4] => _,
+            inout("xmm5") f[5] => _,
+            inout("xmm6") f[6] => _,
+            inout("xmm7") f[7] => _,
+            lateout("rax") bits,
+            clobber_abi("sysv64"),
+        );
+    }
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        core::arch::asm!(
+            "stp x0, {frame}, [sp, #-16]!",
+            "bl {callee}",
+            "mov x8, x0",
+            "ldp x0, x1, [sp], #16",
+            frame = in(reg) frame,
+            callee = sym _JIT_CALLEE,
+            inout("x0") ctx => ctx_after,
+            inout("x1") callee_frame => frame_after,
+            inout("x2") r[0] => _,
+            inout("x3") r[1] => _,
+            inout("x4") r[2] => _,
+            inout("x5") r[3] => _,
+            inout("v0") f[0] => _,
+            inout("v1") f[1] => _,
+            inout("v2") f[2] => _,
+            inout("v3") f[3] => _,
+            inout("v4") f[4] => _,
+            inout("v5") f[5] => _,
+            inout("v6") f[6] => _,
+            inout("v7") f[7] => _,
+            lateout("x8") bits,
+            clobber_abi("C"),
+        );
+    }
+    (ctx_after, frame_after, bits)
+}
+
 #[inline(always)]
 fn stack_pointer() -> usize {
     let sp: usize;
@@ -363,8 +438,13 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> JitTier<A, B, C, D> {
                 Flow::Trap(t) => {
                     Exit::trap_status(t, hole!(_JIT_FUNC) as u64, hole!(_JIT_PC) as u64)
                 }
+                // The interpreter finishes this activation from the frame (the JIT stored
+                // every cached register there first) and its result is this code's: the
+                // caller never sees the deopt, so calls need no path for it.
                 Flow::Deopt => {
-                    Exit::deopt_status(hole!(_JIT_FUNC) as u64, hole!(_JIT_PC) as u64 + 1)
+                    let status =
+                        Exit::deopt_status(hole!(_JIT_FUNC) as u64, hole!(_JIT_PC) as u64 + 1);
+                    return ffi::vm3_deopt_resume(self.ctx, self.frame, status);
                 }
                 Flow::Exit(status) => status,
                 // Only the interpreter's tier produces `Enter`; `#[stencil]` bodies may not.
@@ -485,39 +565,24 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
     /// recursion traps instead of overflowing either stack.
     #[inline(always)]
     fn call(&mut self, _callee: Callee, _args: usize, dest: Dest) -> Flow {
-        let ctx = self.ctx;
         unsafe {
+            let ctx = self.ctx;
             if (*ctx).depth >= (*ctx).depth_limit || stack_pointer() < (*ctx).native_stack_limit {
                 core::hint::cold_path();
                 return Flow::Trap(Trap::CallStackOverflow);
             }
             (*ctx).depth += 1;
             let callee_frame = self.slot(hole!(_JIT_FRAME));
-            // The arguments the callee keeps in machine registers are in them already.
-            let mut bits = pass_on!(_JIT_CALLEE, ctx, callee_frame, self.r, self.f);
+            let (ctx, frame, bits) = call_compiled(ctx, self.frame, callee_frame, self.r, self.f);
+            (self.ctx, self.frame) = (ctx, frame);
             (*ctx).depth -= 1;
             let status = (*ctx).exit;
             if status != Exit::NONE {
-                // Traps and deopts are off the hot path, which then falls through to
-                // the continuation.
+                // A trap below: this activation ends too.
                 core::hint::cold_path();
-                if let Some(Exit {
-                    kind: ExitKind::Deopt,
-                    ..
-                }) = Exit::decode(status)
-                {
-                    // The interpreter finishes the callee, one level deeper.
-                    (*ctx).exit = Exit::NONE;
-                    (*ctx).depth += 1;
-                    bits = ffi::vm3_deopt_resume(ctx, callee_frame, status);
-                    (*ctx).depth -= 1;
-                }
-                let status = (*ctx).exit;
-                if status != Exit::NONE {
-                    return Flow::Exit(status);
-                }
+                return Flow::Exit(status);
             }
-            // Only now, after the last call: a value declared here is live across none.
+            // The cached registers came back clobbered (`call_compiled`).
             self.forget_cached();
             match (Self::loc(dest.reg), dest.bank) {
                 // Bits are bits in a slot: one stencil serves every bank.
