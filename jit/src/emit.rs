@@ -51,7 +51,7 @@ fn write_data(
         }
     }
     for (&index, &offset) in &layout.stencil_data {
-        let data = stencils.stencils[index].data;
+        let data = stencils.stencils[index as usize].data;
         bytes[offset..offset + data.len()].copy_from_slice(data);
     }
     for (f, func) in program.functions.iter().enumerate() {
@@ -84,7 +84,7 @@ impl PatchSite<'_> {
         options: Options,
         bytes: &mut [u8],
     ) -> Result<(), CompileError> {
-        let stencil = &stencils.stencils[self.piece.stencil];
+        let stencil = &stencils.stencils[self.piece.stencil as usize];
         let at = self.layout.piece_offsets[self.index] as usize;
         let len = self.layout.piece_len(self.index);
         bytes[at..at + len].copy_from_slice(&stencil.code[..len]);
@@ -94,7 +94,10 @@ impl PatchSite<'_> {
             let place = self.base + field as u64;
             let resolved = self.resolve(hole.value, stencil)?;
             let value = resolved.address(self.base);
-            let got_slot = self.layout.got.slot(resolved);
+            let got_slot = match hole.kind.uses_got() {
+                true => self.layout.got.slot(resolved),
+                false => None,
+            };
             if hole.kind.uses_got() && (options.force_got || got_slot.is_some()) {
                 // Prefer the relaxed forms unless told not to, or unless the instruction
                 // is half of a pair whose halves must agree (aarch64); a slot was laid

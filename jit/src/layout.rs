@@ -20,7 +20,7 @@ pub(crate) struct Layout {
     /// Offset of each stencil's data part, by stencil index.
     /// (A map, not a table-sized vector: a table has thousands of variants and a compile
     /// touches few of them.)
-    pub(crate) stencil_data: std::collections::HashMap<usize, usize>,
+    pub(crate) stencil_data: std::collections::HashMap<u32, usize>,
     /// Offset of each function's constants (8 bytes each) and tables (length, entries).
     pub(crate) consts: Vec<Vec<usize>>,
     pub(crate) tables: Vec<Vec<usize>>,
@@ -88,6 +88,10 @@ impl Layout {
     }
 }
 
+/// `stencil_flags` bits: the compile uses the stencil; one of its holes reads a GOT slot.
+const SEEN: u8 = 1;
+const READS_GOT: u8 = 2;
+
 fn align(offset: usize, to: usize) -> usize {
     offset.div_ceil(to.max(1)) * to.max(1)
 }
@@ -113,13 +117,15 @@ pub(crate) fn lay_out(
     let mut offset = 0usize;
     let mut piece_offsets = Vec::with_capacity(lowered.pieces.len() + 1);
     let mut trampolines: Vec<Option<PlacedTrampoline>> = vec![None; HELPER_NAMES.len()];
+    // What each stencil used needs beyond its code, found on its first use (a table has
+    // thousands of variants, a compile uses few, most of them many times).
+    let mut stencil_flags = vec![0u8; stencils.stencils.len()];
     // Stencils with a data part, in first-use order (so the layout is deterministic).
-    let mut data_used: Vec<usize> = Vec::new();
-    let mut data_seen = std::collections::HashSet::new();
+    let mut data_used: Vec<u32> = Vec::new();
     for low in &lowered.functions {
         for index in low.pieces.start as usize..low.pieces.end as usize {
             let piece = &lowered.pieces[index];
-            let stencil = &stencils.stencils[piece.stencil];
+            let stencil = &stencils.stencils[piece.stencil as usize];
             // The last piece of a function has no next piece to fall into.
             let last = index + 1 == low.pieces.end as usize;
             let len = if last {
@@ -129,10 +135,18 @@ pub(crate) fn lay_out(
             };
             piece_offsets.push(offset as u32);
             offset += len;
-            if !stencil.data.is_empty() && data_seen.insert(piece.stencil) {
+            let flags = &mut stencil_flags[piece.stencil as usize];
+            if *flags & SEEN != 0 {
+                continue;
+            }
+            *flags |= SEEN;
+            if !stencil.data.is_empty() {
                 data_used.push(piece.stencil);
             }
             for hole in stencil.holes {
+                if hole.kind.uses_got() {
+                    *flags |= READS_GOT;
+                }
                 if let (HoleValue::Helper(h), Some(trampoline)) =
                     (hole.value, patch::trampoline(hole.kind))
                 {
@@ -154,7 +168,7 @@ pub(crate) fn lay_out(
     }
     let mut stencil_data = std::collections::HashMap::with_capacity(data_used.len());
     for index in data_used {
-        let stencil = &stencils.stencils[index];
+        let stencil = &stencils.stencils[index as usize];
         offset = align(offset, stencil.data_align as usize);
         stencil_data.insert(index, offset);
         offset += stencil.data.len();
@@ -190,7 +204,15 @@ pub(crate) fn lay_out(
         total: offset,
     };
     // The GOT goes last: its slots may hold addresses of everything before it.
-    let got = plan_got(program, stencils, lowered, &layout, helpers, options)?;
+    let got = plan_got(
+        program,
+        stencils,
+        lowered,
+        &layout,
+        &stencil_flags,
+        helpers,
+        options,
+    )?;
     layout.total = align(layout.total, 8);
     layout.got = Got {
         offset: layout.total,
@@ -210,12 +232,19 @@ fn plan_got(
     stencils: &StencilSet,
     lowered: &Lowered,
     layout: &Layout,
+    stencil_flags: &[u8],
     helpers: &HelperFns,
     options: Options,
 ) -> Result<Got, CompileError> {
     let mut got = Got::default();
+    if !stencil_flags.iter().any(|f| f & READS_GOT != 0) {
+        return Ok(got);
+    }
     for site in PatchSite::every_piece(program, layout, lowered, helpers, 0) {
-        let stencil = &stencils.stencils[site.piece.stencil];
+        if stencil_flags[site.piece.stencil as usize] & READS_GOT == 0 {
+            continue;
+        }
+        let stencil = &stencils.stencils[site.piece.stencil as usize];
         let len = layout.piece_len(site.index);
         for hole in stencil.holes.iter().filter(|h| h.kind.uses_got()) {
             if hole.offset as usize >= len {
@@ -309,10 +338,10 @@ impl<'a> PatchSite<'a> {
                     OperandField::D => 3,
                 }];
                 match operand {
-                    OperandValue::Known(v) => Fixed(v),
-                    OperandValue::Const(k) => InRegion(layout.consts[self.func][k]),
-                    OperandValue::Table(t) => InRegion(layout.tables[self.func][t]),
-                    OperandValue::Data(i) => InRegion(layout.data + 8 * i),
+                    OperandValue::Known(v) => Fixed(v as u64),
+                    OperandValue::Const(k) => InRegion(layout.consts[self.func][k as usize]),
+                    OperandValue::Table(t) => InRegion(layout.tables[self.func][t as usize]),
+                    OperandValue::Data(i) => InRegion(layout.data + 8 * i as usize),
                 }
             }
             HoleValue::FrameBytes => {
@@ -335,12 +364,12 @@ impl<'a> PatchSite<'a> {
                     .piece
                     .target
                     .expect("a target hole belongs to a branch");
-                address_of_piece(self.lowered.inst_piece(self.func, target))
+                address_of_piece(self.lowered.inst_piece(self.func, target as usize))
             }
             HoleValue::Callee => {
                 let callee = self.piece.callee.expect("a callee hole belongs to a call");
                 // Compiled callers pass the cached parameters in machine registers.
-                address_of_piece(self.lowered.functions[callee].register_entry as usize)
+                address_of_piece(self.lowered.functions[callee as usize].register_entry as usize)
             }
             HoleValue::Helper(h) => Fixed(helper_address(self.helpers, h)?),
             HoleValue::Data => InRegion(layout.stencil_data[&self.piece.stencil]),

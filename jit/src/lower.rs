@@ -29,28 +29,30 @@ use vm3::{Function, Program};
 /// A hole value the layout decides: an address in the region's constant pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OperandValue {
-    Known(u64),
+    Known(u32),
     /// The 8-byte constant `index` of the function's pool.
-    Const(usize),
+    Const(u32),
     /// The table `index` of the function, laid out as length then entries.
-    Table(usize),
+    Table(u32),
     /// Word `index` of the data the compiler made (`Lowered::data`).
-    Data(usize),
+    Data(u32),
 }
 
-/// One stencil instance of the code.
+/// One stencil instance of the code. Kept small (a compile writes and reads one per
+/// instruction or more): every hole value the compiler knows fits 32 bits (frame
+/// offsets, biased immediates, string numbers, shift counts and masks).
 #[derive(Clone, Debug)]
 pub struct Piece {
     /// Index into the stencil table.
-    pub stencil: usize,
+    pub stencil: u32,
     /// Values of `_JIT_A` .. `_JIT_D`.
     pub operands: [OperandValue; 4],
     /// The instruction this piece belongs to (the prologue uses 0).
     pub pc: u32,
     /// Branch target, as an instruction index.
-    pub target: Option<usize>,
+    pub target: Option<u32>,
     /// Called function.
-    pub callee: Option<usize>,
+    pub callee: Option<u32>,
 }
 
 /// A whole program as one array of pieces, function after function.
@@ -98,12 +100,16 @@ fn internal_stencil(which: Internal) -> usize {
 }
 
 fn known(v: u64) -> OperandValue {
-    OperandValue::Known(v)
+    debug_assert!(
+        v <= u32::MAX as u64,
+        "hole value {v:#x} of the compiler's own"
+    );
+    OperandValue::Known(v as u32)
 }
 
 fn piece(stencil: usize, pc: u32, operands: [OperandValue; 4]) -> Piece {
     Piece {
-        stencil,
+        stencil: stencil as u32,
         operands,
         pc,
         target: None,
@@ -325,13 +331,10 @@ fn lower_inst(cx: &InstContext, pc: u32, inst: Inst, pieces: &mut Vec<Piece>, da
         Opcode::FmaF64 if !cx.cpu.fma => internal_stencil(Internal::FmaF64Baseline),
         _ => op as usize,
     };
-    if op == Opcode::SubI64K && inst.c <= 0 {
+    if op == Opcode::SubI64K {
         // x - k is x + (-k): one `lea`, where the subtraction of a patched immediate
-        // takes LLVM four instructions. The hole holds -k + IMM_BIAS, which for
-        // k = -32768 is 65536: still a small positive hole value. Only for k <= 0: a
-        // negative immediate cannot be patched into the COFF tables' `ADDR32` fields
-        // (kind `X86_64Abs31`, which does not know whether the field is sign-extended),
-        // so AddI64K with a negative immediate fails to compile there.
+        // takes LLVM three instructions. The hole holds -k + IMM_BIAS, for k = -32768
+        // 65536: still a small non-negative hole value.
         let slot = |reg: u16| known(func.regs.slot(Bank::I64, reg as usize) as u64 * 8);
         let operands = [
             slot(inst.a),
@@ -373,8 +376,8 @@ fn lower_inst(cx: &InstContext, pc: u32, inst: Inst, pieces: &mut Vec<Piece>, da
             // A string's handle is the run's: the stencil reads it from the heap's
             // table of constants, by the string's number.
             OperandKind::Const(ConstKind::Str) => known(cx.string_ids[raw as usize] as u64),
-            OperandKind::Const(_) => OperandValue::Const(raw as usize),
-            OperandKind::Table => OperandValue::Table(raw as usize),
+            OperandKind::Const(_) => OperandValue::Const(raw as u32),
+            OperandKind::Table => OperandValue::Table(raw as u32),
             OperandKind::FmaPair => {
                 let (x, y) = ((raw & 0xFF) as usize, (raw >> 8) as usize);
                 read_from_frame = [Some((Bank::F64, x)), Some((Bank::F64, y))];
@@ -382,18 +385,18 @@ fn lower_inst(cx: &InstContext, pc: u32, inst: Inst, pieces: &mut Vec<Piece>, da
                 slot(Bank::F64, x)
             }
             OperandKind::Target => {
-                main.target = Some(raw as usize);
+                main.target = Some(raw as u32);
                 continue;
             }
             OperandKind::Callee => {
-                main.callee = Some(raw as usize);
+                main.callee = Some(raw as u32);
                 continue;
             }
             OperandKind::Args(_) => continue,
         };
         main.operands[field_index(field)] = value;
     }
-    main.stencil = variant(base, locs);
+    main.stencil = variant(base, locs) as u32;
     if op == Opcode::Deopt {
         // The interpreter resumes from the frame: it must hold every register.
         for (bank, reg, _) in cx.assignment.cached() {
@@ -403,7 +406,7 @@ fn lower_inst(cx: &InstContext, pc: u32, inst: Inst, pieces: &mut Vec<Piece>, da
     for &(bank, reg) in read_from_frame.iter().flatten() {
         cx.spill(pc, bank, reg, pieces);
     }
-    let Some(callee) = main.callee else {
+    let Some(callee) = main.callee.map(|c| c as usize) else {
         pieces.push(main);
         return;
     };
@@ -482,7 +485,7 @@ fn divide_by_constant(cx: &InstContext, pc: u32, inst: Inst, data: &mut Vec<u64>
             (stencil, [slot(a), slot(b), mask, known(0)])
         }
         _ => {
-            let words = OperandValue::Data(data.len());
+            let words = OperandValue::Data(data.len() as u32);
             data.extend(crate::divide::magic_words(divisor));
             let stencil = if divide {
                 Internal::DivI64KMagic

@@ -122,10 +122,47 @@ impl Assignment {
 #[derive(Default)]
 pub struct Scratch {
     depth_delta: Vec<i32>,
-    weights: [Vec<u64>; 3],
-    uses: Vec<CacheMask>,
-    defs: Vec<CacheMask>,
+    /// Each instruction's register uses, instruction after instruction, as
+    /// `id << 2 | written << 1 | read` with `id` the register's dense number
+    /// ([`DenseIds`]); `use_start[pc]..use_start[pc + 1]` are those of `pc`.
+    uses: Vec<u32>,
+    use_start: Vec<u32>,
+    /// The successors of each instruction (`NO_SUCCESSOR` where there is none).
+    successors: Vec<[u32; 2]>,
+    weights: Vec<u64>,
+    /// The machine register bit of each dense register number (0: in the frame).
+    cache_bit: Vec<CacheMask>,
+    use_mask: Vec<CacheMask>,
+    def_mask: Vec<CacheMask>,
     live_in: Vec<CacheMask>,
+}
+
+const NO_SUCCESSOR: u32 = u32::MAX;
+const READ: u32 = 1;
+const WRITTEN: u32 = 2;
+
+/// Numbers the registers of a function densely across banks: the i64 registers, then
+/// the f64 ones, then the cells.
+#[derive(Clone, Copy)]
+struct DenseIds {
+    first: [u32; 3],
+}
+
+impl DenseIds {
+    fn new(func: &Function) -> DenseIds {
+        let (i, f) = (func.regs.get(Bank::I64), func.regs.get(Bank::F64));
+        DenseIds {
+            first: [0, i as u32, i as u32 + f as u32],
+        }
+    }
+
+    fn id(self, bank: Bank, reg: usize) -> u32 {
+        self.first[bank_index(bank)] + reg as u32
+    }
+
+    fn len(self, func: &Function) -> usize {
+        self.first[2] as usize + func.regs.get(Bank::Cell) as usize
+    }
 }
 
 /// The `N` heaviest of the candidates offered, heaviest first; ties go to the first
@@ -228,44 +265,63 @@ pub fn assign_all(program: &Program) -> Vec<Assignment> {
 /// Assigns the registers of `func`.
 pub fn assign(program: &Program, func: &Function, scratch: &mut Scratch) -> Assignment {
     let n = func.code.len();
-    // Loop depth by a difference array over the ranges of backward branches.
-    let depth_delta = &mut scratch.depth_delta;
+    let ids = DenseIds::new(func);
+    // One decoding pass: the uses, the successors, and the loop depth by a difference
+    // array over the ranges of backward branches.
+    let Scratch {
+        depth_delta,
+        uses,
+        use_start,
+        successors,
+        weights,
+        ..
+    } = scratch;
     depth_delta.clear();
     depth_delta.resize(n + 1, 0);
+    uses.clear();
+    use_start.clear();
+    successors.clear();
     let mut calls = false;
-    for (pc, inst) in func.code.iter().enumerate() {
-        if let Some(target) = branch_target(*inst) {
+    for (pc, &inst) in func.code.iter().enumerate() {
+        let info = Opcode::from_u8(inst.code).expect("verified opcode").info();
+        let target = info.target_field().map(|f| inst.field(f) as usize);
+        if let Some(target) = target {
             if target <= pc {
                 depth_delta[target] += 1;
                 depth_delta[pc + 1] -= 1;
             }
         }
-        calls |= Opcode::from_u8(inst.code)
-            .is_some_and(|op| op.info().is_call() && !op.info().is_tail_call());
-    }
-    for bank in [Bank::I64, Bank::F64, Bank::Cell] {
-        let weights = &mut scratch.weights[bank_index(bank)];
-        weights.clear();
-        weights.resize(func.regs.get(bank) as usize, 0);
-    }
-    let mut depth = 0i32;
-    for (pc, &inst) in func.code.iter().enumerate() {
-        depth += scratch.depth_delta[pc];
-        let weight = 1u64 << (3 * depth.clamp(0, 6) as u32);
-        let weights = &mut scratch.weights;
+        let next = !info.terminal && pc + 1 < n;
+        successors.push([
+            if next { pc as u32 + 1 } else { NO_SUCCESSOR },
+            target.map_or(NO_SUCCESSOR, |t| t as u32),
+        ]);
+        calls |= info.is_call() && !info.is_tail_call();
+        use_start.push(uses.len() as u32);
         reg_uses(program, inst, |u| {
-            weights[bank_index(u.bank)][u.reg] += weight
+            uses.push(ids.id(u.bank, u.reg) << 2 | u.read as u32 | (u.write as u32) << 1)
         });
+    }
+    use_start.push(uses.len() as u32);
+    weights.clear();
+    weights.resize(ids.len(func), 0);
+    let mut depth = 0i32;
+    for pc in 0..n {
+        depth += depth_delta[pc];
+        let weight = 1u64 << (3 * depth.clamp(0, 6) as u32);
+        for &u in &uses[use_start[pc] as usize..use_start[pc + 1] as usize] {
+            weights[(u >> 2) as usize] += weight;
+        }
     }
     let mut ints = Heaviest::<(Bank, u16), CACHED_INT>::new();
     for bank in [Bank::I64, Bank::Cell] {
-        for (reg, &w) in scratch.weights[bank_index(bank)].iter().enumerate() {
-            ints.offer(w, (bank, reg as u16));
+        for reg in 0..func.regs.get(bank) as usize {
+            ints.offer(weights[ids.id(bank, reg) as usize], (bank, reg as u16));
         }
     }
     let mut floats = Heaviest::<u16, CACHED_FLOAT>::new();
-    for (reg, &w) in scratch.weights[bank_index(Bank::F64)].iter().enumerate() {
-        floats.offer(w, reg as u16);
+    for reg in 0..func.regs.get(Bank::F64) as usize {
+        floats.offer(weights[ids.id(Bank::F64, reg) as usize], reg as u16);
     }
     let mut assignment = Assignment {
         int: ints.items(),
@@ -274,7 +330,13 @@ pub fn assign(program: &Program, func: &Function, scratch: &mut Scratch) -> Assi
         live_at_entry: 0,
     };
     if assignment.all() != 0 {
-        let (live_out, live_at_entry) = liveness(program, func, &assignment, scratch);
+        let cache_bit = &mut scratch.cache_bit;
+        cache_bit.clear();
+        cache_bit.resize(ids.len(func), 0);
+        for (bank, reg, m) in assignment.cached() {
+            cache_bit[ids.id(bank, reg) as usize] = m.bit();
+        }
+        let (live_out, live_at_entry) = liveness(func, &assignment, scratch);
         assignment.live_at_entry = live_at_entry;
         if calls {
             assignment.live_out = live_out;
@@ -283,60 +345,50 @@ pub fn assign(program: &Program, func: &Function, scratch: &mut Scratch) -> Assi
     assignment
 }
 
-fn branch_target(inst: Inst) -> Option<usize> {
-    let info = Opcode::from_u8(inst.code)?.info();
-    info.target_field().map(|f| inst.field(f) as usize)
-}
-
 /// The cached registers live after each instruction, and at entry: a backward dataflow
 /// over the function's control flow, on masks of the cached registers only. A trap ends
 /// the run, so it reads nothing; a `Deopt` reads everything (the interpreter resumes
 /// from the frame); a return reads its operand.
-fn liveness(
-    program: &Program,
-    func: &Function,
-    a: &Assignment,
-    scratch: &mut Scratch,
-) -> (Vec<CacheMask>, CacheMask) {
+fn liveness(func: &Function, a: &Assignment, scratch: &mut Scratch) -> (Vec<CacheMask>, CacheMask) {
     let n = func.code.len();
-    let (uses, defs, live_in) = (&mut scratch.uses, &mut scratch.defs, &mut scratch.live_in);
-    for v in [&mut *uses, &mut *defs, &mut *live_in] {
+    let Scratch {
+        uses,
+        use_start,
+        successors,
+        cache_bit,
+        use_mask,
+        def_mask,
+        live_in,
+        ..
+    } = scratch;
+    for v in [&mut *use_mask, &mut *def_mask, &mut *live_in] {
         v.clear();
         v.resize(n, 0);
     }
     let all = a.all();
-    for (pc, &inst) in func.code.iter().enumerate() {
+    for (pc, inst) in func.code.iter().enumerate() {
         if inst.code == Opcode::Deopt as u8 {
-            uses[pc] = all;
+            use_mask[pc] = all;
         }
-        reg_uses(program, inst, |u| {
-            if let Some(m) = a.machine_reg(u.bank, u.reg) {
-                if u.read {
-                    uses[pc] |= m.bit();
-                } else if u.write {
-                    defs[pc] |= m.bit();
-                }
+        for &u in &uses[use_start[pc] as usize..use_start[pc + 1] as usize] {
+            let bit = cache_bit[(u >> 2) as usize];
+            if u & READ != 0 {
+                use_mask[pc] |= bit;
+            } else if u & WRITTEN != 0 {
+                def_mask[pc] |= bit;
             }
-        });
+        }
     }
-    let successors = |pc: usize| {
-        let inst = func.code[pc];
-        let info = Opcode::from_u8(inst.code).expect("verified opcode").info();
-        [
-            (!info.terminal && pc + 1 < n).then_some(pc + 1),
-            branch_target(inst),
-        ]
-    };
     let mut live_out = vec![0 as CacheMask; n];
     let mut changed = true;
     while changed {
         changed = false;
         for pc in (0..n).rev() {
-            let out = successors(pc)
+            let out = successors[pc]
                 .iter()
-                .flatten()
-                .fold(0, |m, &s| m | live_in[s]);
-            let inn = uses[pc] | (out & !defs[pc]);
+                .filter(|&&s| s != NO_SUCCESSOR)
+                .fold(0, |m, &s| m | live_in[s as usize]);
+            let inn = use_mask[pc] | (out & !def_mask[pc]);
             if out != live_out[pc] || inn != live_in[pc] {
                 live_out[pc] = out;
                 live_in[pc] = inn;

@@ -1,4 +1,5 @@
-//! Every kernel of `../shared/kernels` gives its expected result in both tiers
+//! Every kernel of `../shared/kernels` (and of `jit/tests/programs`) gives its expected
+//! result in both tiers
 //! (kernels README: "Every kernel must give the same result interpreted and compiled").
 
 #[path = "common/kernels.rs"]

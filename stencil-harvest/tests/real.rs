@@ -126,13 +126,20 @@ fn aliased_stencils_are_sliced_by_symbol() {
     let call_f = set.by_name(Opcode::CallF64.stencil_symbol()).unwrap();
     assert_eq!(call_i.code, call_f.code);
     assert_eq!(call_i.holes, call_f.holes);
-    // A call stencil calls its callee (not a continuation there) and the deopt helper.
+    // A call stencil calls its callee (not a continuation there) and no helper: a deopt
+    // below it finishes in the interpreter from the deopting stencil, which calls the
+    // deopt helper.
     assert!(call_i.holes.iter().any(|h| h.value == HoleValue::Callee));
+    assert!(!call_i
+        .holes
+        .iter()
+        .any(|h| matches!(h.value, HoleValue::Helper(_))));
     let deopt = HELPER_NAMES
         .iter()
         .position(|n| *n == "vm3_deopt_resume")
         .unwrap() as u16;
-    assert!(call_i
+    let deopt_stencil = set.by_name(Opcode::Deopt.stencil_symbol()).unwrap();
+    assert!(deopt_stencil
         .holes
         .iter()
         .any(|h| h.value == HoleValue::Helper(deopt)));

@@ -13,17 +13,27 @@ pub struct Kernel {
     pub runs: Vec<(Vec<Value>, String)>,
 }
 
-/// Every kernel, in file-name order. A kernel that does not assemble or verify, or a
-/// malformed run line, fails the test.
+/// Every kernel, in file-name order: the shared acceptance set, then this crate's own
+/// (`jit/tests/programs`, programs aimed at the patcher, in the same format). A kernel
+/// that does not assemble or verify, or a malformed run line, fails the test.
 pub fn kernels() -> Vec<Kernel> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/kernels");
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("kernels dir")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "vm3"))
-        .collect();
-    paths.sort();
-    paths.iter().map(load).collect()
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    [
+        manifest.join("../../shared/kernels"),
+        manifest.join("tests/programs"),
+    ]
+    .iter()
+    .flat_map(|dir| {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "vm3"))
+            .collect();
+        paths.sort();
+        paths
+    })
+    .map(|p| load(&p))
+    .collect()
 }
 
 fn load(path: &PathBuf) -> Kernel {

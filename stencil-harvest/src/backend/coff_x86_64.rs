@@ -5,8 +5,10 @@
 //!
 //! `IMAGE_REL_AMD64_REL32_k` fields hold `target - (P + 4 + k)` relative to the symbol,
 //! `k` being the immediate bytes after the field: table addend `field - 4 - k`.
-//! `ADDR32` does not say whether the instruction zero- or sign-extends the field, so
-//! its values must fit both ways (`X86_64Abs31`). `ADDR32NB` (image-relative) occurs
+//! `ADDR32` does not say whether the instruction zero- or sign-extends the field: where
+//! the instruction shows it sign-extends (a 64-bit `lea` displacement, a 64-bit
+//! operation's immediate) it is `X86_64Abs32S`, as ELF's `R_X86_64_32S` would say;
+//! elsewhere its values must fit both ways (`X86_64Abs31`). `ADDR32NB` (image-relative) occurs
 //! only in unwind tables (`.pdata`), which the JIT does not copy; in a stencil it is
 //! refused.
 
@@ -50,6 +52,7 @@ impl Backend for CoffX86_64 {
         &[
             X86_64Abs64,
             X86_64Abs31,
+            X86_64Abs32S,
             X86_64Branch32,
             X86_64Pc32,
             X86_64LeaPc32,
@@ -63,6 +66,9 @@ impl Backend for CoffX86_64 {
         let (bytes, at) = (field.section, field.offset);
         Ok(match t {
             pe::IMAGE_REL_AMD64_ADDR64 => RelocKind::X86_64Abs64,
+            pe::IMAGE_REL_AMD64_ADDR32 if x86_64::sign_extends_field(bytes, at) => {
+                RelocKind::X86_64Abs32S
+            }
             pe::IMAGE_REL_AMD64_ADDR32 => RelocKind::X86_64Abs31,
             pe::IMAGE_REL_AMD64_REL32 => x86_64::pc32_kind(bytes, at),
             // An immediate follows the field: not a `lea`, not a branch.

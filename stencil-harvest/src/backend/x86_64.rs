@@ -35,6 +35,33 @@ fn is_rex_w_rip(bytes: &[u8], offset: usize, opcode: u8) -> bool {
     }
 }
 
+/// Is the field at `offset` a 32-bit field that its instruction sign-extends to 64 bits,
+/// recognisably: the displacement of `lea r64, [reg + disp32]` (`REX.W 8D`, mod=10,
+/// no SIB), or the immediate of `add`/`sub`/... `r64, imm32` (`REX.W 81`), of
+/// `mov r64, imm32` (`REX.W C7`) or of `imul r64, r64, imm32` (`REX.W 69`), each with a
+/// register operand (mod=11) so that the field follows the ModRM byte directly.
+/// Also the short forms on `rax` (`REX.W 05`, `2D`, `3D`, ...: `add`/`or`/`adc`/`sbb`/
+/// `and`/`sub`/`xor`/`cmp rax, imm32`), where the field follows the opcode.
+pub(crate) fn sign_extends_field(bytes: &[u8], offset: usize) -> bool {
+    let rex_w = |b: u8| (0x48..=0x4F).contains(&b);
+    let before = |n: usize| offset.checked_sub(n).and_then(|i| bytes.get(i)).copied();
+    if let (Some(rex), Some(op), Some(modrm)) = (before(3), before(2), before(1)) {
+        let (mode, rm) = (modrm >> 6, modrm & 7);
+        let long_form = match op {
+            0x8D => mode == 0b10 && rm != 0b100,
+            0x81 | 0xC7 | 0x69 => mode == 0b11,
+            _ => false,
+        };
+        if rex_w(rex) && long_form {
+            return true;
+        }
+    }
+    matches!(
+        (before(2), before(1)),
+        (Some(rex), Some(0x05 | 0x0D | 0x15 | 0x1D | 0x25 | 0x2D | 0x35 | 0x3D)) if rex_w(rex)
+    )
+}
+
 /// `lea r64, [rip + disp32]`.
 pub(crate) fn is_lea_rip(bytes: &[u8], offset: usize) -> bool {
     is_rex_w_rip(bytes, offset, 0x8D)
