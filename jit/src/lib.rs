@@ -18,6 +18,7 @@ pub mod lower;
 pub mod memory;
 mod native_stack;
 pub mod patch;
+mod preserving;
 pub mod regalloc;
 mod runtime;
 pub mod variants;

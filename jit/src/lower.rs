@@ -211,26 +211,22 @@ pub fn lower(program: &Program, assignments: &[Assignment], cpu: CpuFeatures) ->
     lowered
 }
 
-/// Clears every register but the parameters (spec §1): the frame slots of the registers
-/// that live in the frame, run by run between the slots it skips (the number banks to 0,
-/// the cells, the last bank, to null), then the cached registers in their machine
-/// registers, those that can be read before they are written (the others' entry value
-/// is never seen: not by the code, and not by the interpreter after a `Deopt`, which
-/// then writes them before it reads them too).
+/// Clears every register but the parameters (spec §1) that can be read before it is
+/// written (the others' entry value is never seen: not by the code, and not by the
+/// interpreter after a `Deopt`, which then writes them before it reads them too): the
+/// frame slots of the registers that live in the frame, run by run between the slots it
+/// skips (the number banks to 0, the cells, the last bank, to null), then the cached
+/// registers in their machine registers.
 fn lower_prologue(func: &Function, assignment: &Assignment, pieces: &mut Vec<Piece>) {
-    let mut skipped: Vec<usize> = func
-        .params
-        .iter()
-        .enumerate()
-        .map(|(k, &bank)| func.regs.slot(bank, k))
-        .chain(
-            assignment
-                .cached()
-                .map(|(bank, reg, _)| func.regs.slot(bank, reg)),
-        )
-        .collect();
-    skipped.sort_unstable();
-    skipped.dedup();
+    // Slots skipped: the parameters', the cached registers', and those of registers
+    // written before they are read.
+    let skipped = (0..func.frame_slots()).filter(|&slot| {
+        let (bank, reg) = func.regs.register_of_slot(slot);
+        let param = reg < func.params.len() && func.params[reg] == bank;
+        param
+            || assignment.machine_reg(bank, reg).is_some()
+            || !assignment.live_at_entry(func, bank, reg)
+    });
     let first_cell = func.regs.slot(Bank::Cell, 0);
     let mut clear_run = |start: usize, end: usize| {
         let numbers = start..end.min(first_cell);
@@ -264,7 +260,7 @@ fn lower_prologue(func: &Function, assignment: &Assignment, pieces: &mut Vec<Pie
     clear_run(next.min(func.frame_slots()), func.frame_slots());
     for (bank, reg, m) in assignment.cached() {
         let param = reg < func.params.len() && func.params[reg] == bank;
-        if param || assignment.live_at_entry & m.bit() == 0 {
+        if param || !assignment.live_at_entry(func, bank, reg) {
             continue;
         }
         let (stencil, operands) = match bank {
@@ -427,13 +423,14 @@ fn lower_inst(cx: &InstContext, pc: u32, inst: Inst, pieces: &mut Vec<Piece>, da
     let dest_bit = dest
         .and_then(|(bank, reg)| cx.assignment.machine_reg(bank, reg))
         .map_or(0, |m| m.bit());
-    let saved: Vec<(Bank, usize)> = cx
-        .assignment
-        .cached()
-        .filter(|&(_, _, m)| cx.assignment.live_out[pc as usize] & !dest_bit & m.bit() != 0)
-        .map(|(bank, reg, _)| (bank, reg))
-        .collect();
-    for &(bank, reg) in &saved {
+    let live_after = cx.assignment.cached_live_after(func, pc as usize) & !dest_bit;
+    let saved = || {
+        cx.assignment
+            .cached()
+            .filter(move |&(_, _, m)| live_after & m.bit() != 0)
+            .map(|(bank, reg, _)| (bank, reg))
+    };
+    for (bank, reg) in saved() {
         cx.spill(pc, bank, reg, pieces);
     }
     // Into the callee's frame, just past the caller's, or its machine registers.
@@ -449,7 +446,7 @@ fn lower_inst(cx: &InstContext, pc: u32, inst: Inst, pieces: &mut Vec<Piece>, da
             cx.fill(pc, bank, reg, pieces);
         }
     }
-    for &(bank, reg) in &saved {
+    for (bank, reg) in saved() {
         cx.fill(pc, bank, reg, pieces);
     }
 }

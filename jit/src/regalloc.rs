@@ -21,12 +21,23 @@ pub struct Assignment {
     pub int: [Option<(Bank, u16)>; CACHED_INT],
     /// The vm3 register each float machine register holds.
     pub float: [Option<u16>; CACHED_FLOAT],
-    /// The cached registers live after each instruction (see [`CacheMask`]); kept
-    /// only for functions that call (nothing else asks), else empty.
-    pub live_out: Vec<CacheMask>,
-    /// The cached registers live at entry: the only ones the prologue must clear (a
-    /// register written before any read cannot show its entry value).
-    pub live_at_entry: CacheMask,
+    /// The registers live after each instruction, as [`LiveSet`]s; kept only for
+    /// functions that call (nothing else asks), else empty.
+    live_out: Vec<u64>,
+    /// The registers live at entry: the only ones the prologue must clear (a register
+    /// written before any read cannot show its entry value).
+    live_at_entry: u64,
+    liveness: Liveness,
+}
+
+/// What the bits of a function's live sets stand for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Liveness {
+    /// Bit `s` is the register in frame slot `s` (functions of at most 64 slots).
+    Slots,
+    /// Bits are [`CacheMask`] bits: only the cached registers are tracked; every frame
+    /// register counts as live at entry.
+    CachedOnly,
 }
 
 /// A set of cached machine registers: bit `k` integer register `k`, bit
@@ -115,6 +126,31 @@ impl Assignment {
     pub fn all(&self) -> CacheMask {
         self.cached().fold(0, |m, (_, _, r)| m | r.bit())
     }
+
+    /// The cached registers live after instruction `pc` of a function that calls.
+    pub fn cached_live_after(&self, func: &Function, pc: usize) -> CacheMask {
+        if self.all() == 0 {
+            return 0;
+        }
+        let live = self.live_out[pc];
+        match self.liveness {
+            Liveness::CachedOnly => live as CacheMask,
+            Liveness::Slots => self
+                .cached()
+                .filter(|&(bank, reg, _)| live >> func.regs.slot(bank, reg) & 1 != 0)
+                .fold(0, |m, (_, _, r)| m | r.bit()),
+        }
+    }
+
+    /// Whether register `reg` of `bank` may be read before it is written: only then
+    /// must the prologue clear it.
+    pub fn live_at_entry(&self, func: &Function, bank: Bank, reg: usize) -> bool {
+        match (self.liveness, self.machine_reg(bank, reg)) {
+            (Liveness::Slots, _) => self.live_at_entry >> func.regs.slot(bank, reg) & 1 != 0,
+            (Liveness::CachedOnly, Some(m)) => self.live_at_entry & m.bit() as u64 != 0,
+            (Liveness::CachedOnly, None) => true,
+        }
+    }
 }
 
 /// Buffers one compile reuses from function to function (compile speed: no allocation
@@ -130,11 +166,12 @@ pub struct Scratch {
     /// The successors of each instruction (`NO_SUCCESSOR` where there is none).
     successors: Vec<[u32; 2]>,
     weights: Vec<u64>,
-    /// The machine register bit of each dense register number (0: in the frame).
-    cache_bit: Vec<CacheMask>,
-    use_mask: Vec<CacheMask>,
-    def_mask: Vec<CacheMask>,
-    live_in: Vec<CacheMask>,
+    /// The live-set bit of each dense register number (0: not tracked).
+    live_bit: Vec<u64>,
+    use_mask: Vec<u64>,
+    def_mask: Vec<u64>,
+    live_in: Vec<u64>,
+    live_out: Vec<u64>,
 }
 
 const NO_SUCCESSOR: u32 = u32::MAX;
@@ -328,50 +365,65 @@ pub fn assign(program: &Program, func: &Function, scratch: &mut Scratch) -> Assi
         float: floats.items(),
         live_out: Vec::new(),
         live_at_entry: 0,
+        liveness: Liveness::CachedOnly,
     };
-    if assignment.all() != 0 {
-        let cache_bit = &mut scratch.cache_bit;
-        cache_bit.clear();
-        cache_bit.resize(ids.len(func), 0);
+    // Registers are numbered densely in frame slot order, so with at most 64 slots every
+    // register has a bit; else only the cached ones are tracked.
+    let slots = ids.len(func);
+    let live_bit = &mut scratch.live_bit;
+    live_bit.clear();
+    if slots <= 64 {
+        assignment.liveness = Liveness::Slots;
+        live_bit.extend((0..slots).map(|s| 1u64 << s));
+    } else if assignment.all() != 0 {
+        live_bit.resize(slots, 0);
         for (bank, reg, m) in assignment.cached() {
-            cache_bit[ids.id(bank, reg) as usize] = m.bit();
+            live_bit[ids.id(bank, reg) as usize] = m.bit() as u64;
         }
-        let (live_out, live_at_entry) = liveness(func, &assignment, scratch);
-        assignment.live_at_entry = live_at_entry;
-        if calls {
-            assignment.live_out = live_out;
-        }
+    } else {
+        // Nothing is tracked: the prologue clears every frame register.
+        return assignment;
+    }
+    assignment.live_at_entry = liveness(func, scratch);
+    if calls {
+        assignment.live_out = scratch.live_out.clone();
     }
     assignment
 }
 
-/// The cached registers live after each instruction, and at entry: a backward dataflow
-/// over the function's control flow, on masks of the cached registers only. A trap ends
-/// the run, so it reads nothing; a `Deopt` reads everything (the interpreter resumes
-/// from the frame); a return reads its operand.
-fn liveness(func: &Function, a: &Assignment, scratch: &mut Scratch) -> (Vec<CacheMask>, CacheMask) {
+/// The registers live after each instruction (left in `scratch.live_out`), and those
+/// live at entry: a backward dataflow over the function's control flow, on the live-set
+/// bits of `scratch.live_bit`. A trap ends the run, so it reads nothing; a `Deopt` reads
+/// everything (the interpreter resumes from the frame); a return reads its operand.
+fn liveness(func: &Function, scratch: &mut Scratch) -> u64 {
     let n = func.code.len();
     let Scratch {
         uses,
         use_start,
         successors,
-        cache_bit,
+        live_bit,
         use_mask,
         def_mask,
         live_in,
+        live_out,
         ..
     } = scratch;
-    for v in [&mut *use_mask, &mut *def_mask, &mut *live_in] {
+    for v in [
+        &mut *use_mask,
+        &mut *def_mask,
+        &mut *live_in,
+        &mut *live_out,
+    ] {
         v.clear();
         v.resize(n, 0);
     }
-    let all = a.all();
+    let all = live_bit.iter().fold(0, |m, b| m | b);
     for (pc, inst) in func.code.iter().enumerate() {
         if inst.code == Opcode::Deopt as u8 {
             use_mask[pc] = all;
         }
         for &u in &uses[use_start[pc] as usize..use_start[pc + 1] as usize] {
-            let bit = cache_bit[(u >> 2) as usize];
+            let bit = live_bit[(u >> 2) as usize];
             if u & READ != 0 {
                 use_mask[pc] |= bit;
             } else if u & WRITTEN != 0 {
@@ -379,7 +431,6 @@ fn liveness(func: &Function, a: &Assignment, scratch: &mut Scratch) -> (Vec<Cach
             }
         }
     }
-    let mut live_out = vec![0 as CacheMask; n];
     let mut changed = true;
     while changed {
         changed = false;
@@ -396,6 +447,5 @@ fn liveness(func: &Function, a: &Assignment, scratch: &mut Scratch) -> (Vec<Cach
             }
         }
     }
-    let entry = live_in.first().copied().unwrap_or(0);
-    (live_out, entry)
+    live_in.first().copied().unwrap_or(0)
 }

@@ -2,7 +2,7 @@
 //! results, traps or a hand-over to the interpreter.
 
 use crate::compile::{self, CompileError, Compiled, FunctionCode, Options};
-use crate::native_stack;
+use crate::{native_stack, preserving};
 use std::ffi::c_void;
 use stencil_table::StencilSet;
 use stencils::helpers::HelperFns;
@@ -172,8 +172,6 @@ impl CompiledProgram {
             native_stack_limit: 0,
             heap: state.heap.view(),
             runtime: &mut state as *mut RunState as *mut c_void,
-            saved_int: [0; stencils::variant::CACHED_INT],
-            saved_float: [0.0; stencils::variant::CACHED_FLOAT],
         };
         let entry_fn: Entry = unsafe {
             std::mem::transmute(
@@ -266,6 +264,11 @@ pub fn helper_fns() -> HelperFns {
         vm3_concat,
         vm3_list_push_grow,
         vm3_map_set_grow,
+        vm3_new_list_preserving: preserving::vm3_new_list_preserving,
+        vm3_new_map_preserving: preserving::vm3_new_map_preserving,
+        vm3_concat_preserving: preserving::vm3_concat_preserving,
+        vm3_list_push_grow_preserving: preserving::vm3_list_push_grow_preserving,
+        vm3_map_set_grow_preserving: preserving::vm3_map_set_grow_preserving,
     }
 }
 
@@ -273,10 +276,10 @@ macro_rules! helper {
     ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {
         $(#[$m])*
         #[cfg(target_arch = "x86_64")]
-        unsafe extern "sysv64" fn $name($($arg: $ty),*) -> $ret $body
+        pub(crate) unsafe extern "sysv64" fn $name($($arg: $ty),*) -> $ret $body
         $(#[$m])*
         #[cfg(not(target_arch = "x86_64"))]
-        unsafe extern "C" fn $name($($arg: $ty),*) -> $ret $body
+        pub(crate) unsafe extern "C" fn $name($($arg: $ty),*) -> $ret $body
     };
 }
 

@@ -23,10 +23,6 @@ pub struct Ctx {
     pub runtime: *mut core::ffi::c_void,
     /// The run's heap, kept current by the runtime across every helper call.
     pub heap: *const crate::heap::HeapView,
-    /// Where a stencil keeps the cached registers while it calls a helper (see
-    /// `JitTier::around_helper`): only the path that calls pays for them.
-    pub saved_int: [u64; crate::variant::CACHED_INT],
-    pub saved_float: [f64; crate::variant::CACHED_FLOAT],
 }
 
 /// The reasons a run can trap (spec §3).

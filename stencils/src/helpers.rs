@@ -75,4 +75,19 @@ declare_helpers! {
     fn vm3_list_push_grow(ctx: *mut Ctx, list: u64, item: u64) -> u64;
     /// Sets `key` of `map` to `value`, growing the map: 0, or a trap code.
     fn vm3_map_set_grow(ctx: *mut Ctx, map: u64, key: i64, value: i64) -> u64;
+    // The heap helpers' register-preserving entries, which the stencils call (through
+    // `jit::call_preserving!`): they save every register the helper may clobber, so a
+    // stencil's cached registers survive the call with no code in the stencil. Their
+    // arguments and result are in registers of their own (jit/src/preserving.rs), which
+    // no Rust signature says; hence no parameters here.
+    /// [`vm3_new_list`](HelperFns::vm3_new_list), preserving registers.
+    fn vm3_new_list_preserving() -> ();
+    /// [`vm3_new_map`](HelperFns::vm3_new_map), preserving registers.
+    fn vm3_new_map_preserving() -> ();
+    /// [`vm3_concat`](HelperFns::vm3_concat), preserving registers.
+    fn vm3_concat_preserving() -> ();
+    /// [`vm3_list_push_grow`](HelperFns::vm3_list_push_grow), preserving registers.
+    fn vm3_list_push_grow_preserving() -> ();
+    /// [`vm3_map_set_grow`](HelperFns::vm3_map_set_grow), preserving registers.
+    fn vm3_map_set_grow_preserving() -> ();
 }

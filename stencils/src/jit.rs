@@ -125,6 +125,52 @@ fn data_address(field: Field) -> usize {
     }
 }
 
+/// Calls a heap helper through its register-preserving thunk (jit/src/preserving.rs):
+/// the run context where it already is, up to three arguments and the result in the
+/// thunk's registers, every other register kept, the cached ones included. From LLVM's
+/// view the call is an instruction with a few register operands, so the stencil keeps
+/// its cached registers where they are and needs no frame for the slow path.
+macro_rules! call_preserving {
+    ($thunk:ident, $ctx:expr, $a:expr) => {
+        call_preserving!(@call $thunk, $ctx, $a as u64, 0u64, 0u64)
+    };
+    ($thunk:ident, $ctx:expr, $a:expr, $b:expr) => {
+        call_preserving!(@call $thunk, $ctx, $a as u64, $b as u64, 0u64)
+    };
+    ($thunk:ident, $ctx:expr, $a:expr, $b:expr, $c:expr) => {
+        call_preserving!(@call $thunk, $ctx, $a as u64, $b as u64, $c as u64)
+    };
+    (@call $thunk:ident, $ctx:expr, $a:expr, $b:expr, $c:expr) => {{
+        let ctx: *mut Ctx = $ctx;
+        let (a, b, c): (u64, u64, u64) = ($a, $b, $c);
+        let result: u64;
+        #[cfg(target_arch = "x86_64")]
+        core::arch::asm!(
+            "call {thunk}",
+            thunk = sym ffi::$thunk,
+            in("rdi") ctx,
+            inout("r10") a => _,
+            inout("r11") b => _,
+            inout("rax") c => result,
+        );
+        #[cfg(target_arch = "aarch64")]
+        core::arch::asm!(
+            "bl {thunk}",
+            thunk = sym ffi::$thunk,
+            in("x0") ctx,
+            inout("x9") a => result,
+            inout("x10") b => _,
+            inout("x11") c => _,
+            out("x16") _, out("x17") _, out("x30") _,
+            out("v16") _, out("v17") _, out("v18") _, out("v19") _,
+            out("v20") _, out("v21") _, out("v22") _, out("v23") _,
+            out("v24") _, out("v25") _, out("v26") _, out("v27") _,
+            out("v28") _, out("v29") _, out("v30") _, out("v31") _,
+        );
+        result
+    }};
+}
+
 /// Calls the callee's code with the tier's state and returns its result's bits: the
 /// callee's frame in the frame register, the arguments it keeps in machine registers in
 /// them already. Written as `asm!` so that the run context and the caller's frame are
@@ -402,27 +448,6 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> JitTier<A, B, C, D> {
         }
     }
 
-    /// Calls a helper with the cached registers parked in the run context rather than
-    /// preserved by LLVM: around a call LLVM keeps every live value in a callee-saved
-    /// register (pushed in the stencil's prologue, so on every path) or, for floats, on
-    /// the stack. Stored to memory and declared clobbered, they cost only the path that
-    /// calls.
-    #[inline(always)]
-    fn around_helper<R>(&mut self, call: impl FnOnce(*mut Ctx) -> R) -> R {
-        let ctx = self.ctx;
-        unsafe {
-            (*ctx).saved_int = self.r;
-            (*ctx).saved_float = self.f;
-        }
-        self.forget_cached();
-        let result = call(ctx);
-        unsafe {
-            self.r = (*ctx).saved_int;
-            self.f = (*ctx).saved_float;
-        }
-        result
-    }
-
     /// Ends the stencil: every `Flow` becomes a tail jump, or a return of the result's
     /// bits, or an exit status stored in the context.
     #[inline(always)]
@@ -610,22 +635,22 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
     }
     #[inline(always)]
     fn new_list(&mut self, cap: i64) -> u64 {
-        self.around_helper(|ctx| unsafe { ffi::vm3_new_list(ctx, cap) })
+        unsafe { call_preserving!(vm3_new_list_preserving, self.ctx, cap) }
     }
     #[inline(always)]
     fn new_map(&mut self, cap: i64) -> u64 {
-        self.around_helper(|ctx| unsafe { ffi::vm3_new_map(ctx, cap) })
+        unsafe { call_preserving!(vm3_new_map_preserving, self.ctx, cap) }
     }
     #[inline(always)]
     fn concat(&mut self, a: u64, b: u64) -> u64 {
-        self.around_helper(|ctx| unsafe { ffi::vm3_concat(ctx, a, b) })
+        unsafe { call_preserving!(vm3_concat_preserving, self.ctx, a, b) }
     }
     #[inline(always)]
     fn list_push_grow(&mut self, list: u64, item: u64) -> u64 {
-        self.around_helper(|ctx| unsafe { ffi::vm3_list_push_grow(ctx, list, item) })
+        unsafe { call_preserving!(vm3_list_push_grow_preserving, self.ctx, list, item) }
     }
     #[inline(always)]
     fn map_set_grow(&mut self, map: u64, key: i64, value: i64) -> u64 {
-        self.around_helper(|ctx| unsafe { ffi::vm3_map_set_grow(ctx, map, key, value) })
+        unsafe { call_preserving!(vm3_map_set_grow_preserving, self.ctx, map, key, value) }
     }
 }

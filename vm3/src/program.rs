@@ -62,6 +62,18 @@ impl RegCounts {
     /// then the f64 registers, then the cells, one 8-byte slot each; both tiers use
     /// this layout, which is what lets compiled code hand a live frame to the
     /// interpreter on `Deopt`.
+    /// The register held in frame slot `slot` (the inverse of [`RegCounts::slot`]).
+    pub fn register_of_slot(&self, slot: usize) -> (Bank, usize) {
+        let (i, f) = (self.i64 as usize, self.f64 as usize);
+        if slot < i {
+            (Bank::I64, slot)
+        } else if slot < i + f {
+            (Bank::F64, slot - i)
+        } else {
+            (Bank::Cell, slot - i - f)
+        }
+    }
+
     pub fn slot(&self, bank: Bank, index: usize) -> usize {
         match bank {
             Bank::I64 => index,
