@@ -96,11 +96,25 @@ pub fn compile(
             expected: crate::variants::table_len(),
         });
     }
+    let mut buffers = BUFFERS.with(|b| b.take());
     // The passes, in order: assign registers, lower, lay out, copy and patch.
-    let assignments = regalloc::assign_all(program);
-    let lowered = lower::lower(program, &assignments, cpu);
+    let assignments = regalloc::assign_all(program, &mut buffers.regalloc);
+    let lowered = lower::lower(
+        program,
+        &assignments,
+        cpu,
+        std::mem::take(&mut buffers.pieces),
+        std::mem::take(&mut buffers.inst_start),
+    );
     let helpers = runtime::helper_fns();
-    let layout = layout::lay_out(program, stencils, &lowered, &helpers, options)?;
+    let layout = layout::lay_out(
+        program,
+        stencils,
+        &lowered,
+        &helpers,
+        options,
+        std::mem::take(&mut buffers.piece_offsets),
+    )?;
     let mut region = WritableRegion::new(layout.total)?;
     let base = region.address();
     emit::emit(
@@ -135,10 +149,41 @@ pub fn compile(
         })
         .collect();
     let region = region.make_executable()?;
+    let code_len = layout.code_len;
+    buffers.keep(lowered.pieces, lowered.inst_start, layout.piece_offsets);
+    BUFFERS.with(|b| b.replace(buffers));
     Ok(Compiled {
         region,
         cached: assignments.iter().map(|a| a.cached().collect()).collect(),
         functions,
-        code_len: layout.code_len,
+        code_len,
     })
+}
+
+/// The largest buffers a compile needs, kept by each thread from one compile to the next
+/// when they are not too big: a fresh multi-megabyte allocation costs a page fault per
+/// page, a quarter of a large compile's time.
+#[derive(Default)]
+struct Buffers {
+    regalloc: regalloc::Scratch,
+    pieces: Vec<lower::Piece>,
+    inst_start: Vec<u32>,
+    piece_offsets: Vec<u32>,
+}
+
+/// Buffers above this many bytes are freed after the compile rather than kept.
+const KEPT_BUFFER_BYTES: usize = 16 << 20;
+
+impl Buffers {
+    fn keep(&mut self, pieces: Vec<lower::Piece>, inst_start: Vec<u32>, offsets: Vec<u32>) {
+        let bytes = pieces.capacity() * std::mem::size_of::<lower::Piece>()
+            + 4 * (inst_start.capacity() + offsets.capacity());
+        if bytes <= KEPT_BUFFER_BYTES {
+            (self.pieces, self.inst_start, self.piece_offsets) = (pieces, inst_start, offsets);
+        }
+    }
+}
+
+thread_local! {
+    static BUFFERS: std::cell::RefCell<Buffers> = std::cell::RefCell::default();
 }

@@ -107,15 +107,18 @@ pub(crate) fn helper_address(helpers: &HelperFns, index: u16) -> Result<u64, Com
         })
 }
 
+/// `piece_offsets` is a buffer to fill (emptied first; see `lower::lower`).
 pub(crate) fn lay_out(
     program: &VerifiedProgram,
     stencils: &StencilSet,
     lowered: &Lowered,
     helpers: &HelperFns,
     options: Options,
+    mut piece_offsets: Vec<u32>,
 ) -> Result<Layout, CompileError> {
     let mut offset = 0usize;
-    let mut piece_offsets = Vec::with_capacity(lowered.pieces.len() + 1);
+    piece_offsets.clear();
+    piece_offsets.reserve(lowered.pieces.len() + 1);
     let mut trampolines: Vec<Option<PlacedTrampoline>> = vec![None; HELPER_NAMES.len()];
     // What each stencil used needs beyond its code, found on its first use (a table has
     // thousands of variants, a compile uses few, most of them many times).

@@ -160,12 +160,25 @@ impl CpuFeatures {
 
 /// Lowers every function of `program` (one allocation per array, not per function:
 /// compile speed is the point of copy-and-patch).
-pub fn lower(program: &Program, assignments: &[Assignment], cpu: CpuFeatures) -> Lowered {
+///
+/// `pieces` and `inst_start` are buffers to fill (emptied first), so that a thread that
+/// compiles again reuses their memory (`compile::Buffers`).
+pub fn lower(
+    program: &Program,
+    assignments: &[Assignment],
+    cpu: CpuFeatures,
+    mut pieces: Vec<Piece>,
+    mut inst_start: Vec<u32>,
+) -> Lowered {
     let insts: usize = program.functions.iter().map(|f| f.code.len()).sum();
+    pieces.clear();
+    pieces.reserve(2 * insts + 4 * program.functions.len());
+    inst_start.clear();
+    inst_start.reserve(insts);
     let mut lowered = Lowered {
-        pieces: Vec::with_capacity(insts + insts / 2 + 4 * program.functions.len()),
+        pieces,
         functions: Vec::with_capacity(program.functions.len()),
-        inst_start: Vec::with_capacity(insts),
+        inst_start,
         data: Vec::new(),
     };
     let string_ids = program.string_constant_ids();

@@ -290,12 +290,11 @@ pub fn reg_uses(program: &Program, inst: Inst, mut each: impl FnMut(RegUse)) {
 }
 
 /// Assigns the registers of every function of `program` (one scratch for all).
-pub fn assign_all(program: &Program) -> Vec<Assignment> {
-    let mut scratch = Scratch::default();
+pub fn assign_all(program: &Program, scratch: &mut Scratch) -> Vec<Assignment> {
     program
         .functions
         .iter()
-        .map(|f| assign(program, f, &mut scratch))
+        .map(|f| assign(program, f, scratch))
         .collect()
 }
 
@@ -319,11 +318,13 @@ pub fn assign(program: &Program, func: &Function, scratch: &mut Scratch) -> Assi
     use_start.clear();
     successors.clear();
     let mut calls = false;
+    let mut loops = false;
     for (pc, &inst) in func.code.iter().enumerate() {
         let info = Opcode::from_u8(inst.code).expect("verified opcode").info();
         let target = info.target_field().map(|f| inst.field(f) as usize);
         if let Some(target) = target {
             if target <= pc {
+                loops = true;
                 depth_delta[target] += 1;
                 depth_delta[pc + 1] -= 1;
             }
@@ -384,7 +385,7 @@ pub fn assign(program: &Program, func: &Function, scratch: &mut Scratch) -> Assi
         // Nothing is tracked: the prologue clears every frame register.
         return assignment;
     }
-    assignment.live_at_entry = liveness(func, scratch);
+    assignment.live_at_entry = liveness(func, loops, scratch);
     if calls {
         assignment.live_out = scratch.live_out.clone();
     }
@@ -393,9 +394,9 @@ pub fn assign(program: &Program, func: &Function, scratch: &mut Scratch) -> Assi
 
 /// The registers live after each instruction (left in `scratch.live_out`), and those
 /// live at entry: a backward dataflow over the function's control flow, on the live-set
-/// bits of `scratch.live_bit`. A trap ends the run, so it reads nothing; a `Deopt` reads
+/// bits of `scratch.live_bit` (`loops`: the function has a backward branch). A trap ends the run, so it reads nothing; a `Deopt` reads
 /// everything (the interpreter resumes from the frame); a return reads its operand.
-fn liveness(func: &Function, scratch: &mut Scratch) -> u64 {
+fn liveness(func: &Function, loops: bool, scratch: &mut Scratch) -> u64 {
     let n = func.code.len();
     let Scratch {
         uses,
@@ -431,6 +432,8 @@ fn liveness(func: &Function, scratch: &mut Scratch) -> u64 {
             }
         }
     }
+    // In reverse order every successor but a loop header comes first: without loops
+    // one sweep is the fixpoint, with them sweeps repeat until nothing changes.
     let mut changed = true;
     while changed {
         changed = false;
@@ -446,6 +449,7 @@ fn liveness(func: &Function, scratch: &mut Scratch) -> u64 {
                 changed = true;
             }
         }
+        changed &= loops;
     }
     live_in.first().copied().unwrap_or(0)
 }

@@ -12,6 +12,10 @@ use stencils::{OpInfo, INTERNAL_INFOS, OPCODES};
 struct Variants {
     /// Table index of variant 1 of each base stencil.
     first: Vec<usize>,
+    /// The digits of each base stencil's variant numbers (`OpInfo::digits`), as
+    /// (field, radix), most significant first: looked up once per
+    /// piece a compile lowers, so kept flat; unused entries have radix 0.
+    digits: Vec<[(u8, u8); 3]>,
     /// The number of stencils in a table.
     total: usize,
 }
@@ -29,7 +33,21 @@ fn variants() -> &'static Variants {
                 at
             })
             .collect();
-        Variants { first, total: next }
+        let digits = infos
+            .iter()
+            .map(|info| {
+                let mut d = [(0u8, 0u8); 3];
+                for (slot, (field, radix)) in d.iter_mut().zip(info.digits()) {
+                    *slot = (field as u8, radix as u8);
+                }
+                d
+            })
+            .collect();
+        Variants {
+            first,
+            digits,
+            total: next,
+        }
     })
 }
 
@@ -54,12 +72,23 @@ pub fn table_len() -> usize {
 /// `locs[field]`. Lowering asks only for placements its assignment can produce, which
 /// every stencil has; anything else is a bug.
 pub fn stencil_index(base: usize, locs: [Loc; 3]) -> usize {
-    let info = base_info(base);
-    let variant = info
-        .variant_index(|field| locs[field as usize])
-        .unwrap_or_else(|| panic!("{} has no variant {locs:?}", info.name));
+    let variants = variants();
+    let mut variant = 0;
+    for &(field, radix) in &variants.digits[base] {
+        if radix == 0 {
+            break;
+        }
+        let digit = match locs[field as usize] {
+            Loc::Frame => 0,
+            Loc::Cached(k) => 1 + k as usize,
+        };
+        if digit >= radix as usize {
+            panic!("{} has no variant {locs:?}", base_info(base).name);
+        }
+        variant = variant * radix as usize + digit;
+    }
     match variant {
         0 => base,
-        v => variants().first[base] + v - 1,
+        v => variants.first[base] + v - 1,
     }
 }

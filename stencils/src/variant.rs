@@ -116,7 +116,9 @@ impl OpInfo {
     }
 
     /// The register operands that can be cached, with their radix, in text order.
-    fn digits(&self) -> impl Iterator<Item = (Field, usize)> + '_ {
+    /// The variant number's digits: each cacheable register operand's field and radix,
+    /// most significant first.
+    pub fn digits(&self) -> impl Iterator<Item = (Field, usize)> + '_ {
         let cached = self.cached;
         self.operands.iter().filter_map(move |&(field, kind)| {
             let bank = cacheable(kind).filter(|_| cached)?;

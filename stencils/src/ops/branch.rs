@@ -3,6 +3,25 @@
 
 use crate::*;
 
+/// `v`, with what the comparison proves about it kept from the optimiser. After
+/// `x == k`, LLVM passes the constant `k` on the equal path instead of `x` (GVN's
+/// equality propagation), which puts a `mov` on that path and so turns the conditional
+/// tail jump into `jne` around a `mov` + `jmp`: comparing a copy LLVM cannot see
+/// through keeps the branch one `je`. The interpreter needs nothing.
+#[inline(always)]
+fn compared(v: i64) -> i64 {
+    #[cfg(stencil_jit)]
+    {
+        let mut v = v;
+        unsafe {
+            core::arch::asm!("/* {0} */", inout(reg) v, options(pure, nomem, nostack, preserves_flags));
+        }
+        v
+    }
+    #[cfg(not(stencil_jit))]
+    v
+}
+
 macro_rules! compare {
     ($($(#[$doc:meta])* $name:ident, $reg:ident, $read:ident, $op:tt;)*) => {$(
         $(#[$doc])*
@@ -14,11 +33,25 @@ macro_rules! compare {
     )*};
 }
 
-compare! {
+macro_rules! compare_eq {
+    ($($(#[$doc:meta])* $name:ident, $op:tt;)*) => {$(
+        $(#[$doc])*
+        #[stencil]
+        pub fn $name<T: Tier>(t: &mut T, a: RegI, b: RegI, c: Target) -> Flow {
+            let _ = c;
+            Flow::branch(compared(t.i(a)) $op t.i(b))
+        }
+    )*};
+}
+
+compare_eq! {
     /// if iA == iB goto C
-    CmpEqI64Br, RegI, i, ==;
+    CmpEqI64Br, ==;
     /// if iA != iB goto C
-    CmpNeI64Br, RegI, i, !=;
+    CmpNeI64Br, !=;
+}
+
+compare! {
     /// if iA < iB goto C
     CmpLtI64Br, RegI, i, <;
     /// if iA <= iB goto C
@@ -52,11 +85,25 @@ macro_rules! compare_k {
     )*};
 }
 
-compare_k! {
+macro_rules! compare_eq_k {
+    ($($(#[$doc:meta])* $name:ident, $op:tt;)*) => {$(
+        $(#[$doc])*
+        #[stencil]
+        pub fn $name<T: Tier>(t: &mut T, a: RegI, b: Imm, c: Target) -> Flow {
+            let _ = c;
+            Flow::branch(compared(t.i(a)) $op b.0)
+        }
+    )*};
+}
+
+compare_eq_k! {
     /// if iA == kB goto C
     CmpEqI64KBr, ==;
     /// if iA != kB goto C
     CmpNeI64KBr, !=;
+}
+
+compare_k! {
     /// if iA < kB goto C
     CmpLtI64KBr, <;
     /// if iA <= kB goto C
