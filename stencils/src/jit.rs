@@ -17,6 +17,10 @@
 //! | `_JIT_TARGET` | the branch target's code |
 //! | `_JIT_CALLEE` | the callee's entry |
 
+// Trapping stencils store the exit status as two 32-bit halves (`JitTier::finish`).
+#[cfg(target_endian = "big")]
+compile_error!("the stencils store exit statuses little-endian");
+
 use crate::helpers::ffi;
 use crate::variant::{CACHED_FLOAT, CACHED_INT, FRAME};
 use crate::*;
@@ -461,7 +465,17 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> JitTier<A, B, C, D> {
                 }
                 Flow::Return(bits) => return bits,
                 Flow::Trap(t) => {
-                    Exit::trap_status(t, hole!(_JIT_FUNC) as u64, hole!(_JIT_PC) as u64)
+                    // Stored as its two halves, each one 32-bit store of patched and
+                    // constant bits (the status is little-endian in memory on every
+                    // target): computing the 64-bit status from the function and pc
+                    // holes takes LLVM eight instructions in every trapping stencil.
+                    let status = Exit::trap_status(t, 0, 0);
+                    let halves = core::ptr::addr_of_mut!((*self.ctx).exit) as *mut u32;
+                    halves.write(hole!(_JIT_PC) as u32);
+                    halves
+                        .add(1)
+                        .write((status >> 32) as u32 | hole!(_JIT_FUNC) as u32);
+                    return 0;
                 }
                 // The interpreter finishes this activation from the frame (the JIT stored
                 // every cached register there first) and its result is this code's: the
