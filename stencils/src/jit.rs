@@ -297,7 +297,23 @@ macro_rules! data_from_hole {
         }
     )*};
 }
-data_from_hole!(ConstI64, ConstF64, Table);
+data_from_hole!(ConstI64, Table);
+
+impl FromHole for ConstF64 {
+    /// On x86-64 the field itself (`const_f64` loads straight from it), elsewhere the
+    /// constant's address.
+    #[inline(always)]
+    fn from_hole(field: Field) -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            ConstF64(field as usize)
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            ConstF64(data_address(field))
+        }
+    }
+}
 
 impl FromHole for Imm {
     #[inline(always)]
@@ -541,7 +557,25 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
     }
     #[inline(always)]
     fn const_f64(&self, k: ConstF64) -> f64 {
-        unsafe { *(k.0 as *const f64) }
+        // x86-64: one RIP-relative `movsd` from the constant, where its address from
+        // `data_address` takes a `lea` and then the load.
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            let v: f64;
+            match k.0 {
+                0 => core::arch::asm!("movsd {0}, qword ptr [rip + {1}]", out(xmm_reg) v,
+                    sym _JIT_A, options(pure, readonly, nostack, preserves_flags)),
+                1 => core::arch::asm!("movsd {0}, qword ptr [rip + {1}]", out(xmm_reg) v,
+                    sym _JIT_B, options(pure, readonly, nostack, preserves_flags)),
+                _ => core::arch::asm!("movsd {0}, qword ptr [rip + {1}]", out(xmm_reg) v,
+                    sym _JIT_C, options(pure, readonly, nostack, preserves_flags)),
+            }
+            v
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        unsafe {
+            *(k.0 as *const f64)
+        }
     }
     /// The JIT lays a table out as its length followed by its entries.
     #[inline(always)]
