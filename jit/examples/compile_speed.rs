@@ -55,7 +55,7 @@ fn main() {
         }
         let secs = start.elapsed().as_secs_f64() / runs as f64;
         println!(
-            "{copies:5} copies: {insts:7} instructions, {bytes:8} code bytes, {:9.1} us/compile, {:6.1} M inst/s, {:6.1} MB/s",
+            "{copies:5} copies: {insts:7} instructions, {bytes:8} code bytes, {:9.1} us/compile ({runs} runs), {:6.1} M inst/s, {:6.1} MB/s",
             secs * 1e6,
             insts as f64 / secs / 1e6,
             bytes as f64 / secs / 1e6
