@@ -86,6 +86,9 @@ pub enum Failure {
     Input(Vec<String>),
     /// The program trapped: status 1.
     Trap(vm3::TrapInfo),
+    /// The program's result cannot be printed (nested too deep, containing itself,
+    /// too large expanded): status 1, as for a trap.
+    Result(String),
     /// A bug or an environment problem, not the user's fault: status 3.
     Internal(String),
 }
@@ -105,6 +108,10 @@ impl Failure {
             }
             Failure::Trap(trap) => {
                 eprintln!("{trap}");
+                ExitCode::from(1)
+            }
+            Failure::Result(message) => {
+                eprintln!("{message}");
                 ExitCode::from(1)
             }
             Failure::Internal(message) => {

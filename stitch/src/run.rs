@@ -65,6 +65,7 @@ pub fn run_in(
     result.map_err(|e| match e {
         RunError::Trap(trap) => Failure::Trap(trap),
         RunError::Arguments(message) => Failure::input(format!("error: {message}")),
+        RunError::Result(message) => Failure::Result(format!("error: {message}")),
     })
 }
 

@@ -13,7 +13,7 @@ pub fn env_u64(name: &str) -> Option<u64> {
 }
 
 /// Same value bits, the same trap at the same function and instruction, or the same
-/// refusal of the entry or its arguments.
+/// refusal of the entry or its arguments, or of the result.
 pub fn same_outcome(a: &Result<Value, RunError>, b: &Result<Value, RunError>) -> bool {
     match (a, b) {
         (Ok(x), Ok(y)) => x.same_bits(y),
@@ -21,6 +21,7 @@ pub fn same_outcome(a: &Result<Value, RunError>, b: &Result<Value, RunError>) ->
             x.trap == y.trap && x.func == y.func && x.pc == y.pc && x.function == y.function
         }
         (Err(RunError::Arguments(x)), Err(RunError::Arguments(y))) => x == y,
+        (Err(RunError::Result(x)), Err(RunError::Result(y))) => x == y,
         _ => false,
     }
 }

@@ -200,6 +200,7 @@ fn check(seed: u64, trace: bool) -> Result<Verdict, String> {
         Ok(v) => format!("value {}", v.bank().name()),
         Err(RunError::Trap(t)) => t.trap.message().to_string(),
         Err(RunError::Arguments(_)) => "arguments refused".to_string(),
+        Err(RunError::Result(_)) => "result refused".to_string(),
     };
     let mut features = raw::features(program);
     features.push(match case.depth_limit {

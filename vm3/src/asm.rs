@@ -71,6 +71,17 @@ pub(crate) fn default_label_name(i: u32) -> String {
     format!("L{i}")
 }
 
+/// Whether `name` is [`default_label_name`]`(i)`, without formatting it (a file may
+/// define millions of labels).
+fn is_default_label_name(name: &str, i: u32) -> bool {
+    let Some(digits) = name.strip_prefix('L') else {
+        return false;
+    };
+    // The decimal form `format!` writes: no sign, no leading zero but in "0".
+    let canonical = digits == "0" || !digits.starts_with(['+', '0']);
+    canonical && digits.parse::<u32>() == Ok(i)
+}
+
 /// Whether `s` is an identifier: `[A-Za-z_][A-Za-z0-9_]*`.
 pub(crate) fn is_ident(s: &str) -> bool {
     let mut chars = s.chars();
@@ -559,23 +570,25 @@ impl<'f> Assembler<'f> {
         }
     }
 
+    /// Defines label `name` at byte `pos` of line `no`. Its column is counted only for an
+    /// error: counting it for every label made a line of many labels quadratic.
     fn label(&mut self, no: usize, text: &str, name: &str, pos: usize) {
-        let col = col_of(text, pos);
         let Some(f) = self.open.as_mut() else {
-            self.error(no, col, "label outside a function");
+            self.error_at(no, text, pos, "label outside a function");
             return;
         };
         let index = f.func.code.len() as u32;
         if let Some(&(_, first)) = f.labels.get(name) {
-            self.error(
+            self.error_at(
                 no,
-                col,
+                text,
+                pos,
                 format!("duplicate label `{name}` (first defined at line {first})"),
             );
             return;
         }
         f.labels.insert(name.to_string(), (index, no));
-        if name != default_label_name(index) {
+        if !is_default_label_name(name, index) {
             f.func.labels.push((index, name.to_string()));
         }
     }

@@ -21,6 +21,29 @@ use stencils::cell::{self, Kind};
 use stencils::heap::{map_has_room, map_probe, HeapView, ListObj, MapEntry, MapObj, Probe, StrObj};
 use stencils::{Bank, Trap};
 
+/// How deep lists in a value crossing the embedding boundary (an argument, a result)
+/// may nest: deeper ones are refused with an error, so that everything done with a
+/// `Value` (printing, comparing, cloning, dropping, which recurse) stays well within
+/// any thread's stack.
+pub const MAX_VALUE_DEPTH: usize = 1000;
+
+/// The nesting depth of lists in `value` (0 for a value that is not a list), found
+/// without recursion.
+fn nesting_depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut pending = vec![(value, 0usize)];
+    while let Some((value, depth)) = pending.pop() {
+        if let Value::List(items) = value {
+            deepest = deepest.max(depth + 1);
+            if deepest > MAX_VALUE_DEPTH {
+                break;
+            }
+            pending.extend(items.iter().map(|item| (item, depth + 1)));
+        }
+    }
+    deepest
+}
+
 /// The default heap limit of a run: 256 MiB.
 pub const DEFAULT_HEAP_LIMIT: usize = 256 << 20;
 
@@ -315,7 +338,18 @@ impl Heap {
 
     /// The register bits of an argument: a string, list or map argument is allocated in
     /// this run's heap (like a constant, outside the limit).
+    /// An argument nested deeper than [`MAX_VALUE_DEPTH`] is refused (checked without
+    /// recursion, before the recursive copy).
     pub fn alloc_value(&mut self, value: &Value) -> Result<u64, String> {
+        if nesting_depth(value) > MAX_VALUE_DEPTH {
+            return Err(format!(
+                "the value nests lists deeper than {MAX_VALUE_DEPTH} levels"
+            ));
+        }
+        self.alloc_value_within_depth(value)
+    }
+
+    fn alloc_value_within_depth(&mut self, value: &Value) -> Result<u64, String> {
         Ok(match value {
             Value::I64(v) => *v as u64,
             Value::F64(v) => v.to_bits(),
@@ -352,22 +386,79 @@ impl Heap {
             Value::I64(v) => cell::from_int(*v)
                 .ok_or_else(|| format!("list item {v} does not fit in a cell (48 bits)")),
             Value::F64(v) => Ok(cell::from_f64(*v)),
-            other => self.alloc_value(other),
+            other => self.alloc_value_within_depth(other),
         }
     }
 
     /// The value a result register holds, read out of the heap (before the run ends).
-    pub fn value_of(&self, bank: Bank, bits: u64) -> Value {
+    ///
+    /// Bounded, and without recursion: a result nested deeper than [`MAX_VALUE_DEPTH`],
+    /// a list that contains itself, or one that expands to more values than
+    /// `result_budget` allows (sublists shared `k` times count `k` times, so a result of
+    /// `N` levels `[level, level]` would expand to `2^N`) is an error that says so,
+    /// never a crash or a hang.
+    pub fn value_of(&self, bank: Bank, bits: u64) -> Result<Value, String> {
         match bank {
-            Bank::I64 => Value::I64(bits as i64),
-            Bank::F64 => Value::F64(f64::from_bits(bits)),
-            Bank::Cell => self.cell_value(bits, &mut Vec::new()),
+            Bank::I64 => Ok(Value::I64(bits as i64)),
+            Bank::F64 => Ok(Value::F64(f64::from_bits(bits))),
+            Bank::Cell => self.cell_value(bits),
         }
     }
 
-    /// A cell as a value. `open` holds the lists being read, so a list that contains
-    /// itself comes back as its raw handle instead of recursing forever.
-    fn cell_value(&self, bits: u64, open: &mut Vec<u64>) -> Value {
+    /// How many values a result may expand to: one per 16 bytes of the heap limit (16M
+    /// for the default limit; a `Value` takes 32 bytes, so that much is half a GiB), and
+    /// never fewer than 65,536.
+    fn result_budget(&self) -> usize {
+        (self.limit / 16).max(1 << 16)
+    }
+
+    fn cell_value(&self, root: u64) -> Result<Value, String> {
+        let mut budget = self.result_budget();
+        // The lists being read, innermost last: handle, items, the values read so far.
+        let mut open: Vec<(u64, &[u64], Vec<Value>)> = Vec::new();
+        let mut next = root;
+        loop {
+            if budget == 0 {
+                return Err(format!(
+                    "the result expands to more than {} values (shared sublists count \
+                     each time they occur)",
+                    self.result_budget()
+                ));
+            }
+            budget -= 1;
+            let mut value = match self.list_items(next) {
+                None => Some(self.scalar_value(next)),
+                Some(items) => {
+                    if open.iter().any(|&(handle, ..)| handle == next) {
+                        return Err("the result contains a list that contains itself".into());
+                    }
+                    if open.len() == MAX_VALUE_DEPTH {
+                        return Err(format!(
+                            "the result nests lists deeper than {MAX_VALUE_DEPTH} levels"
+                        ));
+                    }
+                    open.push((next, items, Vec::with_capacity(items.len().min(budget))));
+                    None
+                }
+            };
+            // Hand the value to the innermost open list; close the lists it completes.
+            loop {
+                let Some((_, items, read)) = open.last_mut() else {
+                    return Ok(value.expect("a value once every list is closed"));
+                };
+                read.extend(value.take());
+                if read.len() < items.len() {
+                    next = items[read.len()];
+                    break;
+                }
+                let (_, _, read) = open.pop().expect("an open list");
+                value = Some(Value::List(read));
+            }
+        }
+    }
+
+    /// A cell that is not a list, as a value.
+    fn scalar_value(&self, bits: u64) -> Value {
         if let Some(v) = cell::to_int(bits) {
             return Value::I64(v);
         }
@@ -384,15 +475,6 @@ impl Heap {
                 Ok(s) => Value::Str(s),
                 Err(e) => Value::Bytes(e.into_bytes()),
             };
-        }
-        if let Some(items) = self.list_items(bits) {
-            if open.contains(&bits) {
-                return Value::Cell(bits);
-            }
-            open.push(bits);
-            let items = items.iter().map(|&c| self.cell_value(c, open)).collect();
-            open.pop();
-            return Value::List(items);
         }
         if let Some(entries) = self.map_entries(bits) {
             let mut pairs: Vec<(i64, i64)> = entries

@@ -110,7 +110,8 @@ pub fn run_tier(
                 heap: &mut *heap,
             };
             let bits = execute(run)?;
-            Ok(heap.value_of(program.functions[func].result, bits))
+            heap.value_of(program.functions[func].result, bits)
+                .map_err(RunError::Result)
         });
     drop(stack);
     heap.end_run();

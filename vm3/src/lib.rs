@@ -15,7 +15,7 @@ pub mod text;
 mod value;
 pub mod verify;
 
-pub use heap::{Heap, DEFAULT_HEAP_LIMIT};
+pub use heap::{Heap, DEFAULT_HEAP_LIMIT, MAX_VALUE_DEPTH};
 pub use program::{Const, Function, Program, RegCounts, VerifiedProgram, NOT_A_STRING};
 pub use stack::RegisterStack;
 pub use stencils::{Bank, Field, Inst, Opcode, OperandKind, Trap};

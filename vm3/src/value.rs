@@ -131,4 +131,9 @@ pub enum RunError {
     /// The entry function does not exist or the arguments do not fit its parameters.
     #[error("{0}")]
     Arguments(String),
+    /// The run ended with a result that cannot be handed back as a [`Value`]: nested
+    /// too deep, containing itself, or expanding to too many values
+    /// ([`crate::Heap::value_of`]).
+    #[error("{0}")]
+    Result(String),
 }
