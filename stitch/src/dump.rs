@@ -6,8 +6,8 @@ use std::fmt::Write;
 use std::ops::Range;
 use std::path::Path;
 
-pub fn dump(file: &Path, entry: Option<&str>) -> Result<(), Failure> {
-    let program = load::load(file)?;
+pub fn dump(file: &Path, entry: Option<&str>, max_file_bytes: u64) -> Result<(), Failure> {
+    let program = load::load(file, max_file_bytes)?;
     let funcs: Vec<usize> = match entry {
         Some(name) => vec![load::function_index(&program, name, file)?],
         None => (0..program.functions.len()).collect(),

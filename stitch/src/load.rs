@@ -4,13 +4,29 @@ use crate::Failure;
 use std::path::Path;
 use vm3::VerifiedProgram;
 
-/// Reads, assembles and verifies `path`. Assembly errors print as the assembler formats
-/// them (`file:line:col: error: ...`); verifier errors one per line, prefixed with the
-/// file name.
-pub fn load(path: &Path) -> Result<VerifiedProgram, Failure> {
+/// The largest file `stitch` reads unless told otherwise (`--max-file-bytes`).
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// Reads, assembles and verifies `path`, refusing a file of more than `max_bytes`
+/// (reading stops there: `/dev/zero` is refused, not read until memory runs out).
+/// Assembly errors print as the assembler formats them (`file:line:col: error: ...`);
+/// verifier errors one per line, prefixed with the file name.
+pub fn load(path: &Path, max_bytes: u64) -> Result<VerifiedProgram, Failure> {
+    use std::io::Read;
     let name = path.display().to_string();
-    let source = std::fs::read(path)
-        .map_err(|e| Failure::input(format!("error: cannot read {name}: {e}")))?;
+    let cannot_read = |e: std::io::Error| Failure::input(format!("error: cannot read {name}: {e}"));
+    let mut source = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| {
+            file.take(max_bytes.saturating_add(1))
+                .read_to_end(&mut source)
+        })
+        .map_err(cannot_read)?;
+    if source.len() as u64 > max_bytes {
+        return Err(Failure::input(format!(
+            "error: {name} is larger than {max_bytes} bytes; `--max-file-bytes` raises the limit"
+        )));
+    }
     let source = String::from_utf8(source).map_err(|e| {
         Failure::input(format!(
             "error: {name} is not UTF-8 text (invalid byte at offset {})",

@@ -65,6 +65,9 @@ enum Command {
         /// (default 256 MiB).
         #[arg(long)]
         heap_limit: Option<usize>,
+        /// The largest .vm3 file read, in bytes.
+        #[arg(long, default_value_t = load::DEFAULT_MAX_FILE_BYTES)]
+        max_file_bytes: u64,
     },
     /// Time the built-in benchmark suite: interpreter, JIT and native Rust.
     Bench(bench::Options),
@@ -75,6 +78,9 @@ enum Command {
         /// Only this function (default: all of them).
         #[arg(long)]
         entry: Option<String>,
+        /// The largest .vm3 file read, in bytes.
+        #[arg(long, default_value_t = load::DEFAULT_MAX_FILE_BYTES)]
+        max_file_bytes: u64,
     },
 }
 
@@ -153,6 +159,7 @@ fn main() -> ExitCode {
             tier,
             depth_limit,
             heap_limit,
+            max_file_bytes,
         }) => run::run(
             &file,
             &args,
@@ -161,9 +168,14 @@ fn main() -> ExitCode {
             run::Limits {
                 depth: depth_limit,
                 heap: heap_limit,
+                file_bytes: max_file_bytes,
             },
         ),
-        Some(Command::Dump { file, entry }) => dump::dump(&file, entry.as_deref()),
+        Some(Command::Dump {
+            file,
+            entry,
+            max_file_bytes,
+        }) => dump::dump(&file, entry.as_deref(), max_file_bytes),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -20,10 +20,12 @@ pub enum Tier {
 }
 
 /// Limits given on the command line (the defaults of [`Config`] otherwise).
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub depth: Option<u64>,
     pub heap: Option<usize>,
+    /// The largest file read.
+    pub file_bytes: u64,
 }
 
 pub fn run(
@@ -33,7 +35,7 @@ pub fn run(
     tier: Tier,
     limits: Limits,
 ) -> Result<(), Failure> {
-    let program = load::load(file)?;
+    let program = load::load(file, limits.file_bytes)?;
     let func = load::function_index(&program, entry, file)?;
     let args = parse_args(&program.functions[func], raw_args)?;
     let mut config = Config::default();

@@ -312,3 +312,58 @@ fn quick_bench_prints_a_row() {
     );
     assert!(stdout.lines().any(|l| l.starts_with("geomean")), "{stdout}");
 }
+
+/// Unbounded input (issue 10, item 7): `stitch run /dev/zero` read until memory ran
+/// out. Files larger than `--max-file-bytes` (default 64 MiB) are refused, by `run` and
+/// `dump`, with a message naming the flag; the flag raises the limit.
+#[cfg(unix)]
+#[test]
+fn files_past_the_size_limit_are_refused() {
+    rejects(&["run", "/dev/zero"], "larger than 67108864 bytes");
+    rejects(
+        &["dump", "/dev/zero"],
+        "`--max-file-bytes` raises the limit",
+    );
+    let small = temp_file(
+        "small.vm3",
+        b"func main() -> i64\n    ReturnConstK 7\nend\n",
+    );
+    rejects(
+        &["run", "--max-file-bytes", "10", &small],
+        "larger than 10 bytes",
+    );
+    let out = stitch(&["run", "--max-file-bytes", "100", &small]);
+    assert_eq!(text(&out.stdout), "7\n");
+}
+
+/// A byte-order mark (issue 10, item 8): a file some editors start with U+FEFF was
+/// refused; it is skipped.
+#[test]
+fn a_byte_order_mark_is_skipped() {
+    let path = temp_file(
+        "bom.vm3",
+        b"\xef\xbb\xbffunc main() -> i64\n    ReturnConstK 7\nend\n",
+    );
+    for tier in ["interp", "jit"] {
+        let out = stitch(&["run", "--tier", tier, &path]);
+        assert_eq!(text(&out.stdout), "7\n", "{}", text(&out.stderr));
+    }
+}
+
+/// A result that cannot be printed (issue 10, items 1 and 2) ends with an error and
+/// status 1 in both tiers, never a signal.
+#[test]
+fn unprintable_results_end_with_an_error() {
+    let path = temp_file(
+        "itself.vm3",
+        b"func main() -> cell\n    NewList c0, 1\n    ListPushI64 c0, i0\n    ListSetCell c0, c0, i0\n    ReturnCell c0\nend\n",
+    );
+    for tier in ["interp", "jit"] {
+        let out = stitch(&["run", "--tier", tier, &path]);
+        assert_eq!(out.status.code(), Some(1), "{tier}");
+        assert_eq!(
+            text(&out.stderr),
+            "error: the result contains a list that contains itself\n"
+        );
+    }
+}

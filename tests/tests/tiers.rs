@@ -25,13 +25,7 @@ fn show(r: &Result<Value, RunError>) -> String {
 }
 
 fn same(a: &Result<Value, RunError>, b: &Result<Value, RunError>) -> bool {
-    match (a, b) {
-        (Ok(x), Ok(y)) => x.same_bits(y),
-        (Err(RunError::Trap(x)), Err(RunError::Trap(y))) => {
-            x.trap == y.trap && x.func == y.func && x.pc == y.pc
-        }
-        _ => false,
-    }
+    vm3_tests::compare::same_outcome(a, b)
 }
 
 /// Compile options besides the default: every helper behind a trampoline, and the
@@ -950,4 +944,26 @@ end
         Value::I64(7),
         "lookup(2) / 1",
     );
+}
+
+/// A depth limit of 0 (issue 10, item 8) acted as 1. The entry's own activation counts,
+/// so no run fits it: both tiers refuse it, saying why; 1 runs the entry alone.
+#[test]
+fn a_depth_limit_of_zero_is_refused() {
+    let p = assemble("func main() -> i64\n    ReturnConstK 5\nend\n");
+    let zero = Config {
+        depth_limit: 0,
+        ..Config::default()
+    };
+    match run_all(&p, "main", &[], &zero) {
+        Err(RunError::Arguments(message)) => {
+            assert!(message.contains("at least 1"), "{message}")
+        }
+        other => panic!("{}", show(&other)),
+    }
+    let one = Config {
+        depth_limit: 1,
+        ..Config::default()
+    };
+    assert_eq!(run_all(&p, "main", &[], &one), Ok(Value::I64(5)));
 }

@@ -48,8 +48,10 @@ pub struct AsmError {
 }
 
 /// Assembles `.vm3` source (spec §5). `file_name` is only used in error messages.
-/// Returns every error found, in source order.
+/// Returns every error found, in source order. A UTF-8 byte-order mark at the start,
+/// which some editors write, is skipped.
 pub fn assemble(source: &str, file_name: &str) -> Result<Program, Vec<AsmError>> {
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let mut asm = Assembler::new(file_name);
     for (i, raw_line) in source.split('\n').enumerate() {
         let line = raw_line.strip_suffix('\r').unwrap_or(raw_line);

@@ -97,6 +97,13 @@ pub fn run_tier(
     heap: &mut Heap,
     execute: impl FnOnce(BegunRun<'_>) -> Result<u64, RunError>,
 ) -> Result<Value, RunError> {
+    if config.depth_limit == 0 {
+        // The entry's own activation counts: no run fits a limit of 0 (it used to be
+        // taken as 1 without a word).
+        return Err(RunError::Arguments(
+            "the depth limit must be at least 1 (the entry function's activation counts)".into(),
+        ));
+    }
     heap.set_limit(config.heap_limit);
     heap.begin_run(program);
     let mut stack = RegisterStack::new(program, config.depth_limit);

@@ -995,3 +995,35 @@ fn mutated_kernels_never_panic() {
     }
     assert!(assembled > 100, "only {assembled} mutants assembled");
 }
+
+/// Many labels on one line (issue 10, item 3): the column of each label was counted from
+/// the start of the line, so a line of 1.2 million labels (10 MB) took minutes. Now the
+/// line assembles; the guard only catches a return of the quadratic cost (minutes), it
+/// measures no speed. A duplicate at the end still reports its exact column.
+#[test]
+fn a_line_of_a_million_labels_assembles() {
+    let labels: usize = 1_200_000;
+    let mut line = String::new();
+    for i in 0..labels {
+        line.push_str(&format!("l{i}: "));
+    }
+    let duplicate_col = line.chars().count() + 1;
+    let src = format!("func main() -> i64\n{line}l7: ReturnConstK 1\nend\n");
+    assert!(src.len() > 10_000_000);
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(
+            assemble(&src, "labels.vm3")
+                .map_err(|e| e.iter().map(|e| e.to_string()).collect::<Vec<_>>()),
+        );
+    });
+    let errors = result
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("a 10 MB line of labels did not assemble within two minutes");
+    assert_eq!(
+        errors.unwrap_err(),
+        vec![format!(
+            "labels.vm3:2:{duplicate_col}: error: duplicate label `l7` (first defined at line 2)"
+        )]
+    );
+}
