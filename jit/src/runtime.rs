@@ -77,14 +77,33 @@ impl CompiledProgram {
         program: &VerifiedProgram,
         options: Options,
     ) -> Result<CompiledProgram, CompileError> {
-        CompiledProgram::with_stencils(program, host_stencils(), options)
+        // SAFETY: the host's own table, harvested by this build for this target.
+        unsafe { CompiledProgram::with_stencils(program, host_stencils(), options) }
     }
 
     /// Compiles with another stencil table. Its code must run on this machine: the same
     /// CPU and the stencil convention of this build (on x86-64 every OS's stencils use
     /// `sysv64`, so tests run the tables harvested for macOS and Windows here to execute
     /// their relocation forms, which no Linux table has).
-    pub fn with_stencils(
+    ///
+    /// # Safety
+    /// Running the result runs the table's machine code: `stencils` must be a table
+    /// harvested by `stencil-harvest` from this workspace's stencils, for this CPU and
+    /// this build's stencil convention (a table of other bytes runs whatever they are).
+    /// Hence `unsafe` (issue 10: as a safe function, a forged table crashed safe code):
+    ///
+    /// ```compile_fail
+    /// fn compile(p: &vm3::VerifiedProgram, table: &stencil_table::StencilSet<'_>) {
+    ///     let _ = jit::CompiledProgram::with_stencils(p, table, jit::Options::default());
+    /// }
+    /// ```
+    /// ```no_run
+    /// fn compile(p: &vm3::VerifiedProgram, table: &stencil_table::StencilSet<'_>) {
+    ///     // SAFETY: (the caller's) a table harvested for this machine.
+    ///     let _ = unsafe { jit::CompiledProgram::with_stencils(p, table, jit::Options::default()) };
+    /// }
+    /// ```
+    pub unsafe fn with_stencils(
         program: &VerifiedProgram,
         stencils: &StencilSet<'_>,
         options: Options,

@@ -53,7 +53,11 @@ fn run_kernels(set: &OwnedStencilSet, options: &[Options]) -> usize {
         for (args, expected) in &kernel.runs {
             for &opts in options {
                 let compiled = set
-                    .with_set(|s| CompiledProgram::with_stencils(&kernel.program, s, opts))
+                    // SAFETY: harvested from this workspace's stencils for a target
+                    // with this CPU and stencil convention (the module's doc).
+                    .with_set(|s| unsafe {
+                        CompiledProgram::with_stencils(&kernel.program, s, opts)
+                    })
                     .unwrap_or_else(|e| panic!("{}: {name}: {e}", set.target));
                 let got = outcome(compiled.run("main", args, &Config::default()));
                 assert_eq!(&got, expected, "{} {name} {args:?} {opts:?}", set.target);

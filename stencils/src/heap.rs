@@ -57,18 +57,35 @@ pub struct MapEntry {
 
 /// The arenas, as compiled code reads them. `*_live` is the number of slots allocated
 /// in the current run; handles to slots at or past it are stale.
+///
+/// The fields are private, since the safe methods dereference them: only the `unsafe`
+/// [`HeapView::new`] can point a view anywhere (issue 10).
+///
+/// ```compile_fail
+/// let forged = stencils::heap::HeapView {
+///     lists: 8 as *mut stencils::heap::ListObj,
+///     ..stencils::heap::HeapView::empty()
+/// };
+/// ```
+/// ```
+/// // Every handle is stale in an empty view.
+/// let empty = stencils::heap::HeapView::empty();
+/// assert_eq!(empty.str_len(stencils::cell::NULL), None);
+/// ```
 #[repr(C)]
 #[derive(Debug)]
 pub struct HeapView {
-    pub lists: *mut ListObj,
-    pub lists_live: u64,
-    pub strs: *const StrObj,
-    pub strs_live: u64,
-    pub maps: *mut MapObj,
-    pub maps_live: u64,
+    // Private: the safe methods dereference these, so only `HeapView::new`, which is
+    // `unsafe`, may set them (issue 10: public fields let safe code crash).
+    lists: *mut ListObj,
+    lists_live: u64,
+    strs: *const StrObj,
+    strs_live: u64,
+    maps: *mut MapObj,
+    maps_live: u64,
     /// The handle of each string constant of the program, by program-wide index.
-    pub str_consts: *const u64,
-    pub str_consts_len: u64,
+    str_consts: *const u64,
+    str_consts_len: u64,
 }
 
 /// Whether a map of `mask + 1` entries may take one more key without growing.
@@ -113,6 +130,32 @@ pub unsafe fn map_probe(entries: *const MapEntry, mask: u64, key: i64) -> Probe 
 }
 
 impl HeapView {
+    /// A view of the arenas: `lists_live` list objects from `lists`, and so on, and the
+    /// handles of the program's string constants.
+    ///
+    /// # Safety
+    /// Each pointer must be valid for reads (and `lists`, `maps` for writes) of its
+    /// count of objects for as long as the view is used, with every object's own
+    /// pointers (items, bytes, entries) valid for its recorded lengths; the view's
+    /// methods read and write through them unchecked.
+    pub const unsafe fn new(
+        lists: (*mut ListObj, u64),
+        strs: (*const StrObj, u64),
+        maps: (*mut MapObj, u64),
+        str_consts: (*const u64, u64),
+    ) -> HeapView {
+        HeapView {
+            lists: lists.0,
+            lists_live: lists.1,
+            strs: strs.0,
+            strs_live: strs.1,
+            maps: maps.0,
+            maps_live: maps.1,
+            str_consts: str_consts.0,
+            str_consts_len: str_consts.1,
+        }
+    }
+
     /// A view of an empty heap.
     pub const fn empty() -> HeapView {
         HeapView {
@@ -283,10 +326,14 @@ impl HeapView {
     }
 
     /// The handle of string constant `index` (program-wide numbering).
+    ///
+    /// # Safety
+    /// `index` must be below the number of string constants the view was made with
+    /// (unchecked: compiled code reads constants on its hot path; the runtime allocates
+    /// every constant of the verified program, whose indexes it checked, before a run).
     #[inline(always)]
-    pub fn str_const(&self, index: usize) -> u64 {
-        // SAFETY: the runtime allocates every constant of the program before it runs,
-        // and indexes come from the verified program.
+    pub unsafe fn str_const(&self, index: usize) -> u64 {
+        debug_assert!((index as u64) < self.str_consts_len);
         unsafe { *self.str_consts.add(index) }
     }
 }

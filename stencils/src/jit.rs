@@ -679,7 +679,9 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
     /// The operand is the string's program-wide index.
     #[inline(always)]
     fn str_const(&self, k: ConstStr) -> u64 {
-        self.heap().str_const(k.0)
+        // SAFETY: the operand is the number of one of the verified program's string
+        // constants, all of which the runtime allocated before the run.
+        unsafe { self.heap().str_const(k.0) }
     }
     #[inline(always)]
     fn new_list(&mut self, cap: i64) -> u64 {

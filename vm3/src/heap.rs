@@ -155,15 +155,15 @@ impl Heap {
 
     /// Points the view at the arenas again (after a slot table grew or shrank).
     fn sync_view(&mut self) {
-        *self.view = HeapView {
-            lists: self.lists.as_mut_ptr(),
-            lists_live: self.lists.len() as u64,
-            strs: self.strs.as_ptr(),
-            strs_live: self.strs.len() as u64,
-            maps: self.maps.as_mut_ptr(),
-            maps_live: self.maps.len() as u64,
-            str_consts: self.str_consts.as_ptr(),
-            str_consts_len: self.str_consts.len() as u64,
+        // SAFETY: the arenas own every object the view reaches and outlive it (the view
+        // is re-pointed after every change of their slot tables).
+        *self.view = unsafe {
+            HeapView::new(
+                (self.lists.as_mut_ptr(), self.lists.len() as u64),
+                (self.strs.as_ptr(), self.strs.len() as u64),
+                (self.maps.as_mut_ptr(), self.maps.len() as u64),
+                (self.str_consts.as_ptr(), self.str_consts.len() as u64),
+            )
         };
     }
 

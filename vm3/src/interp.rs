@@ -471,7 +471,9 @@ impl Tier for Machine<'_, '_> {
     fn str_const(&self, k: ConstStr) -> u64 {
         // The pool entry holds the string's program-wide number.
         let id = unsafe { *self.consts.add(k.0) } as usize;
-        self.heap().str_const(id)
+        // SAFETY: `id` is one of the verified program's string constants, all of which
+        // `Heap::begin_run` allocated.
+        unsafe { self.heap().str_const(id) }
     }
     #[inline(always)]
     fn new_list(&mut self, cap: i64) -> u64 {
