@@ -78,3 +78,38 @@ pub fn difference(a: &Program, b: &Program) -> Option<String> {
     }
     None
 }
+
+/// The seeds whose outcomes every target must print alike (issue 10, item 9).
+pub const CROSS_TARGET_SEEDS: std::ops::Range<u64> = 4_200_000..4_200_600;
+
+/// What each generated program of `seeds` gives, one line per program, as the CLI would
+/// print it: the result (floats with their bits, which `Display` may not tell apart),
+/// the trap line, or the error. The interpreter's and the compiled code's outcomes are
+/// both listed, so that comparing listings of two targets compares every tier.
+pub fn outcome_lines(seeds: std::ops::Range<u64>) -> Vec<String> {
+    let print = |r: &Result<Value, RunError>| match r {
+        Ok(v) => format!("{v} ({v:?})"),
+        Err(e) => format!("{e}"),
+    };
+    seeds
+        .map(|seed| {
+            let case = crate::gen::generate(seed);
+            let program = case
+                .program
+                .clone()
+                .verify()
+                .expect("generated programs verify");
+            let config = vm3::interp::Config {
+                depth_limit: crate::gen::DEPTH_LIMIT,
+                heap_limit: case.heap_limit,
+            };
+            let interp = vm3::interp::run(&program, &case.entry, &case.args, &config);
+            let jit = jit::CompiledProgram::new(&program).expect("compile").run(
+                &case.entry,
+                &case.args,
+                &config,
+            );
+            format!("seed {seed}: {} | {}", print(&interp), print(&jit))
+        })
+        .collect()
+}

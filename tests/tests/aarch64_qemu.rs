@@ -86,6 +86,8 @@ fn jit_tests_pass_on_aarch64_under_qemu() {
     let target_dir = workspace().join("target").join("aarch64-qemu");
     let started = Instant::now();
     let mut ran = String::new();
+    let outcomes = target_dir.join("aarch64-outcomes.txt");
+    let _ = std::fs::remove_file(&outcomes);
     // `jit`'s tests that run code (its unit tests, the kernels, the other formats'
     // tables, FMA), not those that only check bytes: the linker comparisons and
     // `cargo check` of other targets are the same on every host, run in the host's
@@ -116,6 +118,8 @@ fn jit_tests_pass_on_aarch64_under_qemu() {
             .env("STENCIL_BUILD_TARGET_DIR", target_dir.join("stencil-build"))
             .env_remove("CARGO_BUILD_TARGET")
             .env_remove("RUSTFLAGS")
+            // The aarch64 outcomes of the cross-target seeds (differential.rs).
+            .env("VM3_OUTCOMES_OUT", &outcomes)
             .output()
             .expect("cargo runs");
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -147,8 +151,22 @@ fn jit_tests_pass_on_aarch64_under_qemu() {
         ran.contains(apple),
         "the arm64 Mach-O table did not run:\n{ran}"
     );
+    // The same generated programs give the same printed outcomes on both targets
+    // (issue 10, item 9): an opcode whose Rust body differs by target shows here.
+    let aarch64 = std::fs::read_to_string(&outcomes).expect("the aarch64 outcome listing");
+    let host = vm3_tests::compare::outcome_lines(vm3_tests::compare::CROSS_TARGET_SEEDS);
+    let aarch64: Vec<&str> = aarch64.lines().collect();
+    assert_eq!(
+        aarch64.len(),
+        host.len(),
+        "outcome listings differ in length"
+    );
+    for (a, h) in aarch64.iter().zip(&host) {
+        assert_eq!(a, h, "aarch64 (first) and this host (second) disagree");
+    }
     eprintln!(
-        "aarch64 build and test under {QEMU}: {:.0?}",
-        started.elapsed()
+        "aarch64 build and test under {QEMU}: {:.0?}; {} generated programs print alike on both targets",
+        started.elapsed(),
+        host.len()
     );
 }
