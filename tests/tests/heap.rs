@@ -67,6 +67,14 @@ fn both(p: &VerifiedProgram, args: &[Value], config: &Config) -> Result<Value, R
     interp
 }
 
+/// Requires a run that ended with `RunError::Result` saying `needle`.
+fn assert_result_refused(result: Result<Value, RunError>, needle: &str, what: &str) {
+    match result {
+        Err(RunError::Result(message)) => assert!(message.contains(needle), "{what}: {message}"),
+        other => panic!("{what}: {}", show(&other)),
+    }
+}
+
 fn assert_trap(result: Result<Value, RunError>, trap: Trap, function: &str, pc: u32) {
     match result {
         Err(RunError::Trap(t)) => {
@@ -142,10 +150,11 @@ func main() -> cell
 end
 ",
     );
-    match both(&p, &[], &Config::default()) {
-        Err(RunError::Result(message)) => assert!(message.contains("contains itself"), "{message}"),
-        other => panic!("{}", show(&other)),
-    }
+    assert_result_refused(
+        both(&p, &[], &Config::default()),
+        "contains itself",
+        "itself",
+    );
 }
 
 /// `main(n)`: a list nested `n + 1` deep (`[[[...[]...]]]`), built in a loop that
@@ -188,12 +197,8 @@ fn deeply_nested_results_come_back_or_are_refused() {
     assert_eq!(text.len(), 2 * limit as usize);
     assert!(text.starts_with("[[[") && text.ends_with("]]]"));
     for n in [limit, 100_000] {
-        match both(&p, &[Value::I64(n)], &Config::default()) {
-            Err(RunError::Result(message)) => {
-                assert!(message.contains("deeper than 1000 levels"), "{message}")
-            }
-            other => panic!("{n}: {}", show(&other)),
-        }
+        let result = both(&p, &[Value::I64(n)], &Config::default());
+        assert_result_refused(result, "deeper than 1000 levels", &n.to_string());
     }
 }
 
@@ -283,12 +288,8 @@ end
     };
     assert!(both(&p, &[Value::I64(14)], &config).is_ok());
     for n in [16, 40, 200] {
-        match both(&p, &[Value::I64(n)], &config) {
-            Err(RunError::Result(message)) => {
-                assert!(message.contains("expands to more than"), "{message}")
-            }
-            other => panic!("{n}: {}", show(&other)),
-        }
+        let result = both(&p, &[Value::I64(n)], &config);
+        assert_result_refused(result, "expands to more than", &n.to_string());
     }
 }
 
