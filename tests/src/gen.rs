@@ -1346,7 +1346,8 @@ impl<'r> FnGen<'r> {
             return;
         }
         use CellGuess as G;
-        match self.rng.u32(0..19) {
+        match self.rng.u32(0..20) {
+            19 => self.nesting_loop(),
             0 => {
                 let a = self.rc().unwrap();
                 let k = self.const_str();
@@ -1458,6 +1459,52 @@ impl<'r> FnGen<'r> {
                 self.emit(Opcode::MapGetI64I64, a, b, c as i16);
             }
         }
+    }
+
+    /// A loop that nests lists in two cell registers, four levels a trip, so that a
+    /// result may be nested past `vm3::MAX_VALUE_DEPTH`; when `shared`, each level holds
+    /// the one below twice, so that a result may expand to 2^levels values (issue 10).
+    fn nesting_loop(&mut self) {
+        if self.nesting >= MAX_NESTING || self.free_counters.is_empty() || self.regs.cell < 2 {
+            return;
+        }
+        let trips: i64 = match self.rng.u32(0..4) {
+            0 => self.rng.i64(245..255),
+            _ => self.rng.i64(1..20),
+        };
+        let mult = self.mult * (trips as u64 + 1);
+        if mult > MAX_MULT {
+            return;
+        }
+        let x = self.rc().unwrap();
+        let Some(y) = (0..16).map(|_| self.rc().unwrap()).find(|&r| r != x) else {
+            return;
+        };
+        let Some(t) = self.wi() else {
+            return;
+        };
+        let shared = self.rng.bool();
+        let ctr = self.free_counters.pop().unwrap();
+        let (latch, exit) = (self.new_label(), self.new_label());
+        let outer_mult = self.mult;
+        self.do_while(ctr, trips, mult, (latch, exit), |g| {
+            for (list, inner) in [(y, x), (x, y), (y, x), (x, y)] {
+                g.emit(Opcode::ConstI64K, t, 0, 0);
+                g.write_cell(Opcode::NewList, list, 0, 2, CellGuess::List);
+                g.emit(Opcode::ListPushI64, list, t, 0);
+                if shared {
+                    g.emit(Opcode::ListPushI64, list, t, 0);
+                }
+                g.emit(Opcode::ListSetCell, list, inner, t as i16);
+                if shared {
+                    g.emit(Opcode::ConstI64K, t, 0, 1);
+                    g.emit(Opcode::ListSetCell, list, inner, t as i16);
+                }
+            }
+        });
+        self.mult = outer_mult;
+        self.place(exit);
+        self.free_counters.push(ctr);
     }
 
     /// A callee (function index) that fits the budget and whose arguments fit this
