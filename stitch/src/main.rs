@@ -51,7 +51,7 @@ enum Command {
         /// or 0x hex; f64: any Rust float literal). Negative decimals may be written as
         /// they are (-1, -2.5e3); put other values starting with `-` (-0x10, -inf) after
         /// `--`.
-        args: Vec<String>,
+        args: Vec<std::ffi::OsString>,
         /// The function to call.
         #[arg(long, default_value = "main")]
         entry: String,

@@ -30,7 +30,7 @@ pub struct Limits {
 
 pub fn run(
     file: &Path,
-    raw_args: &[String],
+    raw_args: &[std::ffi::OsString],
     entry: &str,
     tier: Tier,
     limits: Limits,
@@ -81,7 +81,7 @@ pub fn compile(program: &VerifiedProgram) -> Result<jit::CompiledProgram, Failur
 }
 
 /// Parses command-line arguments by the parameter banks of `func`.
-pub fn parse_args(func: &Function, raw: &[String]) -> Result<Vec<Value>, Failure> {
+pub fn parse_args(func: &Function, raw: &[std::ffi::OsString]) -> Result<Vec<Value>, Failure> {
     if raw.len() != func.params.len() {
         let banks: Vec<&str> = func.params.iter().map(|b| b.name()).collect();
         return Err(Failure::input(format!(
@@ -98,26 +98,32 @@ pub fn parse_args(func: &Function, raw: &[String]) -> Result<Vec<Value>, Failure
         .iter()
         .zip(raw)
         .enumerate()
-        .map(|(k, (&bank, text))| {
+        .map(|(k, (&bank, raw))| {
+            let shown = raw.to_string_lossy();
             let bad = |what: &str| {
                 Failure::input(format!(
-                    "error: argument {} of `{}` ({}): `{text}` is not {what}",
+                    "error: argument {} of `{}` ({}): `{shown}` is not {what}",
                     k + 1,
                     func.name,
                     bank.name()
                 ))
             };
+            let text = raw.to_str();
             match bank {
-                Bank::I64 => parse_i64(text)
+                Bank::I64 => text
+                    .and_then(parse_i64)
                     .map(Value::I64)
                     .ok_or_else(|| bad("an integer (decimal or 0x hex, in the i64 range)")),
                 Bank::F64 => text
-                    .trim()
-                    .parse::<f64>()
+                    .and_then(|t| t.trim().parse::<f64>().ok())
                     .map(Value::F64)
-                    .map_err(|_| bad("a floating-point number")),
-                // A cell parameter takes the argument as a string.
-                Bank::Cell => Ok(Value::Str(text.clone())),
+                    .ok_or_else(|| bad("a floating-point number")),
+                // A cell parameter takes the argument as a string: its bytes as they
+                // are, UTF-8 or not (issue 10: non-UTF-8 arguments could not reach one).
+                Bank::Cell => Ok(match text {
+                    Some(t) => Value::Str(t.to_string()),
+                    None => Value::Bytes(os_bytes(raw)),
+                }),
             }
         })
         .collect()
@@ -222,4 +228,16 @@ mod tests {
             vec![0xFF, b'a']
         );
     }
+}
+
+/// The bytes of an argument that is not UTF-8.
+#[cfg(unix)]
+fn os_bytes(raw: &std::ffi::OsStr) -> Vec<u8> {
+    std::os::unix::ffi::OsStrExt::as_bytes(raw).to_vec()
+}
+
+/// Elsewhere (Windows' arguments are UTF-16), the WTF-8 bytes Rust keeps.
+#[cfg(not(unix))]
+fn os_bytes(raw: &std::ffi::OsStr) -> Vec<u8> {
+    raw.as_encoded_bytes().to_vec()
 }

@@ -367,3 +367,37 @@ fn unprintable_results_end_with_an_error() {
         );
     }
 }
+
+/// A `cell` parameter takes its argument's bytes as they are (issue 10, item 8: an
+/// argument that is not UTF-8 could not reach one); a number parameter names the
+/// argument it cannot read.
+#[cfg(unix)]
+#[test]
+fn arguments_that_are_not_utf8_reach_cell_parameters() {
+    use std::os::unix::ffi::OsStrExt;
+    let path = temp_file(
+        "echo.vm3",
+        b"func main(cell) -> i64\n    LenStr i0, c0\n    ReturnI64 i0\nend\n",
+    );
+    let arg = std::ffi::OsStr::from_bytes(b"\xff\xfeab");
+    for tier in ["interp", "jit"] {
+        let out = Command::new(STITCH)
+            .args(["run", "--tier", tier, &path])
+            .arg(arg)
+            .output()
+            .expect("cannot start stitch");
+        assert_eq!(text(&out.stdout), "4\n", "{tier}: {}", text(&out.stderr));
+    }
+    let ints = temp_file("int.vm3", b"func main(i64) -> i64\n    ReturnI64 i0\nend\n");
+    let out = Command::new(STITCH)
+        .args(["run", &ints])
+        .arg(arg)
+        .output()
+        .expect("cannot start stitch");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("is not an integer"),
+        "{}",
+        text(&out.stderr)
+    );
+}
