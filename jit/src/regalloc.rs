@@ -189,7 +189,7 @@ impl DenseIds {
     fn new(func: &Function) -> DenseIds {
         let (i, f) = (func.regs.get(Bank::I64), func.regs.get(Bank::F64));
         DenseIds {
-            first: [0, i as u32, i as u32 + f as u32],
+            first: [0, i, i + f],
         }
     }
 
