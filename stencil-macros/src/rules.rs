@@ -56,6 +56,8 @@ const ENTRY_ONLY_FLOWS: &[&str] = &["Enter", "TailCall", "Exit"];
 
 struct Checker<'a> {
     stencil: &'a str,
+    /// The stencil has a `Target` operand, which `Flow::branch` needs.
+    has_target: bool,
     error: Option<syn::Error>,
 }
 
@@ -200,13 +202,23 @@ impl<'ast> Visit<'ast> for Checker<'_> {
                 ),
             );
         }
+        if !self.has_target && segs.ends_with(&["Flow".to_string(), "branch".to_string()]) {
+            // Without a `Target` there is nowhere to branch to: the interpreter would jump
+            // to whatever field C holds and the JIT would have no target to patch.
+            self.refuse(
+                path,
+                "`Flow::branch` needs a `Target` operand to branch to; this stencil has none"
+                    .to_string(),
+            );
+        }
         syn::visit::visit_path(self, path);
     }
 }
 
-pub fn check_body(stencil: &str, body: &syn::Block) -> syn::Result<()> {
+pub fn check_body(stencil: &str, body: &syn::Block, has_target: bool) -> syn::Result<()> {
     let mut checker = Checker {
         stencil,
+        has_target,
         error: None,
     };
     checker.visit_block(body);
