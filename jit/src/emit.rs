@@ -94,11 +94,9 @@ impl PatchSite<'_> {
             let place = self.base + field as u64;
             let resolved = self.resolve(hole.value, stencil)?;
             let value = resolved.address(self.base);
-            let got_slot = match hole.kind.uses_got() {
-                true => self.layout.got.slot(resolved),
-                false => None,
-            };
-            if hole.kind.uses_got() && (options.force_got || got_slot.is_some()) {
+            let reads_got = hole.kind.uses_got();
+            let got_slot = reads_got.then(|| self.layout.got.slot(resolved)).flatten();
+            if reads_got && (options.force_got || got_slot.is_some()) {
                 // Prefer the relaxed forms unless told not to, or unless the instruction
                 // is half of a pair whose halves must agree (aarch64); a slot was laid
                 // out for every value that may need one.

@@ -233,10 +233,10 @@ pub fn lower(
 fn lower_prologue(func: &Function, assignment: &Assignment, pieces: &mut Vec<Piece>) {
     // Slots skipped: the parameters', the cached registers', and those of registers
     // written before they are read.
+    let is_param = |bank: Bank, reg: usize| func.params.get(reg) == Some(&bank);
     let skipped = (0..func.frame_slots()).filter(|&slot| {
         let (bank, reg) = func.regs.register_of_slot(slot);
-        let param = reg < func.params.len() && func.params[reg] == bank;
-        param
+        is_param(bank, reg)
             || assignment.machine_reg(bank, reg).is_some()
             || !assignment.live_at_entry(func, bank, reg)
     });
@@ -272,8 +272,7 @@ fn lower_prologue(func: &Function, assignment: &Assignment, pieces: &mut Vec<Pie
     }
     clear_run(next.min(func.frame_slots()), func.frame_slots());
     for (bank, reg, m) in assignment.cached() {
-        let param = reg < func.params.len() && func.params[reg] == bank;
-        if param || !assignment.live_at_entry(func, bank, reg) {
+        if is_param(bank, reg) || !assignment.live_at_entry(func, bank, reg) {
             continue;
         }
         let (stencil, operands) = match bank {

@@ -21,8 +21,8 @@ pub struct Assignment {
     pub int: [Option<(Bank, u16)>; CACHED_INT],
     /// The vm3 register each float machine register holds.
     pub float: [Option<u16>; CACHED_FLOAT],
-    /// The registers live after each instruction, as [`LiveSet`]s; kept only for
-    /// functions that call (nothing else asks), else empty.
+    /// The registers live after each instruction, as masks whose bits `liveness`
+    /// defines; kept only for functions that call (nothing else asks), else empty.
     live_out: Vec<u64>,
     /// The registers live at entry: the only ones the prologue must clear (a register
     /// written before any read cannot show its entry value).
@@ -394,8 +394,9 @@ pub fn assign(program: &Program, func: &Function, scratch: &mut Scratch) -> Assi
 
 /// The registers live after each instruction (left in `scratch.live_out`), and those
 /// live at entry: a backward dataflow over the function's control flow, on the live-set
-/// bits of `scratch.live_bit` (`loops`: the function has a backward branch). A trap ends the run, so it reads nothing; a `Deopt` reads
-/// everything (the interpreter resumes from the frame); a return reads its operand.
+/// bits of `scratch.live_bit` (`loops`: the function has a backward branch). A trap
+/// ends the run, so it reads nothing; a `Deopt` reads everything (the interpreter
+/// resumes from the frame); a return reads its operand.
 fn liveness(func: &Function, loops: bool, scratch: &mut Scratch) -> u64 {
     let n = func.code.len();
     let Scratch {

@@ -6,16 +6,16 @@
 //! the opcode metadata, computed once.
 
 use std::sync::OnceLock;
-use stencils::variant::Loc;
+use stencils::variant::{variant_number, Loc};
+use stencils::Field;
 use stencils::{OpInfo, INTERNAL_INFOS, OPCODES};
 
 struct Variants {
     /// Table index of variant 1 of each base stencil.
     first: Vec<usize>,
-    /// The digits of each base stencil's variant numbers (`OpInfo::digits`), as
-    /// (field, radix), most significant first: looked up once per
-    /// piece a compile lowers, so kept flat; unused entries have radix 0.
-    digits: Vec<[(u8, u8); 3]>,
+    /// The digits of each base stencil's variant numbers (`OpInfo::digits`), computed
+    /// once since lowering asks for one per piece: the first `len` of the array.
+    digits: Vec<([(Field, usize); 3], usize)>,
     /// The number of stencils in a table.
     total: usize,
 }
@@ -36,11 +36,13 @@ fn variants() -> &'static Variants {
         let digits = infos
             .iter()
             .map(|info| {
-                let mut d = [(0u8, 0u8); 3];
-                for (slot, (field, radix)) in d.iter_mut().zip(info.digits()) {
-                    *slot = (field as u8, radix as u8);
+                let mut d = [(Field::A, 1); 3];
+                let mut len = 0;
+                for (slot, digit) in d.iter_mut().zip(info.digits()) {
+                    *slot = digit;
+                    len += 1;
                 }
-                d
+                (d, len)
             })
             .collect();
         Variants {
@@ -73,20 +75,9 @@ pub fn table_len() -> usize {
 /// every stencil has; anything else is a bug.
 pub fn stencil_index(base: usize, locs: [Loc; 3]) -> usize {
     let variants = variants();
-    let mut variant = 0;
-    for &(field, radix) in &variants.digits[base] {
-        if radix == 0 {
-            break;
-        }
-        let digit = match locs[field as usize] {
-            Loc::Frame => 0,
-            Loc::Cached(k) => 1 + k as usize,
-        };
-        if digit >= radix as usize {
-            panic!("{} has no variant {locs:?}", base_info(base).name);
-        }
-        variant = variant * radix as usize + digit;
-    }
+    let (digits, len) = &variants.digits[base];
+    let variant = variant_number(digits[..*len].iter().copied(), |f| locs[f as usize])
+        .unwrap_or_else(|| panic!("{} has no variant {locs:?}", base_info(base).name));
     match variant {
         0 => base,
         v => variants.first[base] + v - 1,

@@ -181,14 +181,16 @@ macro_rules! call_preserving {
 /// kept on the native stack across the call (two stores, two loads) instead of in
 /// callee-saved registers that LLVM would push and pop around the whole stencil and
 /// shuffle into and out of the argument registers. Every cached register comes back
-/// clobbered: the JIT saved what it needs in the frame.
+/// holding whatever the callee left there, and `r` and `f` say so (the JIT saved what it
+/// needs in the frame), which keeps LLVM from preserving their old values across the
+/// call.
 #[inline(always)]
 unsafe fn call_compiled(
     ctx: *mut Ctx,
     frame: *mut u64,
     callee_frame: *mut u64,
-    r: [u64; CACHED_INT],
-    f: [f64; CACHED_FLOAT],
+    r: &mut [u64; CACHED_INT],
+    f: &mut [f64; CACHED_FLOAT],
 ) -> (*mut Ctx, *mut u64, u64) {
     let (ctx_after, frame_after, bits): (*mut Ctx, *mut u64, u64);
     // Entered with the stack aligned for a call; the two pushes keep it so.
@@ -204,18 +206,18 @@ unsafe fn call_compiled(
             callee = sym _JIT_CALLEE,
             inout("rdi") ctx => ctx_after,
             inout("rsi") callee_frame => frame_after,
-            inout("rdx") r[0] => _,
-            inout("rcx") r[1] => _,
-            inout("r8") r[2] => _,
-            inout("r9") r[3] => _,
-            inout("xmm0") f[0] => _,
-            inout("xmm1") f[1] => _,
-            inout("xmm2") f[2] => _,
-            inout("xmm3") f[3] => _,
-            inout("xmm4") f[4] => _,
-            inout("xmm5") f[5] => _,
-            inout("xmm6") f[6] => _,
-            inout("xmm7") f[7] => _,
+            inout("rdx") r[0],
+            inout("rcx") r[1],
+            inout("r8") r[2],
+            inout("r9") r[3],
+            inout("xmm0") f[0],
+            inout("xmm1") f[1],
+            inout("xmm2") f[2],
+            inout("xmm3") f[3],
+            inout("xmm4") f[4],
+            inout("xmm5") f[5],
+            inout("xmm6") f[6],
+            inout("xmm7") f[7],
             lateout("rax") bits,
             clobber_abi("sysv64"),
         );
@@ -231,18 +233,18 @@ unsafe fn call_compiled(
             callee = sym _JIT_CALLEE,
             inout("x0") ctx => ctx_after,
             inout("x1") callee_frame => frame_after,
-            inout("x2") r[0] => _,
-            inout("x3") r[1] => _,
-            inout("x4") r[2] => _,
-            inout("x5") r[3] => _,
-            inout("v0") f[0] => _,
-            inout("v1") f[1] => _,
-            inout("v2") f[2] => _,
-            inout("v3") f[3] => _,
-            inout("v4") f[4] => _,
-            inout("v5") f[5] => _,
-            inout("v6") f[6] => _,
-            inout("v7") f[7] => _,
+            inout("x2") r[0],
+            inout("x3") r[1],
+            inout("x4") r[2],
+            inout("x5") r[3],
+            inout("v0") f[0],
+            inout("v1") f[1],
+            inout("v2") f[2],
+            inout("v3") f[3],
+            inout("v4") f[4],
+            inout("v5") f[5],
+            inout("v6") f[6],
+            inout("v7") f[7],
             lateout("x8") bits,
             clobber_abi("C"),
         );
@@ -418,53 +420,6 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> JitTier<A, B, C, D> {
         match Self::loc(tag) {
             FRAME => unsafe { *(self.slot(tag_offset(tag)) as *mut f64) = v },
             k => self.f[k as usize % CACHED_FLOAT] = v,
-        }
-    }
-
-    /// After a call the cached registers hold whatever the callee left there: the JIT
-    /// saved what it needs in the frame. Saying so (an empty `asm!` that only declares
-    /// them as outputs, no instruction) keeps LLVM from preserving them across the call.
-    #[inline(always)]
-    fn forget_cached(&mut self) {
-        let [r0, r1, r2, r3] = &mut self.r;
-        let [f0, f1, f2, f3, f4, f5, f6, f7] = &mut self.f;
-        #[cfg(target_arch = "x86_64")]
-        unsafe {
-            core::arch::asm!(
-                "",
-                out("rdx") * r0,
-                out("rcx") * r1,
-                out("r8") * r2,
-                out("r9") * r3,
-                out("xmm0") * f0,
-                out("xmm1") * f1,
-                out("xmm2") * f2,
-                out("xmm3") * f3,
-                out("xmm4") * f4,
-                out("xmm5") * f5,
-                out("xmm6") * f6,
-                out("xmm7") * f7,
-                options(nomem, nostack, preserves_flags)
-            );
-        }
-        #[cfg(target_arch = "aarch64")]
-        unsafe {
-            core::arch::asm!(
-                "",
-                out("x2") * r0,
-                out("x3") * r1,
-                out("x4") * r2,
-                out("x5") * r3,
-                out("v0") * f0,
-                out("v1") * f1,
-                out("v2") * f2,
-                out("v3") * f3,
-                out("v4") * f4,
-                out("v5") * f5,
-                out("v6") * f6,
-                out("v7") * f7,
-                options(nomem, nostack, preserves_flags)
-            );
         }
     }
 
@@ -646,7 +601,8 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
             }
             (*ctx).depth += 1;
             let callee_frame = self.slot(hole!(_JIT_FRAME));
-            let (ctx, frame, bits) = call_compiled(ctx, self.frame, callee_frame, self.r, self.f);
+            let (ctx, frame, bits) =
+                call_compiled(ctx, self.frame, callee_frame, &mut self.r, &mut self.f);
             (self.ctx, self.frame) = (ctx, frame);
             (*ctx).depth -= 1;
             let status = (*ctx).exit;
@@ -655,8 +611,6 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
                 core::hint::cold_path();
                 return Flow::Exit(status);
             }
-            // The cached registers came back clobbered (`call_compiled`).
-            self.forget_cached();
             match (Self::loc(dest.reg), dest.bank) {
                 // Bits are bits in a slot: one stencil serves every bank.
                 (FRAME, _) => *self.slot(tag_offset(dest.reg)) = bits,

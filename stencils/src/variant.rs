@@ -33,6 +33,27 @@ pub enum Loc {
     Cached(u8),
 }
 
+/// The variant number with each register operand at `loc(field)`, from a stencil's
+/// digits ([`OpInfo::digits`]: field and radix, most significant first); `None` when a
+/// field's location has no digit (a cached register the field cannot hold).
+pub fn variant_number(
+    digits: impl IntoIterator<Item = (Field, usize)>,
+    loc: impl Fn(Field) -> Loc,
+) -> Option<usize> {
+    let mut index = 0;
+    for (field, radix) in digits {
+        let digit = match loc(field) {
+            Loc::Frame => 0,
+            Loc::Cached(k) => 1 + k as usize,
+        };
+        if digit >= radix {
+            return None;
+        }
+        index = index * radix + digit;
+    }
+    Some(index)
+}
+
 /// How many machine registers cache registers of `bank`.
 pub const fn cache_size(bank: Bank) -> usize {
     match bank {
@@ -58,18 +79,7 @@ impl OpInfo {
     /// The variant with each register operand at `loc(field)`. A cached register of a
     /// field the stencil cannot cache is a caller's error and gives `None`.
     pub fn variant_index(&self, loc: impl Fn(Field) -> Loc) -> Option<usize> {
-        let mut index = 0;
-        for (field, radix) in self.digits() {
-            let digit = match loc(field) {
-                Loc::Frame => 0,
-                Loc::Cached(k) => 1 + k as usize,
-            };
-            if digit >= radix {
-                return None;
-            }
-            index = index * radix + digit;
-        }
-        Some(index)
+        variant_number(self.digits(), loc)
     }
 
     /// Where each register operand of variant `index` lives, by field.

@@ -10,7 +10,7 @@ fn kernels_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/kernels")
 }
 
-fn stitch(args: &[&str]) -> Output {
+fn stitch<A: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[A]) -> Output {
     let output = Command::new(STITCH)
         .args(args)
         .output()
@@ -381,19 +381,17 @@ fn arguments_that_are_not_utf8_reach_cell_parameters() {
     );
     let arg = std::ffi::OsStr::from_bytes(b"\xff\xfeab");
     for tier in ["interp", "jit"] {
-        let out = Command::new(STITCH)
-            .args(["run", "--tier", tier, &path])
-            .arg(arg)
-            .output()
-            .expect("cannot start stitch");
+        let out = stitch(&[
+            "run".as_ref(),
+            "--tier".as_ref(),
+            tier.as_ref(),
+            path.as_ref(),
+            arg,
+        ]);
         assert_eq!(text(&out.stdout), "4\n", "{tier}: {}", text(&out.stderr));
     }
     let ints = temp_file("int.vm3", b"func main(i64) -> i64\n    ReturnI64 i0\nend\n");
-    let out = Command::new(STITCH)
-        .args(["run", &ints])
-        .arg(arg)
-        .output()
-        .expect("cannot start stitch");
+    let out = stitch(&["run".as_ref(), ints.as_ref(), arg]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("is not an integer"),

@@ -22,96 +22,76 @@ fn compared(v: i64) -> i64 {
     v
 }
 
+/// `v` as it is: the left operand of every comparison but the integer Eq and Ne.
+#[inline(always)]
+fn as_is<V>(v: V) -> V {
+    v
+}
+
+// Each entry: name, register type, the tier's read, the operator, and what the left
+// operand goes through (`compared` or `as_is`).
 macro_rules! compare {
-    ($($(#[$doc:meta])* $name:ident, $reg:ident, $read:ident, $op:tt;)*) => {$(
+    ($($(#[$doc:meta])* $name:ident, $reg:ident, $read:ident, $op:tt, $left:ident;)*) => {$(
         $(#[$doc])*
         #[stencil]
         pub fn $name<T: Tier>(t: &mut T, a: $reg, b: $reg, c: Target) -> Flow {
             let _ = c;
-            Flow::branch(t.$read(a) $op t.$read(b))
+            Flow::branch($left(t.$read(a)) $op t.$read(b))
         }
     )*};
-}
-
-macro_rules! compare_eq {
-    ($($(#[$doc:meta])* $name:ident, $op:tt;)*) => {$(
-        $(#[$doc])*
-        #[stencil]
-        pub fn $name<T: Tier>(t: &mut T, a: RegI, b: RegI, c: Target) -> Flow {
-            let _ = c;
-            Flow::branch(compared(t.i(a)) $op t.i(b))
-        }
-    )*};
-}
-
-compare_eq! {
-    /// if iA == iB goto C
-    CmpEqI64Br, ==;
-    /// if iA != iB goto C
-    CmpNeI64Br, !=;
 }
 
 compare! {
+    /// if iA == iB goto C
+    CmpEqI64Br, RegI, i, ==, compared;
+    /// if iA != iB goto C
+    CmpNeI64Br, RegI, i, !=, compared;
     /// if iA < iB goto C
-    CmpLtI64Br, RegI, i, <;
+    CmpLtI64Br, RegI, i, <, as_is;
     /// if iA <= iB goto C
-    CmpLeI64Br, RegI, i, <=;
+    CmpLeI64Br, RegI, i, <=, as_is;
     /// if iA > iB goto C
-    CmpGtI64Br, RegI, i, >;
+    CmpGtI64Br, RegI, i, >, as_is;
     /// if iA >= iB goto C
-    CmpGeI64Br, RegI, i, >=;
+    CmpGeI64Br, RegI, i, >=, as_is;
     /// if fA == fB goto C
-    CmpEqF64Br, RegF, f, ==;
+    CmpEqF64Br, RegF, f, ==, as_is;
     /// if fA != fB goto C (taken when either is NaN)
-    CmpNeF64Br, RegF, f, !=;
+    CmpNeF64Br, RegF, f, !=, as_is;
     /// if fA < fB goto C
-    CmpLtF64Br, RegF, f, <;
+    CmpLtF64Br, RegF, f, <, as_is;
     /// if fA <= fB goto C
-    CmpLeF64Br, RegF, f, <=;
+    CmpLeF64Br, RegF, f, <=, as_is;
     /// if fA > fB goto C
-    CmpGtF64Br, RegF, f, >;
+    CmpGtF64Br, RegF, f, >, as_is;
     /// if fA >= fB goto C
-    CmpGeF64Br, RegF, f, >=;
+    CmpGeF64Br, RegF, f, >=, as_is;
 }
 
 macro_rules! compare_k {
-    ($($(#[$doc:meta])* $name:ident, $op:tt;)*) => {$(
+    ($($(#[$doc:meta])* $name:ident, $op:tt, $left:ident;)*) => {$(
         $(#[$doc])*
         #[stencil]
         pub fn $name<T: Tier>(t: &mut T, a: RegI, b: Imm, c: Target) -> Flow {
             let _ = c;
-            Flow::branch(t.i(a) $op b.0)
+            Flow::branch($left(t.i(a)) $op b.0)
         }
     )*};
-}
-
-macro_rules! compare_eq_k {
-    ($($(#[$doc:meta])* $name:ident, $op:tt;)*) => {$(
-        $(#[$doc])*
-        #[stencil]
-        pub fn $name<T: Tier>(t: &mut T, a: RegI, b: Imm, c: Target) -> Flow {
-            let _ = c;
-            Flow::branch(compared(t.i(a)) $op b.0)
-        }
-    )*};
-}
-
-compare_eq_k! {
-    /// if iA == kB goto C
-    CmpEqI64KBr, ==;
-    /// if iA != kB goto C
-    CmpNeI64KBr, !=;
 }
 
 compare_k! {
+    /// if iA == kB goto C
+    CmpEqI64KBr, ==, compared;
+    /// if iA != kB goto C
+    CmpNeI64KBr, !=, compared;
     /// if iA < kB goto C
-    CmpLtI64KBr, <;
+    CmpLtI64KBr, <, as_is;
     /// if iA <= kB goto C
-    CmpLeI64KBr, <=;
+    CmpLeI64KBr, <=, as_is;
     /// if iA > kB goto C
-    CmpGtI64KBr, >;
+    CmpGtI64KBr, >, as_is;
     /// if iA >= kB goto C
-    CmpGeI64KBr, >=;
+    CmpGeI64KBr, >=, as_is;
 }
 
 /// goto C
