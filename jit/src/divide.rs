@@ -107,4 +107,62 @@ mod tests {
             }
         }
     }
+
+    /// Divisors of any width (`DivI64` by a register holding a known constant,
+    /// `constants.rs`): every power of two and its neighbours, both signs, `i64::MIN`
+    /// and `i64::MAX`, and pseudo-random ones, against every edge dividend.
+    #[test]
+    fn matches_truncating_division_for_wide_divisors() {
+        let mut divisors = vec![i64::MIN, i64::MAX, i64::MIN + 1, 4294967311, -4294967311];
+        for k in 1..63 {
+            let p = 1i64 << k;
+            divisors.extend([p, p - 1, p + 1, -p, -p + 1, -p - 1]);
+        }
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..2000 {
+            let r = next();
+            divisors.push(r as i64);
+            divisors.push((r >> (r % 60)) as i64);
+        }
+        let mut dividends = vec![
+            0,
+            1,
+            -1,
+            2,
+            -2,
+            i64::MAX,
+            i64::MIN,
+            i64::MAX - 1,
+            i64::MIN + 1,
+        ];
+        for _ in 0..200 {
+            let r = next();
+            dividends.push(r as i64);
+            dividends.push((r >> (r % 64)) as i64);
+        }
+        for &d in &divisors {
+            if (-1..=1).contains(&d) {
+                continue;
+            }
+            let w = magic_words(d);
+            let extra = [
+                d,
+                d.wrapping_neg(),
+                d.wrapping_add(1),
+                d.wrapping_sub(1),
+                d.wrapping_mul(2),
+            ];
+            for &n in dividends.iter().chain(&extra) {
+                assert_eq!(quotient(n, &w), n.wrapping_div(d), "{n} / {d}");
+                let r = magic_remainder(n, w[0] as i64, w[1] as i64, w[2] as i64, w[3] as i64, d);
+                assert_eq!(r, n.wrapping_rem(d), "{n} % {d}");
+            }
+        }
+    }
 }

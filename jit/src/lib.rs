@@ -11,6 +11,7 @@
 //! stencils) and `patch/` (relocation arithmetic).
 
 pub mod compile;
+mod constants;
 mod divide;
 mod emit;
 mod layout;

@@ -331,8 +331,14 @@ fn lower_inst(cx: &InstContext, pc: u32, inst: Inst, pieces: &mut Vec<Piece>, da
     let (program, func) = (cx.program, cx.func);
     let op = Opcode::from_u8(inst.code).expect("verified opcode");
     let info = op.info();
-    if matches!(op, Opcode::DivI64K | Opcode::ModI64K) && inst.c != 0 {
-        pieces.push(divide_by_constant(cx, pc, inst, data));
+    let known_divisor = match op {
+        Opcode::DivI64K | Opcode::ModI64K if inst.c != 0 => Some(inst.c as i16 as i64),
+        Opcode::DivI64 | Opcode::ModI64 => cx.assignment.known_divisor(pc as usize),
+        _ => None,
+    };
+    if let Some(divisor) = known_divisor {
+        let divide = matches!(op, Opcode::DivI64K | Opcode::DivI64);
+        pieces.push(divide_by_constant(cx, pc, inst, divide, divisor, data));
         return;
     }
     let base = match op {
@@ -463,13 +469,22 @@ fn lower_inst(cx: &InstContext, pc: u32, inst: Inst, pieces: &mut Vec<Piece>, da
     }
 }
 
-/// `DivI64K` / `ModI64K` by a divisor other than 0 (which keeps the trapping stencil):
-/// a move, a negation or a zero for 1 and -1, a shift or masks for a positive power of
+/// `iA = iB / divisor` (`divide`) or `iA = iB % divisor` for a divisor the compiler
+/// knows and that is not 0 (which keeps the trapping stencil): `DivI64K` / `ModI64K`, or
+/// `DivI64` / `ModI64` by a register holding a known constant (`constants.rs`). A move,
+/// a negation or a zero for 1 and -1, a shift or masks for a small positive power of
 /// two, else the magic-number stencils.
-fn divide_by_constant(cx: &InstContext, pc: u32, inst: Inst, data: &mut Vec<u64>) -> Piece {
-    let divide = Opcode::from_u8(inst.code) == Some(Opcode::DivI64K);
+fn divide_by_constant(
+    cx: &InstContext,
+    pc: u32,
+    inst: Inst,
+    divide: bool,
+    divisor: i64,
+    data: &mut Vec<u64>,
+) -> Piece {
     let (a, b) = (inst.a as usize, inst.b as usize);
-    let divisor = inst.c as i64;
+    // The shift and the mask are immediates: a small positive hole value.
+    let small_power_of_two = divisor > 0 && divisor.count_ones() == 1 && divisor <= 1 << 16;
     let slot = |reg: usize| known(cx.func.regs.slot(Bank::I64, reg) as u64 * 8);
     let loc = |reg: usize| cx.assignment.loc(Bank::I64, reg);
     let (base, operands) = match (divide, divisor) {
@@ -483,12 +498,12 @@ fn divide_by_constant(cx: &InstContext, pc: u32, inst: Inst, data: &mut Vec<u64>
             (Opcode::ConstI64K as usize, zero)
         }
         // A positive power of two: a shift, or masks.
-        (true, _) if divisor > 0 && divisor.count_ones() == 1 => {
+        (true, _) if small_power_of_two => {
             let shift = known((divisor.trailing_zeros() as i64 + IMM_BIAS) as u64);
             let stencil = internal_stencil(Internal::DivI64KPow2);
             (stencil, [slot(a), slot(b), shift, known(0)])
         }
-        (false, _) if divisor > 0 && divisor.count_ones() == 1 => {
+        (false, _) if small_power_of_two => {
             let mask = known((divisor - 1 + IMM_BIAS) as u64);
             let stencil = internal_stencil(Internal::ModI64KPow2);
             (stencil, [slot(a), slot(b), mask, known(0)])

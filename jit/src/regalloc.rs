@@ -28,6 +28,10 @@ pub struct Assignment {
     /// written before any read cannot show its entry value).
     live_at_entry: u64,
     liveness: Liveness,
+    /// `DivI64` / `ModI64` instructions whose divisor register holds a known constant,
+    /// as `(pc, divisor)` in instruction order (`constants::known_divisors`): they are
+    /// lowered without reading that register.
+    known_divisors: Vec<(u32, i64)>,
 }
 
 /// What the bits of a function's live sets stand for.
@@ -140,6 +144,15 @@ impl Assignment {
                 .filter(|&(bank, reg, _)| live >> func.regs.slot(bank, reg) & 1 != 0)
                 .fold(0, |m, (_, _, r)| m | r.bit()),
         }
+    }
+
+    /// The divisor of the division at `pc` when the compiler knows it.
+    pub fn known_divisor(&self, pc: usize) -> Option<i64> {
+        let at = self
+            .known_divisors
+            .binary_search_by_key(&(pc as u32), |&(p, _)| p)
+            .ok()?;
+        Some(self.known_divisors[at].1)
     }
 
     /// Whether register `reg` of `bank` may be read before it is written: only then
@@ -343,12 +356,19 @@ pub fn assign(program: &Program, func: &Function, scratch: &mut Scratch) -> Assi
     use_start.push(uses.len() as u32);
     weights.clear();
     weights.resize(ids.len(func), 0);
+    let known_divisors = crate::constants::known_divisors(program, func);
+    let mut divisions = known_divisors.iter().peekable();
     let mut depth = 0i32;
     for pc in 0..n {
         depth += depth_delta[pc];
         let weight = 1u64 << (3 * depth.clamp(0, 6) as u32);
         for &u in &uses[use_start[pc] as usize..use_start[pc + 1] as usize] {
             weights[(u >> 2) as usize] += weight;
+        }
+        // A known divisor is not read: its use does not count.
+        if divisions.next_if(|&&(p, _)| p as usize == pc).is_some() {
+            let divisor = ids.id(Bank::I64, func.code[pc].c as usize);
+            weights[divisor as usize] -= weight;
         }
     }
     let mut ints = Heaviest::<(Bank, u16), CACHED_INT>::new();
@@ -367,6 +387,7 @@ pub fn assign(program: &Program, func: &Function, scratch: &mut Scratch) -> Assi
         live_out: Vec::new(),
         live_at_entry: 0,
         liveness: Liveness::CachedOnly,
+        known_divisors,
     };
     // Registers are numbered densely in frame slot order, so with at most 64 slots every
     // register has a bit; else only the cached ones are tracked.

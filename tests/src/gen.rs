@@ -403,6 +403,10 @@ struct FnGen<'r> {
     protected: Vec<bool>,
     /// Reserved loop counters not used by an enclosing loop.
     free_counters: Vec<u16>,
+    /// i64 registers loaded once with a constant before the first branch and never
+    /// written again (so `DivI64`/`ModI64` by them is division by a known constant in
+    /// compiled code, `jit/src/constants.rs`); they are `protected` too.
+    divisors: Vec<u16>,
     /// (latch, exit) labels of the enclosing loops.
     loops: Vec<(usize, usize)>,
     /// How many times the code being generated may run per activation.
@@ -499,6 +503,25 @@ impl<'r> FnGen<'r> {
             protected[r as usize] = true;
             free_counters.push(r);
         }
+        // Constant divisors: never a parameter's register (a parameter is written at
+        // entry), never the last writable ones.
+        let mut divisors = Vec::new();
+        let want = if rng.u32(0..3) == 0 {
+            rng.usize(1..3)
+        } else {
+            0
+        };
+        for _ in 0..want {
+            let writable: Vec<u16> = (params.len() as u16..regs.i64 as u16)
+                .filter(|&r| !protected[r as usize])
+                .collect();
+            if writable.len() <= 3 {
+                break;
+            }
+            let r = pick(rng, &writable);
+            protected[r as usize] = true;
+            divisors.push(r);
+        }
 
         let budget = match kind {
             Kind::Plain => FUNC_BUDGET,
@@ -520,6 +543,7 @@ impl<'r> FnGen<'r> {
             tables: Vec::new(),
             protected,
             free_counters,
+            divisors,
             loops: Vec::new(),
             mult: 1,
             cost: 0,
@@ -651,6 +675,7 @@ impl<'r> FnGen<'r> {
     // ---- the function ----
 
     fn body(&mut self) {
+        self.load_divisors();
         match self.kind {
             Kind::Plain => {
                 if self.rng.u32(0..10) == 0 {
@@ -872,11 +897,40 @@ impl<'r> FnGen<'r> {
         }
     }
 
-    /// DivI64 / ModI64 by a register: usually guarded against a zero divisor.
+    /// Loads each constant divisor register, first thing in the function: a wide
+    /// constant, a 16-bit one, or one of the interesting values (powers of two, +-1,
+    /// `i64::MIN`, 0).
+    fn load_divisors(&mut self) {
+        for r in self.divisors.clone() {
+            match self.rng.u32(0..3) {
+                0 => {
+                    let k = random_imm(self.rng);
+                    self.emit(Opcode::ConstI64K, r, 0, k)
+                }
+                1 => {
+                    let v = pick(self.rng, INTERESTING_I64);
+                    let k = self.const_i64(v);
+                    self.emit(Opcode::ConstI64KW, r, 0, k)
+                }
+                _ => {
+                    let v = random_i64(self.rng);
+                    let v = v >> self.rng.u32(0..63);
+                    let k = self.const_i64(v);
+                    self.emit(Opcode::ConstI64KW, r, 0, k)
+                }
+            }
+        }
+    }
+
+    /// DivI64 / ModI64 by a register (often one holding a known constant): usually
+    /// guarded against a zero divisor.
     fn div_reg(&mut self) {
-        let (Some(a), Some(b), Some(c)) = (self.wi(), self.ri(), self.ri()) else {
+        let (Some(a), Some(b), Some(mut c)) = (self.wi(), self.ri(), self.ri()) else {
             return;
         };
+        if !self.divisors.is_empty() && self.rng.bool() {
+            c = pick(self.rng, &self.divisors);
+        }
         let op = if self.rng.bool() {
             Opcode::DivI64
         } else {
