@@ -15,10 +15,6 @@ pub struct Ctx {
     pub depth: u64,
     /// Maximum number of live activations; a call past it traps.
     pub depth_limit: u64,
-    /// Lowest native stack address compiled code may push below; a call beyond it
-    /// traps instead of overflowing (the runtime sizes the stack so that the depth
-    /// limit is always reached first).
-    pub native_stack_limit: usize,
     /// The embedder's runtime, for helpers. Opaque to stencils.
     pub runtime: *mut core::ffi::c_void,
     /// The run's heap, kept current by the runtime across every helper call.

@@ -252,20 +252,6 @@ unsafe fn call_compiled(
     (ctx_after, frame_after, bits)
 }
 
-#[inline(always)]
-fn stack_pointer() -> usize {
-    let sp: usize;
-    #[cfg(target_arch = "x86_64")]
-    unsafe {
-        core::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags))
-    };
-    #[cfg(target_arch = "aarch64")]
-    unsafe {
-        core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags))
-    };
-    sp
-}
-
 /// An operand's JIT form, read from its hole.
 pub trait FromHole {
     fn from_hole(field: Field) -> Self;
@@ -589,13 +575,17 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
     }
 
     /// The arguments are already in the callee's frame (the JIT emitted moves in front
-    /// of this stencil). Depth and native stack are checked before the call, so deep
-    /// recursion traps instead of overflowing either stack.
+    /// of this stencil). The depth is checked before the call, so deep recursion traps
+    /// instead of overflowing either stack: the register stack is sized for the depth
+    /// limit, and so is the native stack the runtime enters compiled code on (each
+    /// level of nesting pushes the same few words here, and nothing else nests natively:
+    /// see `jit/src/runtime.rs`, `NATIVE_BYTES_PER_CALL`), so there is no stack pointer
+    /// to compare on every call.
     #[inline(always)]
     fn call(&mut self, _callee: Callee, _args: usize, dest: Dest) -> Flow {
         unsafe {
             let ctx = self.ctx;
-            if (*ctx).depth >= (*ctx).depth_limit || stack_pointer() < (*ctx).native_stack_limit {
+            if (*ctx).depth >= (*ctx).depth_limit {
                 core::hint::cold_path();
                 return Flow::Trap(Trap::CallStackOverflow);
             }
