@@ -2,6 +2,10 @@
 //! Builds programs of 1 to 1000 copies of several kernels (functions renamed, callee
 //! indexes shifted), compiles each repeatedly and reports instructions and machine-code
 //! bytes per second, so the per-region fixed cost and the per-instruction cost separate.
+//!
+//! `COMPILE_SPEED_RUNS=N` compiles each size exactly N times instead of for half a
+//! second: for counting instructions under `valgrind --tool=callgrind`, which gives the
+//! same count on a busy machine where timings do not repeat.
 use std::time::Instant;
 use vm3::{OperandKind, Program};
 
@@ -21,6 +25,9 @@ fn main() {
         vm3::asm::assemble(&text, name).expect("assemble")
     })
     .collect();
+    let fixed_runs: Option<u32> = std::env::var("COMPILE_SPEED_RUNS")
+        .ok()
+        .map(|n| n.parse().expect("COMPILE_SPEED_RUNS is a number"));
     for copies in [1usize, 10, 100, 1000] {
         let mut big = Program::default();
         for k in 0..copies {
@@ -47,7 +54,10 @@ fn main() {
         let insts: usize = program.functions.iter().map(|f| f.code.len()).sum();
         let start = Instant::now();
         let (mut runs, mut bytes) = (0, 0);
-        while start.elapsed().as_millis() < 500 || runs < 3 {
+        while match fixed_runs {
+            Some(n) => runs < n,
+            None => start.elapsed().as_millis() < 500 || runs < 3,
+        } {
             bytes = jit::CompiledProgram::new(&program)
                 .expect("compile")
                 .code_len();

@@ -21,6 +21,11 @@ pub struct Assignment {
     pub int: [Option<(Bank, u16)>; CACHED_INT],
     /// The vm3 register each float machine register holds.
     pub float: [Option<u16>; CACHED_FLOAT],
+    /// `int` and `float` as keys a search compares in one instruction each
+    /// ([`register_key`], `NO_KEY` for an empty machine register): `machine_reg` is
+    /// asked for every operand of every instruction.
+    int_keys: [u32; CACHED_INT],
+    float_keys: [u32; CACHED_FLOAT],
     /// The registers live after each instruction, as masks whose bits `liveness`
     /// defines; kept only for functions that call (nothing else asks), else empty.
     live_out: Vec<u64>,
@@ -84,6 +89,13 @@ impl MachineReg {
     }
 }
 
+/// A vm3 register as one number (see `Assignment::int_keys`).
+fn register_key(bank: Bank, reg: u16) -> u32 {
+    (bank_index(bank) as u32) << 16 | reg as u32
+}
+
+const NO_KEY: u32 = u32::MAX;
+
 fn bank_index(bank: Bank) -> usize {
     match bank {
         Bank::I64 => 0,
@@ -103,14 +115,12 @@ impl Assignment {
 
     /// The machine register holding register `reg` of `bank`, if it is cached.
     pub fn machine_reg(&self, bank: Bank, reg: usize) -> Option<MachineReg> {
+        let key = register_key(bank, reg as u16);
         if bank == Bank::F64 {
-            let k = self.float.iter().position(|&r| r == Some(reg as u16))?;
+            let k = self.float_keys.iter().position(|&r| r == key)?;
             Some(MachineReg::Float(k as u8))
         } else {
-            let k = self
-                .int
-                .iter()
-                .position(|&r| r == Some((bank, reg as u16)))?;
+            let k = self.int_keys.iter().position(|&r| r == key)?;
             Some(MachineReg::Int(k as u8))
         }
     }
@@ -237,8 +247,14 @@ impl<T: Copy, const N: usize> Heaviest<T, N> {
         else {
             return;
         };
-        self.top[at..].rotate_right(1);
-        self.top[at] = Some((weight, item));
+        // By hand: `rotate_right` on a slice this short costs more than the offer.
+        let mut carried = Some((weight, item));
+        for slot in &mut self.top[at..] {
+            carried = std::mem::replace(slot, carried);
+            if carried.is_none() {
+                break;
+            }
+        }
     }
 
     fn items(&self) -> [Option<T>; N] {
@@ -381,9 +397,12 @@ pub fn assign(program: &Program, func: &Function, scratch: &mut Scratch) -> Assi
     for reg in 0..func.regs.get(Bank::F64) as usize {
         floats.offer(weights[ids.id(Bank::F64, reg) as usize], reg as u16);
     }
+    let (int, float) = (ints.items(), floats.items());
     let mut assignment = Assignment {
-        int: ints.items(),
-        float: floats.items(),
+        int,
+        float,
+        int_keys: int.map(|r| r.map_or(NO_KEY, |(bank, reg)| register_key(bank, reg))),
+        float_keys: float.map(|r| r.map_or(NO_KEY, |reg| register_key(Bank::F64, reg))),
         live_out: Vec::new(),
         live_at_entry: 0,
         liveness: Liveness::CachedOnly,
