@@ -191,8 +191,8 @@ impl CompiledProgram {
         };
         let mut ctx = Ctx {
             exit: Exit::NONE,
-            depth: 1,
-            depth_limit,
+            // The entry's activation is live.
+            calls_left: depth_limit - 1,
             heap: state.heap.view(),
             runtime: &mut state as *mut RunState as *mut c_void,
         };
@@ -319,8 +319,8 @@ helper! {
         let state = unsafe { &mut *(ctx.runtime as *mut RunState) };
         let heap: *mut Heap = &mut *state.heap;
         // SAFETY: compiled code is stopped in this helper; the heap is the run's.
-        let mut machine =
-            unsafe { Machine::new(state.prepared, state.depth_limit, ctx.depth, heap) };
+        let depth = state.depth_limit - ctx.calls_left;
+        let mut machine = unsafe { Machine::new(state.prepared, state.depth_limit, depth, heap) };
         // A panic must not unwind through compiled frames, which have no unwind tables.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
             machine.execute(func as usize, pc as usize, frame)

@@ -11,10 +11,12 @@ pub struct Ctx {
     /// call (a load nobody has just stored, so it costs nothing on the path that
     /// returns, where a result passed through memory would be waited for).
     pub exit: u64,
-    /// Activations currently live (the entry function counts as one).
-    pub depth: u64,
-    /// Maximum number of live activations; a call past it traps.
-    pub depth_limit: u64,
+    /// How many more activations may begin before the depth limit: the limit minus the
+    /// activations live (the entry function counts as one). A call takes one and gives
+    /// it back when its callee returns; a call that finds none left traps. Counting
+    /// down costs the call stencil one read-modify-write each way, where a depth and
+    /// its limit took a load, a compare, an increment and a store.
+    pub calls_left: u64,
     /// The embedder's runtime, for helpers. Opaque to stencils.
     pub runtime: *mut core::ffi::c_void,
     /// The run's heap, kept current by the runtime across every helper call.

@@ -585,16 +585,18 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
     fn call(&mut self, _callee: Callee, _args: usize, dest: Dest) -> Flow {
         unsafe {
             let ctx = self.ctx;
-            if (*ctx).depth >= (*ctx).depth_limit {
+            let (left, none_left) = (*ctx).calls_left.overflowing_sub(1);
+            (*ctx).calls_left = left;
+            if none_left {
+                // The run ends here: the count is not read again.
                 core::hint::cold_path();
                 return Flow::Trap(Trap::CallStackOverflow);
             }
-            (*ctx).depth += 1;
             let callee_frame = self.slot(hole!(_JIT_FRAME));
             let (ctx, frame, bits) =
                 call_compiled(ctx, self.frame, callee_frame, &mut self.r, &mut self.f);
             (self.ctx, self.frame) = (ctx, frame);
-            (*ctx).depth -= 1;
+            (*ctx).calls_left += 1;
             let status = (*ctx).exit;
             if status != Exit::NONE {
                 // A trap below: this activation ends too.
