@@ -126,16 +126,6 @@ pub const fn handle_parts(cell: u64) -> Option<(u8, u32, u32)> {
     }
 }
 
-/// A handle's slot, if `cell` is a handle of arena `kind` (the generation is checked
-/// against the slot by [`crate::heap`]).
-#[inline(always)]
-pub const fn slot_of(cell: u64, kind: Kind) -> Option<(u32, u32)> {
-    match handle_parts(cell) {
-        Some((k, generation, slot)) if k == kind as u8 => Some((generation, slot)),
-        _ => None,
-    }
-}
-
 /// Values a helper returns: a handle or 0 for success, or a [`Trap`](crate::Trap)
 /// code (1..=255).
 #[inline(always)]
@@ -184,8 +174,8 @@ mod tests {
         let h = handle(Kind::Map, 0xABC, 0xDEAD_BEEF);
         assert_eq!(h >> 48, 0xFFFF);
         assert_eq!(handle_parts(h), Some((2, 0xABC, 0xDEAD_BEEF)));
-        assert_eq!(slot_of(h, Kind::Map), Some((0xABC, 0xDEAD_BEEF)));
-        assert_eq!(slot_of(h, Kind::List), None);
-        assert_eq!(slot_of(NULL, Kind::Str), None);
+        // The slot is the low half: what `HeapView` bound-checks before comparing.
+        assert_eq!(h as u32, 0xDEAD_BEEF);
+        assert_eq!(handle_parts(NULL), None);
     }
 }

@@ -7,11 +7,11 @@
 //! [`HeapView`] current. Stencils reach it through [`Ctx::heap`](crate::Ctx); anything
 //! that allocates goes through a helper (see [`crate::helpers`]).
 //!
-//! Soundness: every access first checks the handle (tag, kind, slot below the arena's
-//! live count, generation equal to the slot's) and every index against the object's
-//! length, so a forged or stale handle is refused, never dereferenced.
-
-use crate::cell::{self, Kind};
+//! Soundness: every access first checks the handle (its slot, the low 32 bits, below the
+//! arena's live count, and the whole handle equal to the one the slot's object was
+//! allocated with: tag, kind, generation and slot in one comparison) and every index
+//! against the object's length, so a forged or stale handle is refused, never
+//! dereferenced.
 
 /// One arena slot of a list: its items are cells.
 #[repr(C)]
@@ -20,8 +20,9 @@ pub struct ListObj {
     pub items: *mut u64,
     pub len: u64,
     pub cap: u64,
-    /// The generation of the handle that names this object.
-    pub generation: u64,
+    /// The handle that names this object: a cell names it exactly when it has these
+    /// bits (see [`HeapView::list`]).
+    pub handle: u64,
 }
 
 /// One arena slot of a string: immutable bytes.
@@ -31,7 +32,8 @@ pub struct StrObj {
     pub bytes: *const u8,
     pub len: u64,
     pub cap: u64,
-    pub generation: u64,
+    /// The handle that names this object.
+    pub handle: u64,
 }
 
 /// One arena slot of an i64→i64 map: open addressing with linear probing over a
@@ -43,7 +45,8 @@ pub struct MapObj {
     pub len: u64,
     /// Entries minus one (the table size is a power of two).
     pub mask: u64,
-    pub generation: u64,
+    /// The handle that names this object.
+    pub handle: u64,
 }
 
 #[repr(C)]
@@ -171,44 +174,42 @@ impl HeapView {
     }
 
     /// The list a handle names, or `None` for anything else (spec §2: `bad handle`).
+    ///
+    /// A handle's slot is its low 32 bits; the cell names the slot's object exactly
+    /// when it equals the handle the object was allocated with. That one comparison
+    /// checks the tag (a number, a null or a float never equals a handle: floats in
+    /// cells are NaN-normalised), the arena's kind and the generation (a handle from
+    /// another run or a forged one differs), so the hot path of every heap stencil is
+    /// a bound check and a compare.
     #[inline(always)]
     pub fn list(&self, handle: u64) -> Option<*mut ListObj> {
-        let (generation, slot) = cell::slot_of(handle, Kind::List)?;
-        if slot as u64 >= self.lists_live {
+        let slot = handle as u32 as u64;
+        if slot >= self.lists_live {
             return None;
         }
         // SAFETY: slots below `lists_live` are initialised objects.
         let obj = unsafe { self.lists.add(slot as usize) };
-        if unsafe { (*obj).generation } != generation as u64 {
-            return None;
-        }
-        Some(obj)
+        (unsafe { (*obj).handle } == handle).then_some(obj)
     }
 
     #[inline(always)]
     pub fn string(&self, handle: u64) -> Option<*const StrObj> {
-        let (generation, slot) = cell::slot_of(handle, Kind::Str)?;
-        if slot as u64 >= self.strs_live {
+        let slot = handle as u32 as u64;
+        if slot >= self.strs_live {
             return None;
         }
         let obj = unsafe { self.strs.add(slot as usize) };
-        if unsafe { (*obj).generation } != generation as u64 {
-            return None;
-        }
-        Some(obj)
+        (unsafe { (*obj).handle } == handle).then_some(obj)
     }
 
     #[inline(always)]
     pub fn map(&self, handle: u64) -> Option<*mut MapObj> {
-        let (generation, slot) = cell::slot_of(handle, Kind::Map)?;
-        if slot as u64 >= self.maps_live {
+        let slot = handle as u32 as u64;
+        if slot >= self.maps_live {
             return None;
         }
         let obj = unsafe { self.maps.add(slot as usize) };
-        if unsafe { (*obj).generation } != generation as u64 {
-            return None;
-        }
-        Some(obj)
+        (unsafe { (*obj).handle } == handle).then_some(obj)
     }
 
     /// The byte length of a string.

@@ -180,41 +180,41 @@ impl Heap {
 
     fn push_str(&mut self, bytes: Vec<u8>) -> u64 {
         let mut bytes = std::mem::ManuallyDrop::new(bytes);
-        let slot = self.strs.len() as u32;
+        let handle = cell::handle(Kind::Str, self.generation, self.strs.len() as u32);
         self.strs.push(StrObj {
             bytes: bytes.as_mut_ptr(),
             len: bytes.len() as u64,
             cap: bytes.capacity() as u64,
-            generation: self.generation as u64,
+            handle,
         });
         self.sync_view();
-        cell::handle(Kind::Str, self.generation, slot)
+        handle
     }
 
     fn push_list(&mut self, cap: usize) -> u64 {
         let mut items = std::mem::ManuallyDrop::new(Vec::<u64>::with_capacity(cap));
-        let slot = self.lists.len() as u32;
+        let handle = cell::handle(Kind::List, self.generation, self.lists.len() as u32);
         self.lists.push(ListObj {
             items: items.as_mut_ptr(),
             len: 0,
             cap: items.capacity() as u64,
-            generation: self.generation as u64,
+            handle,
         });
         self.sync_view();
-        cell::handle(Kind::List, self.generation, slot)
+        handle
     }
 
     fn push_map(&mut self, entries: usize) -> u64 {
         let mut table = std::mem::ManuallyDrop::new(vec![MapEntry::default(); entries]);
-        let slot = self.maps.len() as u32;
+        let handle = cell::handle(Kind::Map, self.generation, self.maps.len() as u32);
         self.maps.push(MapObj {
             entries: table.as_mut_ptr(),
             len: 0,
             mask: entries as u64 - 1,
-            generation: self.generation as u64,
+            handle,
         });
         self.sync_view();
-        cell::handle(Kind::Map, self.generation, slot)
+        handle
     }
 
     /// The bytes of the string `handle` names.
