@@ -57,7 +57,7 @@ fn signed_magic(d: i64) -> (i64, u32) {
 #[cfg(test)]
 mod tests {
     use super::magic_words;
-    use stencils::ops::internal::{magic_quotient, magic_remainder};
+    use stencils::ops::internal::{magic_quotient, magic_remainder, pow2_remainder};
 
     fn quotient(x: i64, w: &[u64; 5]) -> i64 {
         magic_quotient(x, w[0] as i64, w[1] as i64, w[2] as i64, w[3] as i64)
@@ -162,6 +162,32 @@ mod tests {
                 assert_eq!(quotient(n, &w), n.wrapping_div(d), "{n} / {d}");
                 let r = magic_remainder(n, w[0] as i64, w[1] as i64, w[2] as i64, w[3] as i64, d);
                 assert_eq!(r, n.wrapping_rem(d), "{n} % {d}");
+            }
+        }
+    }
+
+    /// `ModI64KPow2`'s masks against `wrapping_rem` for every power of two it serves.
+    #[test]
+    fn power_of_two_remainders_keep_the_sign_of_the_dividend() {
+        for k in 1..=16 {
+            let d = 1i64 << k;
+            for x in [
+                0,
+                1,
+                -1,
+                d,
+                -d,
+                d - 1,
+                1 - d,
+                d + 1,
+                -d - 1,
+                i64::MIN,
+                i64::MAX,
+                i64::MIN + 1,
+                -12345,
+                12345,
+            ] {
+                assert_eq!(pow2_remainder(x, d - 1), x.wrapping_rem(d), "{x} % {d}");
             }
         }
     }
