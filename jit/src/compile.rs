@@ -67,15 +67,19 @@ pub enum CompileError {
 pub struct FunctionCode {
     pub entry: usize,
     pub prologue: Range<usize>,
-    /// The machine code of each instruction (argument moves of calls included).
-    pub insts: Vec<Range<usize>>,
+    /// Its instructions' entries in [`Compiled::inst_code`] (one array for the whole
+    /// program: an array per function cost a quarter of a small function's compile).
+    pub insts: Range<usize>,
 }
 
 pub struct Compiled {
     pub region: ExecutableRegion,
     /// The vm3 registers each function keeps in machine registers.
-    pub cached: Vec<Vec<(vm3::Bank, usize, crate::regalloc::MachineReg)>>,
+    pub cached: Vec<crate::regalloc::CachedSet>,
     pub functions: Vec<FunctionCode>,
+    /// The machine code of each instruction of each function, function after function
+    /// (argument moves of calls included).
+    pub inst_code: Vec<Range<usize>>,
     pub code_len: usize,
 }
 
@@ -127,24 +131,23 @@ pub fn compile(
         base,
         region.bytes(),
     )?;
+    let start = |piece: u32| layout.piece_offsets[piece as usize] as usize;
+    let mut inst_code = Vec::with_capacity(lowered.inst_start.len());
     let functions = lowered
         .functions
         .iter()
         .enumerate()
         .map(|(f, low)| {
-            let start = |piece: u32| layout.piece_offsets[piece as usize] as usize;
-            let insts = (0..low.insts.len())
-                .map(|pc| {
-                    let first = lowered.inst_piece(f, pc);
-                    let next = lowered.inst_start.get(low.insts.start as usize + pc + 1);
-                    let end = next.map_or(start(low.pieces.end), |&p| start(p));
-                    layout.piece_offsets[first] as usize..end
-                })
-                .collect();
+            let first = inst_code.len();
+            inst_code.extend((0..low.insts.len()).map(|pc| {
+                let next = lowered.inst_start.get(low.insts.start as usize + pc + 1);
+                let end = next.map_or(start(low.pieces.end), |&p| start(p));
+                layout.piece_offsets[lowered.inst_piece(f, pc)] as usize..end
+            }));
             FunctionCode {
                 entry: start(low.pieces.start),
                 prologue: start(low.pieces.start)..start(low.body),
-                insts,
+                insts: first..inst_code.len(),
             }
         })
         .collect();
@@ -154,8 +157,9 @@ pub fn compile(
     BUFFERS.with(|b| b.replace(buffers));
     Ok(Compiled {
         region,
-        cached: assignments.iter().map(|a| a.cached().collect()).collect(),
+        cached: assignments.iter().map(|a| a.regs).collect(),
         functions,
+        inst_code,
         code_len,
     })
 }

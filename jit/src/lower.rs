@@ -181,8 +181,10 @@ pub fn lower(
         inst_start,
         data: Vec::new(),
     };
-    let string_ids = program.string_constant_ids();
-    for (f, (func, string_ids)) in program.functions.iter().zip(&string_ids).enumerate() {
+    let (mut string_ids, mut next_string) = (Vec::new(), 0);
+    let mut moves = Vec::new();
+    for (f, func) in program.functions.iter().enumerate() {
+        next_string = func.string_constant_ids(next_string, &mut string_ids);
         let assignment = &assignments[f];
         let first = lowered.pieces.len() as u32;
         // The entry from outside compiled code: the arguments are in the frame.
@@ -199,7 +201,7 @@ pub fn lower(
         let context = InstContext {
             program,
             func,
-            string_ids,
+            string_ids: &string_ids,
             cpu,
             assignments,
             assignment,
@@ -212,6 +214,7 @@ pub fn lower(
                 inst,
                 &mut lowered.pieces,
                 &mut lowered.data,
+                &mut moves,
             );
         }
         lowered.functions.push(LoweredFunction {
@@ -327,7 +330,15 @@ impl InstContext<'_> {
     }
 }
 
-fn lower_inst(cx: &InstContext, pc: u32, inst: Inst, pieces: &mut Vec<Piece>, data: &mut Vec<u64>) {
+/// `moves` is scratch for a call's argument moves.
+fn lower_inst(
+    cx: &InstContext,
+    pc: u32,
+    inst: Inst,
+    pieces: &mut Vec<Piece>,
+    data: &mut Vec<u64>,
+    moves: &mut Vec<(Place, Place)>,
+) {
     let (program, func) = (cx.program, cx.func);
     let op = Opcode::from_u8(inst.code).expect("verified opcode");
     let info = op.info();
@@ -430,7 +441,7 @@ fn lower_inst(cx: &InstContext, pc: u32, inst: Inst, pieces: &mut Vec<Piece>, da
     if info.is_tail_call() {
         // Into the parameters of the same frame; the slot past both layouts is free
         // scratch (the register stack keeps one extra frame).
-        let moves = argument_moves(cx, callee_fn, callee_regs, args, 0);
+        argument_moves(cx, callee_fn, callee_regs, args, 0, moves);
         let scratch = func.frame_slots().max(callee_fn.frame_slots()) as u64 * 8;
         emit_moves(pc, moves, scratch, pieces);
         pieces.push(main);
@@ -453,7 +464,7 @@ fn lower_inst(cx: &InstContext, pc: u32, inst: Inst, pieces: &mut Vec<Piece>, da
     }
     // Into the callee's frame, just past the caller's, or its machine registers.
     let base = func.frame_slots() as u64 * 8;
-    let moves = argument_moves(cx, callee_fn, callee_regs, args, base);
+    argument_moves(cx, callee_fn, callee_regs, args, base, moves);
     let scratch = base + callee_fn.frame_slots() as u64 * 8;
     emit_moves(pc, moves, scratch, pieces);
     pieces.push(main);
@@ -595,44 +606,49 @@ fn argument_moves(
     callee_regs: &Assignment,
     args: usize,
     base: u64,
-) -> Vec<(Place, Place)> {
-    callee
-        .params
-        .iter()
-        .enumerate()
-        .map(|(k, &bank)| {
-            let src = cx.place(bank, args + k);
-            let dst = match callee_regs.machine_reg(bank, k) {
-                Some(m) => Place::from(m),
-                None => Place::Slot(base + callee.regs.slot(bank, k) as u64 * 8),
-            };
-            (dst, src)
-        })
-        .collect()
+    moves: &mut Vec<(Place, Place)>,
+) {
+    moves.clear();
+    moves.extend(callee.params.iter().enumerate().map(|(k, &bank)| {
+        let src = cx.place(bank, args + k);
+        let dst = match callee_regs.machine_reg(bank, k) {
+            Some(m) => Place::from(m),
+            None => Place::Slot(base + callee.regs.slot(bank, k) as u64 * 8),
+        };
+        (dst, src)
+    }));
 }
 
-fn emit_moves(pc: u32, moves: Vec<(Place, Place)>, scratch: u64, pieces: &mut Vec<Piece>) {
-    for (dst, src) in parallel_move(moves, Place::Slot(scratch)) {
-        pieces.push(move_piece(pc, dst, src));
-    }
+fn emit_moves(pc: u32, moves: &mut Vec<(Place, Place)>, scratch: u64, pieces: &mut Vec<Piece>) {
+    parallel_move(moves, Place::Slot(scratch), |dst, src| {
+        pieces.push(move_piece(pc, dst, src))
+    });
 }
 
-/// Orders `(dst, src)` moves that happen "at once" into a sequence of single moves:
-/// a move runs once no pending move still reads its destination; a cycle is broken by
-/// saving one source in `scratch`.
-pub fn parallel_move<P: Copy + PartialEq>(moves: Vec<(P, P)>, scratch: P) -> Vec<(P, P)> {
-    let mut pending: Vec<(P, P)> = moves.into_iter().filter(|(d, s)| d != s).collect();
-    let mut out = Vec::new();
+/// Orders `(dst, src)` moves that happen "at once" into a sequence of single moves,
+/// handed to `emit` in order: a move runs once no pending move still reads its
+/// destination; a cycle is broken by saving one source in `scratch`. `moves` is used
+/// up (no allocation: calls are frequent and their moves few).
+pub fn parallel_move<P: Copy + PartialEq>(
+    moves: &mut Vec<(P, P)>,
+    scratch: P,
+    mut emit: impl FnMut(P, P),
+) {
+    let pending = moves;
+    pending.retain(|(d, s)| d != s);
     while !pending.is_empty() {
         let ready = pending
             .iter()
             .position(|&(dst, _)| !pending.iter().any(|&(_, src)| src == dst));
         match ready {
-            Some(i) => out.push(pending.remove(i)),
+            Some(i) => {
+                let (dst, src) = pending.remove(i);
+                emit(dst, src);
+            }
             None => {
                 // Every destination is still read: a cycle. Park one source.
                 let (_, src) = pending[0];
-                out.push((scratch, src));
+                emit(scratch, src);
                 for m in pending.iter_mut() {
                     if m.1 == src {
                         m.1 = scratch;
@@ -641,19 +657,24 @@ pub fn parallel_move<P: Copy + PartialEq>(moves: Vec<(P, P)>, scratch: P) -> Vec
             }
         }
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::parallel_move;
 
+    fn ordered(mut moves: Vec<(u64, u64)>, scratch: u64) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        parallel_move(&mut moves, scratch, |d, s| out.push((d, s)));
+        out
+    }
+
     /// Runs the moves on a small memory and checks every destination got its source's
     /// original value.
     fn check(moves: Vec<(u64, u64)>) {
         let mut mem: Vec<u64> = (0..16).map(|i| 100 + i).collect();
         let original = mem.clone();
-        for (dst, src) in parallel_move(moves.clone(), 15) {
+        for (dst, src) in ordered(moves.clone(), 15) {
             mem[dst as usize] = mem[src as usize];
         }
         for (dst, src) in moves {
@@ -663,7 +684,7 @@ mod tests {
 
     #[test]
     fn identity_moves_vanish() {
-        assert!(parallel_move(vec![(0, 0), (1, 1)], 9).is_empty());
+        assert!(ordered(vec![(0, 0), (1, 1)], 9).is_empty());
     }
 
     #[test]

@@ -15,12 +15,32 @@ use stencils::variant::{Loc, CACHED_FLOAT, CACHED_INT};
 use stencils::{Bank, Field, Inst, Opcode, OperandKind};
 use vm3::{Function, Program};
 
-/// Where the registers of one function live.
-pub struct Assignment {
+/// Which vm3 register each machine register holds (a plain value: a compiled program
+/// keeps one per function for `stitch dump`).
+#[derive(Clone, Copy, Debug)]
+pub struct CachedSet {
     /// The vm3 register each integer machine register holds.
     pub int: [Option<(Bank, u16)>; CACHED_INT],
     /// The vm3 register each float machine register holds.
     pub float: [Option<u16>; CACHED_FLOAT],
+}
+
+impl CachedSet {
+    /// Every cached vm3 register with its machine register.
+    pub fn iter(&self) -> impl Iterator<Item = (Bank, usize, MachineReg)> + '_ {
+        let ints = self.int.iter().enumerate().filter_map(|(k, r)| {
+            r.map(|(bank, reg)| (bank, reg as usize, MachineReg::Int(k as u8)))
+        });
+        let floats = self.float.iter().enumerate().filter_map(|(k, r)| {
+            r.map(|reg| (Bank::F64, reg as usize, MachineReg::Float(k as u8)))
+        });
+        ints.chain(floats)
+    }
+}
+
+/// Where the registers of one function live.
+pub struct Assignment {
+    pub regs: CachedSet,
     /// `int` and `float` as keys a search compares in one instruction each
     /// ([`register_key`], `NO_KEY` for an empty machine register): `machine_reg` is
     /// asked for every operand of every instruction.
@@ -127,13 +147,7 @@ impl Assignment {
 
     /// Every cached vm3 register with its machine register.
     pub fn cached(&self) -> impl Iterator<Item = (Bank, usize, MachineReg)> + '_ {
-        let ints = self.int.iter().enumerate().filter_map(|(k, r)| {
-            r.map(|(bank, reg)| (bank, reg as usize, MachineReg::Int(k as u8)))
-        });
-        let floats = self.float.iter().enumerate().filter_map(|(k, r)| {
-            r.map(|reg| (Bank::F64, reg as usize, MachineReg::Float(k as u8)))
-        });
-        ints.chain(floats)
+        self.regs.iter()
     }
 
     /// The mask of every cached register.
@@ -399,8 +413,7 @@ pub fn assign(program: &Program, func: &Function, scratch: &mut Scratch) -> Assi
     }
     let (int, float) = (ints.items(), floats.items());
     let mut assignment = Assignment {
-        int,
-        float,
+        regs: CachedSet { int, float },
         int_keys: int.map(|r| r.map_or(NO_KEY, |(bank, reg)| register_key(bank, reg))),
         float_keys: float.map(|r| r.map_or(NO_KEY, |reg| register_key(Bank::F64, reg))),
         live_out: Vec::new(),

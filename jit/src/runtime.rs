@@ -144,13 +144,19 @@ impl CompiledProgram {
     pub fn cached_registers(&self, func: usize) -> Vec<(vm3::Bank, usize, &'static str)> {
         self.compiled.cached[func]
             .iter()
-            .map(|&(bank, reg, m)| (bank, reg, m.name()))
+            .map(|(bank, reg, m)| (bank, reg, m.name()))
             .collect()
     }
 
     /// Where each function's code lies in the region.
     pub fn function_code(&self, func: usize) -> &FunctionCode {
         &self.compiled.functions[func]
+    }
+
+    /// Where the machine code of each instruction of function `func` lies in the
+    /// region.
+    pub fn inst_code(&self, func: usize) -> &[std::ops::Range<usize>] {
+        &self.compiled.inst_code[self.compiled.functions[func].insts.clone()]
     }
 
     /// Runs `entry` with `args` on a heap of its own, freed when the run ends. Traps

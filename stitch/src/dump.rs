@@ -62,7 +62,7 @@ pub fn dump(file: &Path, entry: Option<&str>, max_file_bytes: u64) -> Result<(),
         );
         let _ = writeln!(out, "  prologue:");
         disassemble(&mut out, &compiled, code.prologue.clone());
-        for (index, range) in code.insts.iter().enumerate() {
+        for (index, range) in compiled.inst_code(f).iter().enumerate() {
             for (_, label) in func.labels.iter().filter(|(at, _)| *at as usize == index) {
                 let _ = writeln!(out, "{label}:");
             }

@@ -101,6 +101,24 @@ pub struct Function {
 }
 
 impl Function {
+    /// The program-wide number of each of this function's constants into `ids` (emptied
+    /// first), [`NOT_A_STRING`] for those that are not strings, when its first string is
+    /// number `first`; returns the number after its last string. See
+    /// [`Program::string_constant_ids`] (a compiler fills one buffer function after
+    /// function instead).
+    pub fn string_constant_ids(&self, first: u32, ids: &mut Vec<u32>) -> u32 {
+        let mut next = first;
+        ids.clear();
+        ids.extend(self.consts.iter().map(|c| match c {
+            Const::Str(_) => {
+                next += 1;
+                next - 1
+            }
+            _ => NOT_A_STRING,
+        }));
+        next
+    }
+
     pub fn new(name: impl Into<String>, params: Vec<Bank>, result: Bank) -> Function {
         Function {
             name: name.into(),
@@ -142,16 +160,9 @@ impl Program {
         self.functions
             .iter()
             .map(|f| {
-                f.consts
-                    .iter()
-                    .map(|c| match c {
-                        Const::Str(_) => {
-                            next += 1;
-                            next - 1
-                        }
-                        _ => NOT_A_STRING,
-                    })
-                    .collect()
+                let mut ids = Vec::new();
+                next = f.string_constant_ids(next, &mut ids);
+                ids
             })
             .collect()
     }
