@@ -340,7 +340,18 @@ fn lower_inst(
     moves: &mut Vec<(Place, Place)>,
 ) {
     let (program, func) = (cx.program, cx.func);
-    let op = Opcode::from_u8(inst.code).expect("verified opcode");
+    let op = match Opcode::from_u8(inst.code).expect("verified opcode") {
+        // The compiler moves a call's arguments itself, so the call stencils differ only
+        // in where the result goes: `CallMixed` is the call of its destination's bank,
+        // whose variants keep that destination in a machine register (`CallMixed`'s
+        // `Dest` has none, so its result went through the frame).
+        Opcode::CallMixed => match Bank::from_u8(inst.flags).expect("verified bank") {
+            Bank::I64 => Opcode::CallI64,
+            Bank::F64 => Opcode::CallF64,
+            Bank::Cell => Opcode::CallCell,
+        },
+        op => op,
+    };
     let info = op.info();
     let known_divisor = match op {
         Opcode::DivI64K | Opcode::ModI64K if inst.c != 0 => Some(inst.c as i16 as i64),
