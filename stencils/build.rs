@@ -89,7 +89,7 @@ fn main() {
         write!(out, "crate::ops::{}::__OPINFO_{}, ", op.module, op.name).unwrap();
     }
     out.push_str("];\n\n");
-    out.push_str("/// Runs one instruction in tier `T`: the interpreter's whole decoder. An unknown\n/// code cannot get here past the verifier; it is answered with `Flow::Enter`, which\n/// no handler returns for a plain instruction, so the interpreter can report it.\n");
+    out.push_str("/// Runs one instruction in tier `T`: the interpreter's whole decoder. An unknown\n/// code cannot get here past the verifier; it is answered with `Flow::Unwind`, which\n/// no handler returns, so the interpreter can report it.\n");
     out.push_str("#[inline(always)]\npub fn dispatch<T: Tier>(t: &mut T, inst: Inst) -> Flow {\n    match inst.code {\n");
     for (i, op) in opcodes.iter().enumerate() {
         writeln!(
@@ -99,7 +99,7 @@ fn main() {
         )
         .unwrap();
     }
-    out.push_str("        _ => Flow::Exit(u64::MAX),\n    }\n}\n");
+    out.push_str("        _ => Flow::Unwind,\n    }\n}\n");
 
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("registry.rs");
     std::fs::write(dest, out).expect("write registry.rs");

@@ -315,11 +315,13 @@ macro_rules! helper {
 helper! {
     /// Finishes a deoptimised activation in the interpreter: the frame holds the exact
     /// register state, `exit` (the deopt status) names the function and the instruction
-    /// to resume at. Returns the result's bits, or stores a trap in `Ctx::exit`.
+    /// to resume at. Returns the result's bits, or stores a trap in `Ctx::exit` and
+    /// marks the run as unwinding (`Ctx::UNWINDING`) as a trapping stencil does.
     fn vm3_deopt_resume(ctx: *mut Ctx, frame: *mut u64, exit: u64) -> u64 {
         let ctx = unsafe { &mut *ctx };
         let Some(Exit { kind: ExitKind::Deopt, func, pc }) = Exit::decode(exit) else {
             ctx.exit = exit;
+            ctx.calls_left = Ctx::UNWINDING;
             return 0;
         };
         let state = unsafe { &mut *(ctx.runtime as *mut RunState) };
@@ -335,6 +337,7 @@ helper! {
             Ok(Ok(bits)) => bits,
             Ok(Err(trap)) => {
                 ctx.exit = Exit::trap_status(trap.trap, trap.func as u64, trap.pc as u64);
+                ctx.calls_left = Ctx::UNWINDING;
                 0
             }
             Err(_) => std::process::abort(),

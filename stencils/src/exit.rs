@@ -16,11 +16,21 @@ pub struct Ctx {
     /// it back when its callee returns; a call that finds none left traps. Counting
     /// down costs the call stencil one read-modify-write each way, where a depth and
     /// its limit took a load, a compare, an increment and a store.
+    ///
+    /// A trap sets it to [`Ctx::UNWINDING`] (the status is in `exit`): the increment
+    /// after the call then gives 0, so the same instruction that gives the activation
+    /// back tells the caller its callee trapped (`inc qword [ctx + 8]; je`), with no
+    /// load of `exit` on the path that returns.
     pub calls_left: u64,
     /// The embedder's runtime, for helpers. Opaque to stencils.
     pub runtime: *mut core::ffi::c_void,
     /// The run's heap, kept current by the runtime across every helper call.
     pub heap: *const crate::heap::HeapView,
+}
+
+impl Ctx {
+    /// `calls_left` while a trap ends every activation up to the runtime.
+    pub const UNWINDING: u64 = u64::MAX;
 }
 
 /// The reasons a run can trap (spec §3).

@@ -432,6 +432,7 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> JitTier<A, B, C, D> {
                     halves
                         .add(1)
                         .write((status >> 32) as u32 | hole!(_JIT_FUNC) as u32);
+                    (*self.ctx).calls_left = Ctx::UNWINDING;
                     return 0;
                 }
                 // The interpreter finishes this activation from the frame (the JIT stored
@@ -442,7 +443,12 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> JitTier<A, B, C, D> {
                         Exit::deopt_status(hole!(_JIT_FUNC) as u64, hole!(_JIT_PC) as u64 + 1);
                     return ffi::vm3_deopt_resume(self.ctx, self.frame, status);
                 }
-                Flow::Exit(status) => status,
+                // The status is in `Ctx::exit` already; the increment of the call
+                // that saw the trap wrapped the count to 0.
+                Flow::Unwind => {
+                    (*self.ctx).calls_left = Ctx::UNWINDING;
+                    return 0;
+                }
                 // Only the interpreter's tier produces `Enter`; `#[stencil]` bodies may not.
                 Flow::Enter => u64::MAX,
             };
@@ -596,12 +602,12 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
             let (ctx, frame, bits) =
                 call_compiled(ctx, self.frame, callee_frame, &mut self.r, &mut self.f);
             (self.ctx, self.frame) = (ctx, frame);
-            (*ctx).calls_left += 1;
-            let status = (*ctx).exit;
-            if status != Exit::NONE {
-                // A trap below: this activation ends too.
+            let left = (*ctx).calls_left.wrapping_add(1);
+            (*ctx).calls_left = left;
+            if left == 0 {
+                // A trap below (`Ctx::UNWINDING`): this activation ends too.
                 core::hint::cold_path();
-                return Flow::Exit(status);
+                return Flow::Unwind;
             }
             match (Self::loc(dest.reg), dest.bank) {
                 // Bits are bits in a slot: one stencil serves every bank.

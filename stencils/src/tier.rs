@@ -22,8 +22,9 @@ pub enum Flow {
     Enter,
     /// Jump to the callee of a tail call whose arguments are in place (JIT only).
     TailCall,
-    /// End this activation with an exit status a callee reported (JIT only).
-    Exit(u64),
+    /// End this activation because a callee trapped: its status is in `Ctx::exit` and
+    /// every caller up to the runtime ends too (JIT only; see `Ctx::calls_left`).
+    Unwind,
 }
 
 impl Flow {

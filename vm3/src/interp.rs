@@ -315,7 +315,7 @@ impl<'a, 'p> Machine<'a, 'p> {
                 },
                 Flow::Trap(trap) => return Err(self.trap_info(trap, pc)),
                 // An opcode the verifier would have refused.
-                Flow::Exit(_) => unreachable!(
+                Flow::Unwind => unreachable!(
                     "unverified instruction {inst:?} in {}",
                     self.prog.funcs[self.func].func.name
                 ),
