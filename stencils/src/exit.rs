@@ -7,9 +7,9 @@
 pub struct Ctx {
     /// How the run is ending, when it is: 0 while compiled code runs normally, else an
     /// exit status (a trap or a deopt, see [`Exit`]) set by the stencil that stopped.
-    /// A stencil returns its function's result bits; a caller checks this after each
-    /// call (a load nobody has just stored, so it costs nothing on the path that
-    /// returns, where a result passed through memory would be waited for).
+    /// A stencil returns its function's result bits; a caller learns that its callee
+    /// trapped from `calls_left` instead, and the runtime reads this when compiled code
+    /// returns to it.
     pub exit: u64,
     /// How many more activations may begin before the depth limit: the limit minus the
     /// activations live (the entry function counts as one). A call takes one and gives
