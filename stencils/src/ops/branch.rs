@@ -6,8 +6,11 @@ use crate::*;
 /// `v`, with what the comparison proves about it kept from the optimiser. After
 /// `x == k`, LLVM passes the constant `k` on the equal path instead of `x` (GVN's
 /// equality propagation), which puts a `mov` on that path and so turns the conditional
-/// tail jump into `jne` around a `mov` + `jmp`: comparing a copy LLVM cannot see
-/// through keeps the branch one `je`. The interpreter needs nothing.
+/// tail jump into `jne` around a `mov` + `jmp`: comparing with a value LLVM cannot see
+/// through keeps the branch one `je`. For a register pair that is a copy of the left
+/// one; against an immediate it is the immediate itself, which is materialised into a
+/// scratch register anyway (`mov rax, k; cmp rdx, rax; je`, where a copy of the register
+/// took one instruction more). The interpreter needs nothing.
 #[inline(always)]
 fn compared(v: i64) -> i64 {
     #[cfg(stencil_jit)]
@@ -22,7 +25,8 @@ fn compared(v: i64) -> i64 {
     v
 }
 
-/// `v` as it is: the left operand of every comparison but the integer Eq and Ne.
+/// `v` as it is: the operand of every comparison but the integer Eq and Ne that goes
+/// through `compared` there.
 #[inline(always)]
 fn as_is<V>(v: V) -> V {
     v
@@ -68,13 +72,14 @@ compare! {
     CmpGeF64Br, RegF, f, >=, as_is;
 }
 
+// Each entry: name, the operator, and what the immediate goes through.
 macro_rules! compare_k {
-    ($($(#[$doc:meta])* $name:ident, $op:tt, $left:ident;)*) => {$(
+    ($($(#[$doc:meta])* $name:ident, $op:tt, $right:ident;)*) => {$(
         $(#[$doc])*
         #[stencil]
         pub fn $name<T: Tier>(t: &mut T, a: RegI, b: Imm, c: Target) -> Flow {
             let _ = c;
-            Flow::branch($left(t.i(a)) $op b.0)
+            Flow::branch(t.i(a) $op $right(b.0))
         }
     )*};
 }
