@@ -13,11 +13,13 @@
 pub mod compile;
 mod divide;
 mod emit;
+mod gdb_jit;
 mod layout;
 pub mod lower;
 pub mod memory;
 mod native_stack;
 pub mod patch;
+pub mod perf_map;
 mod preserving;
 pub mod regalloc;
 mod runtime;
