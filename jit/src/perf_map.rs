@@ -36,7 +36,9 @@ pub fn append(program: &VerifiedProgram, compiled: &Compiled) -> std::io::Result
         let name = function.name.replace(['\n', '\r'], " ");
         lines.push_str(&format!("{start:x} {size:x} {name}\n"));
     }
-    let _guard = APPEND.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _guard = APPEND
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -81,7 +81,6 @@ macro_rules! cfi {
     };
 }
 
-
 #[cfg(target_arch = "x86_64")]
 macro_rules! preserving_thunk {
     ($name:literal, $helper:path) => {
