@@ -20,6 +20,7 @@ macro_rules! outln {
 mod bench;
 mod dump;
 mod load;
+mod report;
 mod run;
 mod suite;
 
