@@ -123,8 +123,10 @@ impl Sinks {
     }
 }
 
-/// The tiers as drawn: name in the legend, colour, time of a measurement.
-const TIERS: [(&str, RGBColor, fn(&Measurement) -> f64); 3] = [
+/// A tier as drawn: name in the legend, colour, its time in a measurement.
+type Tier = (&'static str, RGBColor, fn(&Measurement) -> f64);
+
+const TIERS: [Tier; 3] = [
     ("interpreter", RGBColor(0x4c, 0x72, 0xb0), |m| {
         m.interp_seconds
     }),
