@@ -207,8 +207,10 @@ pub fn svg(measurements: &[Measurement], repetitions: usize) -> Result<String, F
             let offset = (1.0 - t as f64) * bar;
             let bars = groups.iter().enumerate().map(|(i, m)| {
                 let y = (n - 1 - i) as f64 + offset;
+                // A time below the axis (no real run is that fast) draws as no bar.
+                let end = (time(m) * 1e3).max(low);
                 Rectangle::new(
-                    [(low, y - bar / 2.0), (time(m) * 1e3, y + bar / 2.0)],
+                    [(low, y - bar / 2.0), (end, y + bar / 2.0)],
                     colour.filled(),
                 )
             });
