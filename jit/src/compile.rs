@@ -31,6 +31,12 @@ pub struct Options {
     /// Use only the target's baseline instruction set, as on a CPU without optional
     /// extensions such as x86-64's FMA (tests use this to exercise the fallbacks).
     pub baseline_cpu: bool,
+    /// Append a line per compiled function to `/tmp/perf-PID.map`, so that `perf report`
+    /// names compiled code (`perf_map.rs`).
+    pub perf_map: bool,
+    /// Register the compiled functions with a debugger through the GDB JIT interface, so
+    /// that a backtrace through compiled code names its vm3 functions (`gdb_jit.rs`).
+    pub gdb_jit: bool,
 }
 
 /// A compile that failed. For a verified program this means a bug or a stencil table
@@ -58,6 +64,11 @@ pub enum CompileError {
         pc: u32,
         stencil: String,
     },
+    #[error("cannot write the perf map {path}: {error}")]
+    PerfMap {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
     #[error("helper #{index} ({name}) has no address in the runtime")]
     UnknownHelper { index: u16, name: String },
 }
@@ -70,6 +81,15 @@ pub struct FunctionCode {
     /// Its instructions' entries in [`Compiled::inst_code`] (one array for the whole
     /// program: an array per function cost a quarter of a small function's compile).
     pub insts: Range<usize>,
+    /// Where its last instruction's code ends.
+    pub end: usize,
+}
+
+impl FunctionCode {
+    /// All of the function's code: from its entry to the end of its last instruction.
+    pub fn range(&self) -> Range<usize> {
+        self.entry..self.end
+    }
 }
 
 pub struct Compiled {
@@ -140,14 +160,20 @@ pub fn compile(
         .map(|(f, low)| {
             let first = inst_code.len();
             inst_code.extend((0..low.insts.len()).map(|pc| {
-                let next = lowered.inst_start.get(low.insts.start as usize + pc + 1);
-                let end = next.map_or(start(low.pieces.end), |&p| start(p));
+                // The last instruction ends with the function's pieces, not at the next
+                // function's first instruction (which follows its prologue).
+                let end = if pc + 1 < low.insts.len() {
+                    start(lowered.inst_start[low.insts.start as usize + pc + 1])
+                } else {
+                    start(low.pieces.end)
+                };
                 layout.piece_offsets[lowered.inst_piece(f, pc)] as usize..end
             }));
             FunctionCode {
                 entry: start(low.pieces.start),
                 prologue: start(low.pieces.start)..start(low.body),
                 insts: first..inst_code.len(),
+                end: start(low.pieces.end),
             }
         })
         .collect();

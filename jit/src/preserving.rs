@@ -65,6 +65,22 @@ macro_rules! hidden_global {
     };
 }
 
+/// Call frame information for a thunk, so that debuggers and profilers unwind through it
+/// (a backtrace from a helper reaches the compiled code that called it). Not on Windows,
+/// whose unwind tables are of another kind.
+#[cfg(not(windows))]
+macro_rules! cfi {
+    ($directive:literal) => {
+        $directive
+    };
+}
+#[cfg(windows)]
+macro_rules! cfi {
+    ($directive:literal) => {
+        ""
+    };
+}
+
 #[cfg(target_arch = "x86_64")]
 macro_rules! preserving_thunk {
     ($name:literal, $helper:path) => {
@@ -75,13 +91,21 @@ macro_rules! preserving_thunk {
             ".p2align 4",
             hidden_global!($name),
             concat!(c_name!($name), ":"),
+            cfi!(".cfi_startproc"),
             "push rdi",
+            cfi!(".cfi_adjust_cfa_offset 8"),
             "push rsi",
+            cfi!(".cfi_adjust_cfa_offset 8"),
             "push rdx",
+            cfi!(".cfi_adjust_cfa_offset 8"),
             "push rcx",
+            cfi!(".cfi_adjust_cfa_offset 8"),
             "push r8",
+            cfi!(".cfi_adjust_cfa_offset 8"),
             "push r9",
+            cfi!(".cfi_adjust_cfa_offset 8"),
             "sub rsp, 264",
+            cfi!(".cfi_adjust_cfa_offset 264"),
             "movaps xmmword ptr [rsp], xmm0",
             "movaps xmmword ptr [rsp + 16], xmm1",
             "movaps xmmword ptr [rsp + 32], xmm2",
@@ -119,13 +143,21 @@ macro_rules! preserving_thunk {
             "movaps xmm14, xmmword ptr [rsp + 224]",
             "movaps xmm15, xmmword ptr [rsp + 240]",
             "add rsp, 264",
+            cfi!(".cfi_adjust_cfa_offset -264"),
             "pop r9",
+            cfi!(".cfi_adjust_cfa_offset -8"),
             "pop r8",
+            cfi!(".cfi_adjust_cfa_offset -8"),
             "pop rcx",
+            cfi!(".cfi_adjust_cfa_offset -8"),
             "pop rdx",
+            cfi!(".cfi_adjust_cfa_offset -8"),
             "pop rsi",
+            cfi!(".cfi_adjust_cfa_offset -8"),
             "pop rdi",
+            cfi!(".cfi_adjust_cfa_offset -8"),
             "ret",
+            cfi!(".cfi_endproc"),
             helper = sym $helper,
         );
     };
@@ -139,7 +171,11 @@ macro_rules! preserving_thunk {
             ".p2align 2",
             hidden_global!($name),
             concat!(c_name!($name), ":"),
+            cfi!(".cfi_startproc"),
             "stp x29, x30, [sp, #-384]!",
+            cfi!(".cfi_def_cfa_offset 384"),
+            cfi!(".cfi_offset x30, -376"),
+            cfi!(".cfi_offset x29, -384"),
             "mov x29, sp",
             "stp x0, x1, [sp, #16]",
             "stp x2, x3, [sp, #32]",
@@ -177,7 +213,11 @@ macro_rules! preserving_thunk {
             "ldp x2, x3, [sp, #32]",
             "ldp x0, x1, [sp, #16]",
             "ldp x29, x30, [sp], #384",
+            cfi!(".cfi_def_cfa_offset 0"),
+            cfi!(".cfi_restore x30"),
+            cfi!(".cfi_restore x29"),
             "ret",
+            cfi!(".cfi_endproc"),
             helper = sym $helper,
         );
     };

@@ -2,7 +2,7 @@
 //! results, traps or a hand-over to the interpreter.
 
 use crate::compile::{self, CompileError, Compiled, FunctionCode, Options};
-use crate::{native_stack, preserving};
+use crate::{gdb_jit, native_stack, perf_map, preserving};
 use std::ffi::c_void;
 use stencil_table::StencilSet;
 use stencils::helpers::HelperFns;
@@ -63,6 +63,9 @@ type Entry = unsafe extern "C" fn(
 
 /// A verified program compiled to native code for this machine.
 pub struct CompiledProgram {
+    /// Declared first so that it is dropped first: a debugger is told the code is gone
+    /// before it is unmapped.
+    _debugger: Option<gdb_jit::Registration>,
     program: VerifiedProgram,
     compiled: Compiled,
 }
@@ -114,7 +117,17 @@ impl CompiledProgram {
         options: Options,
     ) -> Result<CompiledProgram, CompileError> {
         let compiled = compile::compile(program, stencils, options)?;
+        if options.perf_map {
+            perf_map::append(program, &compiled).map_err(|error| CompileError::PerfMap {
+                path: perf_map::path(),
+                error,
+            })?;
+        }
+        let debugger = options
+            .gdb_jit
+            .then(|| gdb_jit::register(program, &compiled));
         Ok(CompiledProgram {
+            _debugger: debugger,
             program: program.clone(),
             compiled,
         })

@@ -74,11 +74,15 @@ const OPTIONS: [Options; 2] = [
         force_trampolines: false,
         force_got: false,
         baseline_cpu: false,
+        perf_map: false,
+        gdb_jit: false,
     },
     Options {
         force_trampolines: true,
         force_got: true,
         baseline_cpu: true,
+        perf_map: false,
+        gdb_jit: false,
     },
 ];
 
@@ -134,6 +138,7 @@ fn macho_arm64_table_runs_the_kernels_with_relaxed_and_slotted_got_loads() {
             force_trampolines: true,
             force_got: true,
             baseline_cpu: true,
+            ..Options::default()
         },
     ];
     let checked = run_kernels(&set, &options);

@@ -17,6 +17,8 @@ pub struct Options {
     /// Fewer repetitions, for a quick look.
     #[arg(long)]
     pub quick: bool,
+    #[command(flatten)]
+    pub outputs: crate::report::Outputs,
 }
 
 /// What one program measured.
@@ -31,6 +33,21 @@ struct Row {
     code_bytes_per_inst: f64,
 }
 
+impl Row {
+    /// The row as `--json` and `--svg` take it.
+    fn measurement(&self, program: &str) -> crate::report::Measurement {
+        crate::report::Measurement {
+            program: program.to_string(),
+            interp_seconds: self.interp.as_secs_f64(),
+            jit_seconds: self.jit.as_secs_f64(),
+            native_seconds: self.native.as_secs_f64(),
+            compile_insts_per_second: self.insts_per_sec,
+            compile_bytes_per_second: self.bytes_per_sec,
+            code_bytes_per_inst: self.code_bytes_per_inst,
+        }
+    }
+}
+
 pub fn bench(options: &Options) -> Result<(), Failure> {
     let filter = options.filter.as_deref().unwrap_or("");
     let selected: Vec<&Bench> = SUITE.iter().filter(|b| b.name.contains(filter)).collect();
@@ -41,6 +58,8 @@ pub fn bench(options: &Options) -> Result<(), Failure> {
             names.join(", ")
         )));
     }
+    let sinks = options.outputs.open()?;
+    let mut measurements = Vec::new();
     let reps = if options.quick { 2 } else { 7 };
     let compile_budget = Duration::from_millis(if options.quick { 30 } else { 200 });
     outln!(
@@ -78,6 +97,7 @@ pub fn bench(options: &Options) -> Result<(), Failure> {
         );
         speedups.push(speedup);
         vs_native.push(over_native);
+        measurements.push(row.measurement(bench.name));
     }
     outln!(
         "{:<14} {:>10} {:>10} {:>10} {:>7.2}x {:>9.2}x",
@@ -88,7 +108,7 @@ pub fn bench(options: &Options) -> Result<(), Failure> {
         geomean(&speedups),
         geomean(&vs_native)
     );
-    Ok(())
+    sinks.write(&measurements, reps)
 }
 
 fn measure(bench: &Bench, reps: usize, compile_budget: Duration) -> Result<Row, Failure> {
@@ -184,7 +204,7 @@ fn ratio(a: Duration, b: Duration) -> f64 {
     a.as_secs_f64() / b.as_secs_f64().max(1e-9)
 }
 
-fn geomean(values: &[f64]) -> f64 {
+pub fn geomean(values: &[f64]) -> f64 {
     let logs: f64 = values.iter().map(|v| v.ln()).sum();
     (logs / values.len().max(1) as f64).exp()
 }

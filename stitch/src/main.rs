@@ -20,6 +20,7 @@ macro_rules! outln {
 mod bench;
 mod dump;
 mod load;
+mod report;
 mod run;
 mod suite;
 
@@ -68,6 +69,14 @@ enum Command {
         /// The largest .vm3 file read, in bytes.
         #[arg(long, default_value_t = load::DEFAULT_MAX_FILE_BYTES)]
         max_file_bytes: u64,
+        /// Append a line per compiled function to /tmp/perf-PID.map, so that `perf report`
+        /// names compiled code.
+        #[arg(long)]
+        perf_map: bool,
+        /// Register compiled code with a debugger (the GDB JIT interface), so that a
+        /// backtrace names the vm3 functions in it.
+        #[arg(long)]
+        gdb_jit: bool,
     },
     /// Time the built-in benchmark suite: interpreter, JIT and native Rust.
     Bench(bench::Options),
@@ -160,6 +169,8 @@ fn main() -> ExitCode {
             depth_limit,
             heap_limit,
             max_file_bytes,
+            perf_map,
+            gdb_jit,
         }) => run::run(
             &file,
             &args,
@@ -169,6 +180,11 @@ fn main() -> ExitCode {
                 depth: depth_limit,
                 heap: heap_limit,
                 file_bytes: max_file_bytes,
+            },
+            jit::Options {
+                perf_map,
+                gdb_jit,
+                ..jit::Options::default()
             },
         ),
         Some(Command::Dump {

@@ -34,6 +34,7 @@ pub fn run(
     entry: &str,
     tier: Tier,
     limits: Limits,
+    jit_options: jit::Options,
 ) -> Result<(), Failure> {
     let program = load::load(file, limits.file_bytes)?;
     let func = load::function_index(&program, entry, file)?;
@@ -45,7 +46,7 @@ pub fn run(
     if let Some(limit) = limits.heap {
         config.heap_limit = limit;
     }
-    let value = run_in(&program, tier, entry, &args, &config)?;
+    let value = run_in(&program, tier, entry, &args, &config, jit_options)?;
     let mut line = format_value(&value);
     line.push(b'\n');
     crate::emit_bytes(&line);
@@ -59,10 +60,11 @@ pub fn run_in(
     entry: &str,
     args: &[Value],
     config: &Config,
+    jit_options: jit::Options,
 ) -> Result<Value, Failure> {
     let result = match tier {
         Tier::Interp => vm3::interp::run(program, entry, args, config),
-        Tier::Jit => compile(program)?.run(entry, args, config),
+        Tier::Jit => compile_with(program, jit_options)?.run(entry, args, config),
     };
     result.map_err(|e| match e {
         RunError::Trap(trap) => Failure::Trap(trap),
@@ -73,7 +75,15 @@ pub fn run_in(
 
 /// Compiles with the JIT; a failure is an internal error, since the program is verified.
 pub fn compile(program: &VerifiedProgram) -> Result<jit::CompiledProgram, Failure> {
-    jit::CompiledProgram::new(program).map_err(|e| {
+    compile_with(program, jit::Options::default())
+}
+
+/// [`compile`] with options (`--perf-map`, `--gdb-jit`).
+pub fn compile_with(
+    program: &VerifiedProgram,
+    options: jit::Options,
+) -> Result<jit::CompiledProgram, Failure> {
+    jit::CompiledProgram::with_options(program, options).map_err(|e| {
         Failure::Internal(format!(
             "internal error: the JIT cannot compile this program: {e}"
         ))

@@ -6,7 +6,7 @@
 //! tests/other_formats.rs also runs every kernel with the aarch64-apple-darwin (Mach-O)
 //! table there, harvesting it with a nested cargo build that QEMU hands to the host.
 //!
-//! It needs the cross linker and QEMU (`.ci/run` installs them). Without them the test
+//! It needs the cross linker and QEMU (`./test.sh` installs them). Without them the test
 //! fails and says what to install: a JIT target that silently goes untested is how a
 //! target breaks. On an aarch64 host the workspace's own tests are the aarch64 run, so
 //! the test exists only on other hosts.

@@ -1,0 +1,82 @@
+//! `Options::perf_map`: the lines appended to `/tmp/perf-PID.map` cover exactly the
+//! compiled functions of each program (one entry per function, named after it, from its
+//! entry to the end of its last instruction, together tiling the region's code).
+
+#[path = "common/kernels.rs"]
+mod common_kernels;
+
+use common_kernels::{kernels, outcome};
+use jit::{CompiledProgram, Config, Options};
+
+/// One line of the map: start, size, name.
+fn read_map() -> Vec<(u64, u64, String)> {
+    let text = std::fs::read_to_string(jit::perf_map::path()).expect("the perf map exists");
+    text.lines()
+        .map(|line| {
+            let mut fields = line.splitn(3, ' ');
+            let mut hex = || u64::from_str_radix(fields.next().unwrap(), 16).unwrap();
+            let (start, size) = (hex(), hex());
+            (start, size, fields.next().expect("a name").to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn perf_map_entries_cover_exactly_the_compiled_functions() {
+    let options = Options {
+        perf_map: true,
+        ..Options::default()
+    };
+    // Keep every program alive to the end, so no region's address is reused by another.
+    let kernels = kernels();
+    let compiled: Vec<(&String, CompiledProgram)> = kernels
+        .iter()
+        .map(|k| {
+            let compiled = CompiledProgram::with_options(&k.program, options).unwrap();
+            (&k.name, compiled)
+        })
+        .collect();
+    let map = read_map();
+    for (name, program) in &compiled {
+        let base = program.region_address();
+        let region = base..base + program.region_bytes().len() as u64;
+        let mut entries: Vec<_> = map
+            .iter()
+            .filter(|(start, _, _)| region.contains(start))
+            .cloned()
+            .collect();
+        entries.sort();
+        let mut expected: Vec<_> = program
+            .program()
+            .functions
+            .iter()
+            .enumerate()
+            .map(|(f, function)| {
+                let range = program.function_code(f).range();
+                let size = range.len() as u64;
+                (base + range.start as u64, size, function.name.clone())
+            })
+            .collect();
+        expected.sort();
+        assert_eq!(entries, expected, "{name}: the map's entries in its region");
+        // The functions tile the code: no gap, no overlap, nothing past the code.
+        let mut next = base;
+        for (start, size, function) in &entries {
+            assert_eq!(*start, next, "{name}: `{function}` does not follow on");
+            assert!(*size > 0, "{name}: `{function}` is empty");
+            next = start + size;
+        }
+        assert_eq!(
+            next,
+            base + program.code_len() as u64,
+            "{name}: end of code"
+        );
+    }
+    // Writing the map changes nothing in the code: the kernels give their results.
+    for (kernel, (_, program)) in kernels.iter().zip(&compiled) {
+        for (args, expected) in &kernel.runs {
+            let result = outcome(program.run("main", args, &Config::default()));
+            assert_eq!(&result, expected, "{} {args:?}", kernel.name);
+        }
+    }
+}
