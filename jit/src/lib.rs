@@ -1,32 +1,56 @@
-//! A copy-and-patch JIT for vm3.
+//! A copy-and-patch JIT for vm3, and the interface to embed it.
 //!
-//! [`CompiledProgram::new`] compiles a verified program: every instruction becomes a
-//! copy of its opcode's stencil (machine code harvested at build time from the
-//! `stencils` crate for this target), with its holes patched: register offsets,
-//! immediates, the addresses of the next instruction, branch targets, callees, helpers
-//! and constants. [`CompiledProgram::run`] runs it, with the same results and traps as
-//! the interpreter.
+//! Embedding ([`engine`]): an [`Engine`] holds the stencils and the options; a
+//! [`Module`] is a verified program prepared and, in the compiled tier, compiled (every
+//! instruction becomes a copy of its opcode's stencil, machine code harvested at build
+//! time from the `stencils` crate for this target, with its holes patched); a [`Store`]
+//! per thread holds the heap, the register stack and the limits; [`Func`] and
+//! [`TypedFunc`] call a function, with the same results and traps in both tiers.
 //!
-//! Start reading at `compile.rs` (the two passes), then `lower.rs` (instructions to
-//! stencils) and `patch/` (relocation arithmetic).
+//! Start reading the compiler at `compile.rs` (the two passes), then `lower.rs`
+//! (instructions to stencils) and `patch/` (relocation arithmetic).
 
-pub mod compile;
+mod compile;
 mod divide;
 mod emit;
+pub mod engine;
 mod layout;
-pub mod lower;
-pub mod memory;
+mod lower;
+mod memory;
 mod native_stack;
-pub mod patch;
+mod patch;
 mod preserving;
-pub mod regalloc;
+mod regalloc;
 mod runtime;
-pub mod variants;
+mod variants;
 
 mod table {
     include!(concat!(env!("OUT_DIR"), "/stencils.rs"));
 }
 
-pub use compile::{CompileError, FunctionCode, Options};
-pub use runtime::{helper_fns, host_stencils, CompiledProgram};
-pub use vm3::interp::Config;
+pub use compile::{CompileError, Options as CompileOptions};
+pub use engine::{
+    Engine, EngineOptions, Func, Limits, Module, Param, Params, Return, Store, Tier, TypedFunc,
+};
+pub use patch::PatchError;
+
+/// What `stitch dump` and the JIT's own tests look at inside compiled code: not an
+/// embedding interface, and without stability.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::compile::FunctionCode;
+    pub use crate::patch::{apply, apply_through_got};
+    pub use crate::regalloc::reg_uses;
+    pub use crate::runtime::{host_stencils, CompiledCode};
+    use stencils::helpers::HelperFns;
+
+    /// The compiled code of a module (`None` when it is interpreted).
+    pub fn compiled_code(module: &crate::Module) -> Option<&CompiledCode> {
+        module.code()
+    }
+
+    /// The helpers compiled code calls, with their addresses.
+    pub fn helper_fns() -> HelperFns {
+        crate::runtime::helper_fns()
+    }
+}

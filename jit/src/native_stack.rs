@@ -59,12 +59,34 @@ fn stack_pointer() -> usize {
     std::hint::black_box(&here) as *const u8 as usize
 }
 
+thread_local! {
+    /// The current thread's floor, asked once per thread: asking costs a read of
+    /// `/proc/self/maps` on Linux (glibc's `pthread_getattr_np` for the main thread),
+    /// tens of microseconds, and a thread's stack does not move.
+    static FLOOR: std::cell::Cell<Option<Option<usize>>> = const { std::cell::Cell::new(None) };
+}
+
+/// [`current_floor`], asked once per thread.
+fn cached_floor() -> Option<usize> {
+    FLOOR.with(|cached| {
+        cached.get().unwrap_or_else(|| {
+            let floor = current_floor();
+            cached.set(Some(floor));
+            floor
+        })
+    })
+}
+
 /// Runs `f` with at least `needed` bytes of native stack below the current frame.
-/// `f` gets the lowest usable address of that stack.
-pub fn with_stack<R: Send>(needed: usize, f: impl FnOnce(usize) -> R + Send) -> R {
-    if let Some(floor) = current_floor() {
+/// `f` gets the lowest usable address of that stack. Fails only when a thread with a
+/// stack that large cannot be made.
+pub fn with_stack<R: Send>(
+    needed: usize,
+    f: impl FnOnce(usize) -> R + Send,
+) -> std::io::Result<R> {
+    if let Some(floor) = cached_floor() {
         if stack_pointer().saturating_sub(floor) >= needed {
-            return f(floor);
+            return Ok(f(floor));
         }
     }
     // A thread whose stack is `needed` plus room for the thread's own start-up frames
@@ -73,14 +95,13 @@ pub fn with_stack<R: Send>(needed: usize, f: impl FnOnce(usize) -> R + Send) -> 
     std::thread::scope(|scope| {
         let worker = std::thread::Builder::new()
             .name("jit".into())
-            .stack_size(needed + SLACK)
+            .stack_size(needed.saturating_add(SLACK))
             .spawn_scoped(scope, move || {
                 let floor = current_floor().unwrap_or_else(|| stack_pointer() - needed);
                 f(floor)
-            })
-            .expect("spawn a thread for compiled code");
+            })?;
         match worker.join() {
-            Ok(r) => r,
+            Ok(r) => Ok(r),
             Err(panic) => std::panic::resume_unwind(panic),
         }
     })
@@ -93,7 +114,7 @@ mod tests {
     #[test]
     fn the_floor_is_below_the_stack_pointer_with_room_asked_for() {
         for needed in [64 * 1024, 64 << 20] {
-            let (sp, floor) = with_stack(needed, |floor| (stack_pointer(), floor));
+            let (sp, floor) = with_stack(needed, |floor| (stack_pointer(), floor)).unwrap();
             assert!(floor < sp);
             assert!(sp - floor >= needed - 64 * 1024, "{needed}: {}", sp - floor);
         }

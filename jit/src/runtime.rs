@@ -7,8 +7,8 @@ use std::ffi::c_void;
 use stencil_table::StencilSet;
 use stencils::helpers::HelperFns;
 use stencils::{Ctx, Exit, ExitKind, Trap};
-use vm3::interp::{BegunRun, Config, Machine, Prepared};
-use vm3::{Heap, RunError, TrapInfo, Value, VerifiedProgram};
+use vm3::tier_support::{BegunRun, Machine, Prepared};
+use vm3::{Heap, RunError, TrapInfo, VerifiedProgram};
 
 /// Native stack one level of compiled call nesting may use: the call stencil pushes
 /// three registers and a return address (32 bytes on x86-64); the bound leaves room for
@@ -56,9 +56,9 @@ type Entry = unsafe extern "C" fn(
     f64,
 ) -> u64;
 
-/// A verified program compiled to native code for this machine.
-pub struct CompiledProgram {
-    program: VerifiedProgram,
+/// A verified program's functions compiled to native code for this machine (what a
+/// compiled [`crate::Module`] holds beside the program).
+pub struct CompiledCode {
     compiled: Compiled,
 }
 
@@ -67,56 +67,21 @@ pub fn host_stencils() -> &'static StencilSet<'static> {
     &crate::table::STENCILS
 }
 
-impl CompiledProgram {
-    /// Compiles every function of `program` with the host's stencils.
-    pub fn new(program: &VerifiedProgram) -> Result<CompiledProgram, CompileError> {
-        CompiledProgram::with_options(program, Options::default())
-    }
-
-    pub fn with_options(
-        program: &VerifiedProgram,
-        options: Options,
-    ) -> Result<CompiledProgram, CompileError> {
-        // SAFETY: the host's own table, harvested by this build for this target.
-        unsafe { CompiledProgram::with_stencils(program, host_stencils(), options) }
-    }
-
-    /// Compiles with another stencil table. Its code must run on this machine: the same
-    /// CPU and the stencil convention of this build (on x86-64 every OS's stencils use
-    /// `sysv64`, so tests run the tables harvested for macOS and Windows here to execute
-    /// their relocation forms, which no Linux table has).
+impl CompiledCode {
+    /// Compiles every function of `program` with `stencils`.
     ///
     /// # Safety
     /// Running the result runs the table's machine code: `stencils` must be a table
     /// harvested by `stencil-harvest` from this workspace's stencils, for this CPU and
     /// this build's stencil convention (a table of other bytes runs whatever they are).
-    /// Hence `unsafe` (issue 10: as a safe function, a forged table crashed safe code):
-    ///
-    /// ```compile_fail
-    /// fn compile(p: &vm3::VerifiedProgram, table: &stencil_table::StencilSet<'_>) {
-    ///     let _ = jit::CompiledProgram::with_stencils(p, table, jit::Options::default());
-    /// }
-    /// ```
-    /// ```no_run
-    /// fn compile(p: &vm3::VerifiedProgram, table: &stencil_table::StencilSet<'_>) {
-    ///     // SAFETY: (the caller's) a table harvested for this machine.
-    ///     let _ = unsafe { jit::CompiledProgram::with_stencils(p, table, jit::Options::default()) };
-    /// }
-    /// ```
-    pub unsafe fn with_stencils(
+    pub(crate) unsafe fn new(
         program: &VerifiedProgram,
         stencils: &StencilSet<'_>,
         options: Options,
-    ) -> Result<CompiledProgram, CompileError> {
-        let compiled = compile::compile(program, stencils, options)?;
-        Ok(CompiledProgram {
-            program: program.clone(),
-            compiled,
+    ) -> Result<CompiledCode, CompileError> {
+        Ok(CompiledCode {
+            compiled: compile::compile(program, stencils, options)?,
         })
-    }
-
-    pub fn program(&self) -> &VerifiedProgram {
-        &self.program
     }
 
     /// Bytes of machine code (without trampolines, stencil data and constants).
@@ -148,39 +113,17 @@ impl CompiledProgram {
         &self.compiled.functions[func]
     }
 
-    /// Runs `entry` with `args` on a heap of its own, freed when the run ends. Traps
-    /// come back as `RunError::Trap`, exactly as the interpreter reports them; a `Deopt`
-    /// finishes the activation in the interpreter.
-    pub fn run(&self, entry: &str, args: &[Value], config: &Config) -> Result<Value, RunError> {
-        self.run_on(entry, args, config, &mut Heap::new(config.heap_limit))
-    }
-
-    /// Runs `entry` on `heap`, which a caller running many programs can keep (see
-    /// [`vm3::interp::run_on`]).
-    pub fn run_on(
-        &self,
-        entry: &str,
-        args: &[Value],
-        config: &Config,
-        heap: &mut Heap,
-    ) -> Result<Value, RunError> {
-        vm3::interp::run_tier(&self.program, entry, args, config, heap, |run| {
-            self.execute(run)
-        })
-    }
-
     /// Enters the compiled entry of a begun run and turns its exit status into the
-    /// result's bits or a trap.
-    fn execute(&self, run: BegunRun<'_>) -> Result<u64, RunError> {
+    /// result's bits or a trap. A `Deopt` finishes the activation in the interpreter.
+    pub(crate) fn execute(&self, prepared: &Prepared, run: BegunRun<'_>) -> Result<u64, RunError> {
         let BegunRun {
             func,
             frame,
             depth_limit,
             heap,
         } = run;
-        let prepared = Prepared::new(&self.program);
         let mut state = RunState {
-            prepared: &prepared,
+            prepared,
             depth_limit,
             heap,
         };
@@ -197,7 +140,11 @@ impl CompiledProgram {
                 self.region_address() as usize + self.compiled.functions[func].entry,
             )
         };
-        let needed = depth_limit as usize * NATIVE_BYTES_PER_CALL + 2 * NATIVE_MARGIN;
+        let needed = usize::try_from(depth_limit)
+            .ok()
+            .and_then(|d| d.checked_mul(NATIVE_BYTES_PER_CALL))
+            .and_then(|b| b.checked_add(2 * NATIVE_MARGIN))
+            .ok_or_else(|| native_stack_error(depth_limit, "the size overflows".into()))?;
         let entered = Entered {
             ctx: &mut ctx,
             frame,
@@ -212,15 +159,15 @@ impl CompiledProgram {
             ctx.native_stack_limit = floor + NATIVE_MARGIN;
             // SAFETY: compiled from a verified program; the frame is on a register stack
             // sized for the depth limit; the native stack is checked by every call.
-            let bits = unsafe {
+            // A deopt finishes in the interpreter inside the compiled code
+            // (`vm3_deopt_resume`), so only a trap can be pending after it.
+            unsafe {
                 entry(
                     ctx, frame, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
                 )
-            };
-            // A deopt finished in the interpreter inside the compiled code
-            // (`vm3_deopt_resume`), so only a trap can be pending.
-            bits
-        });
+            }
+        })
+        .map_err(|e| native_stack_error(depth_limit, format!("{needed} bytes: {e}")))?;
         let status = ctx.exit;
         if status == Exit::NONE {
             return Ok(bits);
@@ -230,25 +177,31 @@ impl CompiledProgram {
                 kind: ExitKind::Trap(trap),
                 func,
                 pc,
-            }) => Err(RunError::Trap(self.trap_info(trap, func, pc))),
+            }) => Err(RunError::Trap(trap_info(prepared.program(), trap, func, pc))),
             _ => panic!("compiled code ended with a malformed exit status {status:#x}"),
-        }
-    }
-
-    fn trap_info(&self, trap: Trap, func: u32, pc: u32) -> TrapInfo {
-        let func = func as usize;
-        TrapInfo {
-            trap,
-            func,
-            function: self.program.functions[func].name.clone(),
-            pc,
         }
     }
 }
 
+fn native_stack_error(depth_limit: u64, why: String) -> RunError {
+    RunError::Resources(format!(
+        "cannot get a native stack for compiled calls nested {depth_limit} deep: {why}"
+    ))
+}
+
+fn trap_info(program: &VerifiedProgram, trap: Trap, func: u32, pc: u32) -> TrapInfo {
+    let func = func as usize;
+    TrapInfo {
+        trap,
+        func,
+        function: program.functions[func].name.clone(),
+        pc,
+    }
+}
+
 /// What helpers need from the run, reached through `Ctx::runtime`.
-struct RunState<'a, 'p> {
-    prepared: &'a Prepared<'p>,
+struct RunState<'a> {
+    prepared: &'a Prepared,
     depth_limit: u64,
     heap: &'a mut Heap,
 }
@@ -274,7 +227,7 @@ struct Entered {
 unsafe impl Send for Entered {}
 
 /// The helpers, in the stencil calling convention.
-pub fn helper_fns() -> HelperFns {
+pub(crate) fn helper_fns() -> HelperFns {
     HelperFns {
         vm3_deopt_resume,
         vm3_fma,

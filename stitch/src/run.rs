@@ -3,7 +3,6 @@
 
 use crate::{load, Failure};
 use std::path::Path;
-use vm3::interp::Config;
 use vm3::{Bank, Function, RunError, Value, VerifiedProgram};
 
 /// The largest `--depth-limit` accepted. Compiled calls nest on the native stack, which
@@ -19,7 +18,7 @@ pub enum Tier {
     Jit,
 }
 
-/// Limits given on the command line (the defaults of [`Config`] otherwise).
+/// Limits given on the command line (the defaults of [`jit::Limits`] otherwise).
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub depth: Option<u64>,
@@ -38,46 +37,67 @@ pub fn run(
     let program = load::load(file, limits.file_bytes)?;
     let func = load::function_index(&program, entry, file)?;
     let args = parse_args(&program.functions[func], raw_args)?;
-    let mut config = Config::default();
+    let mut run_limits = jit::Limits::default();
     if let Some(limit) = limits.depth {
-        config.depth_limit = limit;
+        run_limits.depth_limit = limit;
     }
     if let Some(limit) = limits.heap {
-        config.heap_limit = limit;
+        run_limits.heap_limit = limit;
     }
-    let value = run_in(&program, tier, entry, &args, &config)?;
+    let value = run_in(&program, tier, entry, &args, run_limits)?;
     let mut line = format_value(&value);
     line.push(b'\n');
     crate::emit_bytes(&line);
     Ok(())
 }
 
-/// Runs `entry` in `tier` (compiling first for the JIT).
+/// Runs `entry` in `tier` (compiling first for the JIT) through the embedding
+/// interface, as an embedder would.
 pub fn run_in(
     program: &VerifiedProgram,
     tier: Tier,
     entry: &str,
     args: &[Value],
-    config: &Config,
+    limits: jit::Limits,
 ) -> Result<Value, Failure> {
-    let result = match tier {
-        Tier::Interp => vm3::interp::run(program, entry, args, config),
-        Tier::Jit => compile(program)?.run(entry, args, config),
-    };
+    let module = module(program, tier)?;
+    let mut store = jit::Store::with_limits(module.engine(), limits);
+    let result = module
+        .func(entry)
+        .and_then(|func| func.call(&mut store, args));
     result.map_err(|e| match e {
         RunError::Trap(trap) => Failure::Trap(trap),
         RunError::Arguments(message) => Failure::input(format!("error: {message}")),
-        RunError::Result(message) => Failure::Result(format!("error: {message}")),
+        RunError::Result(message) | RunError::Resources(message) => {
+            Failure::Result(format!("error: {message}"))
+        }
     })
 }
 
-/// Compiles with the JIT; a failure is an internal error, since the program is verified.
-pub fn compile(program: &VerifiedProgram) -> Result<jit::CompiledProgram, Failure> {
-    jit::CompiledProgram::new(program).map_err(|e| {
+/// The engine options of `tier`.
+pub fn engine_options(tier: Tier) -> jit::EngineOptions {
+    let mut options = jit::EngineOptions::default();
+    options.tier = match tier {
+        Tier::Interp => jit::Tier::Interpreted,
+        Tier::Jit => jit::Tier::Compiled,
+    };
+    options
+}
+
+/// A module of `program` for `tier` on an engine of its own; a compile failure is an
+/// internal error, since the program is verified.
+pub fn module(program: &VerifiedProgram, tier: Tier) -> Result<jit::Module, Failure> {
+    let engine = jit::Engine::new(engine_options(tier));
+    jit::Module::new(&engine, program).map_err(|e| {
         Failure::Internal(format!(
             "internal error: the JIT cannot compile this program: {e}"
         ))
     })
+}
+
+/// Compiles with the JIT.
+pub fn compile(program: &VerifiedProgram) -> Result<jit::Module, Failure> {
+    module(program, Tier::Jit)
 }
 
 /// Parses command-line arguments by the parameter banks of `func`.

@@ -1,6 +1,7 @@
 //! Functions and programs (spec §1, §2).
 
-use crate::verify::{self, VerifyError};
+use crate::verify;
+use crate::VerifyErrors;
 use stencils::{Bank, Inst};
 
 /// A constant-pool entry.
@@ -157,9 +158,13 @@ impl Program {
     }
 
     /// Runs the verifier (spec §4); every error found, in function and instruction order.
-    pub fn verify(self) -> Result<VerifiedProgram, Vec<VerifyError>> {
-        verify::verify(&self)?;
-        Ok(VerifiedProgram { program: self })
+    pub fn verify(self) -> Result<VerifiedProgram, VerifyErrors> {
+        verify::verify(&self).map_err(VerifyErrors)?;
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Ok(VerifiedProgram {
+            program: self,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        })
     }
 }
 
@@ -169,9 +174,16 @@ impl Program {
 #[derive(Clone, Debug)]
 pub struct VerifiedProgram {
     program: Program,
+    /// Unique per verification in this process (clones share it: they are the same
+    /// program). A heap keeps a program's string constants by it.
+    id: u64,
 }
 
 impl VerifiedProgram {
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     pub fn program(&self) -> &Program {
         &self.program
     }

@@ -24,10 +24,10 @@ pub enum Value {
     Null,
     /// A bool cell.
     Bool(bool),
-    /// A cell as raw bits (spec §1): one that names no live object (a stale handle), a
-    /// list reached again inside itself, or an argument given bit by bit.
-    Cell(u64),
 }
+// No variant holds a cell's raw bits: a heap handle is only meaningful inside the run
+// that made it, so none is handed to an embedder or taken from one (issue 10: forged
+// and stale handles came in, and leaked out, as `Value::Cell(bits)`).
 
 impl Value {
     pub fn bank(&self) -> Bank {
@@ -52,7 +52,6 @@ impl Value {
             (Value::Map(a), Value::Map(b)) => a == b,
             (Value::Null, Value::Null) => true,
             (Value::Bool(a), Value::Bool(b)) => a == b,
-            (Value::Cell(a), Value::Cell(b)) => a == b,
             _ => false,
         }
     }
@@ -105,7 +104,6 @@ impl std::fmt::Display for Value {
             }
             Value::Null => f.write_str("null"),
             Value::Bool(b) => write!(f, "{b}"),
-            Value::Cell(v) => write!(f, "cell({v:#018x})"),
         }
     }
 }
@@ -136,4 +134,8 @@ pub enum RunError {
     /// ([`crate::Heap::value_of`]).
     #[error("{0}")]
     Result(String),
+    /// The run could not get what its limits need from the system (the register stack's
+    /// address space, the native stack for compiled calls), said with the numbers.
+    #[error("{0}")]
+    Resources(String),
 }
