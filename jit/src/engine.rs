@@ -61,28 +61,6 @@ impl Engine {
         }
     }
 
-    /// An engine with another stencil table (tests run the tables harvested for other
-    /// operating systems of this CPU to execute their relocation forms).
-    ///
-    /// # Safety
-    /// Running compiled code runs the table's machine code: `stencils` must be a table
-    /// harvested by `stencil-harvest` from this workspace's stencils, for this CPU and
-    /// this build's stencil convention (a table of other bytes runs whatever they are).
-    ///
-    /// ```compile_fail
-    /// fn engine(table: &'static stencil_table::StencilSet<'static>) -> jit::Engine {
-    ///     jit::Engine::with_stencils(table, jit::EngineOptions::default())
-    /// }
-    /// ```
-    pub unsafe fn with_stencils(
-        stencils: &'static StencilSet<'static>,
-        options: EngineOptions,
-    ) -> Engine {
-        Engine {
-            inner: Arc::new(EngineInner { stencils, options }),
-        }
-    }
-
     pub fn options(&self) -> &EngineOptions {
         &self.inner.options
     }
@@ -116,13 +94,26 @@ impl Module {
     /// A compile error on a verified program means a bug or a stencil table that does
     /// not fit this machine.
     pub fn new(engine: &Engine, program: &VerifiedProgram) -> Result<Module, CompileError> {
+        // SAFETY: the engine's table is this machine's own (`Engine::new`).
+        unsafe { Module::with_stencils(engine, program, engine.inner.stencils) }
+    }
+
+    /// [`Module::new`] compiling with another stencil table (see
+    /// [`crate::testing::module_with_stencils`]).
+    ///
+    /// # Safety
+    /// As [`crate::testing::module_with_stencils`].
+    pub(crate) unsafe fn with_stencils(
+        engine: &Engine,
+        program: &VerifiedProgram,
+        stencils: &StencilSet<'_>,
+    ) -> Result<Module, CompileError> {
         let code = match engine.inner.options.tier {
             Tier::Interpreted => None,
-            // SAFETY: the engine's table is this machine's (`Engine::new`) or one its
-            // maker vouched for (`Engine::with_stencils`).
-            Tier::Compiled => Some(unsafe {
-                CompiledCode::new(program, engine.inner.stencils, engine.inner.options.compile)?
-            }),
+            // SAFETY: the caller's contract.
+            Tier::Compiled => {
+                Some(unsafe { CompiledCode::new(program, stencils, engine.inner.options.compile)? })
+            }
         };
         Ok(Module {
             inner: Arc::new(ModuleInner {
@@ -281,7 +272,11 @@ impl Func {
         let expected = P::banks();
         if self.params() != expected.as_slice() || self.result() != R::BANK {
             let names = |banks: &[Bank]| {
-                banks.iter().map(|b| b.name()).collect::<Vec<_>>().join(", ")
+                banks
+                    .iter()
+                    .map(|b| b.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             };
             return Err(RunError::Arguments(format!(
                 "`{}` takes ({}) and returns {}, not ({}) -> {}",

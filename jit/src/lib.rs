@@ -49,6 +49,31 @@ pub mod testing {
         module.code()
     }
 
+    /// A module compiled with another stencil table than this machine's (tests run the
+    /// tables harvested for other operating systems of this CPU, to execute relocation
+    /// forms no Linux table has).
+    ///
+    /// # Safety
+    /// Running the module runs the table's machine code: `stencils` must be a table
+    /// harvested by `stencil-harvest` from this workspace's stencils, for this CPU and
+    /// this build's stencil convention (a table of other bytes runs whatever they are;
+    /// issue 10: as a safe function, a forged table crashed safe code).
+    ///
+    /// ```compile_fail
+    /// fn compile(p: &vm3::VerifiedProgram, table: &stencil_table::StencilSet<'_>) {
+    ///     let engine = jit::Engine::default();
+    ///     let _ = jit::testing::module_with_stencils(&engine, p, table);
+    /// }
+    /// ```
+    pub unsafe fn module_with_stencils(
+        engine: &crate::Engine,
+        program: &vm3::VerifiedProgram,
+        stencils: &stencil_table::StencilSet<'_>,
+    ) -> Result<crate::Module, crate::CompileError> {
+        // SAFETY: the caller's contract.
+        unsafe { crate::Module::with_stencils(engine, program, stencils) }
+    }
+
     /// The helpers compiled code calls, with their addresses.
     pub fn helper_fns() -> HelperFns {
         crate::runtime::helper_fns()

@@ -80,10 +80,7 @@ fn cached_floor() -> Option<usize> {
 /// Runs `f` with at least `needed` bytes of native stack below the current frame.
 /// `f` gets the lowest usable address of that stack. Fails only when a thread with a
 /// stack that large cannot be made.
-pub fn with_stack<R: Send>(
-    needed: usize,
-    f: impl FnOnce(usize) -> R + Send,
-) -> std::io::Result<R> {
+pub fn with_stack<R: Send>(needed: usize, f: impl FnOnce(usize) -> R + Send) -> std::io::Result<R> {
     if let Some(floor) = cached_floor() {
         if stack_pointer().saturating_sub(floor) >= needed {
             return Ok(f(floor));

@@ -177,7 +177,12 @@ impl CompiledCode {
                 kind: ExitKind::Trap(trap),
                 func,
                 pc,
-            }) => Err(RunError::Trap(trap_info(prepared.program(), trap, func, pc))),
+            }) => Err(RunError::Trap(trap_info(
+                prepared.program(),
+                trap,
+                func,
+                pc,
+            ))),
             _ => panic!("compiled code ended with a malformed exit status {status:#x}"),
         }
     }

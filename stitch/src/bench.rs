@@ -88,7 +88,10 @@ pub fn bench(options: &Options) -> Result<(), Failure> {
         geomean(&vs_native)
     );
     let calls = if options.quick { 20_000 } else { 200_000 };
-    let (interp, jit) = (call_cost(run::Tier::Interp, calls)?, call_cost(run::Tier::Jit, calls)?);
+    let (interp, jit) = (
+        call_cost(run::Tier::Interp, calls)?,
+        call_cost(run::Tier::Jit, calls)?,
+    );
     outln!(
         "one call of a tiny function through the embedding API (TypedFunc, store reused; best of 5 x {calls} calls): interp {}, jit {}",
         fmt_time(interp),
@@ -140,7 +143,9 @@ fn measure(bench: &Bench, reps: usize, compile_budget: Duration) -> Result<Row, 
 
     // Both tiers through the embedding interface, a store kept from run to run.
     let interpreted = run::module(&program, run::Tier::Interp)?;
-    let main = interpreted.func("main").map_err(|e| run_error("interpreter", e))?;
+    let main = interpreted
+        .func("main")
+        .map_err(|e| run_error("interpreter", e))?;
     let mut store = jit::Store::new(interpreted.engine());
     let (interp, interp_value) = best_of(reps, || main.call(&mut store, &args));
     let interp_value = interp_value.map_err(|e| run_error("interpreter", e))?;

@@ -180,7 +180,8 @@ impl Heap {
             drop(unsafe { Vec::from_raw_parts(map.entries, 0, (map.mask + 1) as usize) });
         }
         self.lists.shrink_to(RETAINED_SLOTS);
-        self.strs.shrink_to(RETAINED_SLOTS.max(self.str_consts.len()));
+        self.strs
+            .shrink_to(RETAINED_SLOTS.max(self.str_consts.len()));
         self.maps.shrink_to(RETAINED_SLOTS);
         self.used = 0;
         self.sync_view();

@@ -17,11 +17,11 @@ pub mod text;
 mod value;
 pub mod verify;
 
+pub use errors::{AsmErrors, VerifyErrors};
 pub use heap::{Heap, DEFAULT_HEAP_LIMIT, MAX_VALUE_DEPTH};
 pub use program::{Const, Function, Program, RegCounts, VerifiedProgram, NOT_A_STRING};
 pub use stencils::{Bank, Field, Inst, Opcode, OperandKind, Trap};
 pub use value::{RunError, TrapInfo, Value};
-pub use errors::{AsmErrors, VerifyErrors};
 pub use verify::VerifyError;
 
 /// The reference interpreter, as tests compare the tiers against it. An embedder runs

@@ -4,6 +4,12 @@ use stencils::{Bank, Trap};
 
 /// An argument or a result.
 ///
+/// No variant holds a cell's raw bits (issue 10: handles were forged and leaked as
+/// `Value::Cell(bits)`):
+/// ```compile_fail
+/// let forged = vm3::Value::Cell(0xFFFF_0001_0000_0000);
+/// ```
+///
 /// Cell results are read out of the run's heap before it is freed: a string comes back
 /// as its text, a list as its items, a map as its pairs. Cell arguments are allocated in
 /// the run's heap the same way.
