@@ -12,11 +12,12 @@
 use crate::compile::{CompileError, Options as CompileOptions};
 use crate::runtime::{host_stencils, CompiledCode};
 use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use stencil_table::StencilSet;
 use vm3::interp::Config;
 use vm3::tier_support::{interpret, run_prepared, Prepared, RegisterStack};
-use vm3::{Bank, Heap, RunError, Value, VerifiedProgram, DEFAULT_HEAP_LIMIT};
+use vm3::{Bank, Heap, RunError, Trap, Value, VerifiedProgram, DEFAULT_HEAP_LIMIT};
 
 /// How a module's functions run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -35,6 +36,11 @@ pub enum Tier {
 #[non_exhaustive]
 pub struct EngineOptions {
     pub tier: Tier,
+    /// Run limits: fuel ([`Limits::fuel`]) and interrupts ([`Store::interrupt_handle`]).
+    /// Off by default; when off, neither tier checks anything for them (compiled code
+    /// has no check at all). When on, both tiers check at every function entry and
+    /// loop header ([`vm3::Function::limit_checks`]), and stop at the same instruction.
+    pub run_limits: bool,
     /// Knobs of the compiler (tests use them to take rare code paths on purpose).
     pub compile: CompileOptions,
 }
@@ -112,7 +118,9 @@ impl Module {
             Tier::Interpreted => None,
             // SAFETY: the caller's contract.
             Tier::Compiled => {
-                Some(unsafe { CompiledCode::new(program, stencils, engine.inner.options.compile)? })
+                let mut options = engine.inner.options.compile;
+                options.run_limits = engine.inner.options.run_limits;
+                Some(unsafe { CompiledCode::new(program, stencils, options)? })
             }
         };
         Ok(Module {
@@ -164,6 +172,10 @@ pub struct Limits {
     /// Bytes a run may allocate on its heap before it traps with `heap limit exceeded`
     /// (default 256 MiB).
     pub heap_limit: usize,
+    /// Fuel of each call: one unit per function entry and loop iteration (each check of
+    /// [`vm3::Function::limit_checks`]); a call that needs more traps with `out of
+    /// fuel`. `None` (the default): no fuel limit. Needs [`EngineOptions::run_limits`].
+    pub fuel: Option<u64>,
 }
 
 impl Default for Limits {
@@ -172,6 +184,7 @@ impl Default for Limits {
         Limits {
             depth_limit: config.depth_limit,
             heap_limit: DEFAULT_HEAP_LIMIT,
+            fuel: None,
         }
     }
 }
@@ -185,6 +198,23 @@ pub struct Store {
     /// Made at the first call, and again when a call needs a larger one.
     stack: Option<RegisterStack>,
     limits: Limits,
+    /// Set by an [`InterruptHandle`]; cleared by the run it stops.
+    interrupt: Arc<AtomicU64>,
+}
+
+/// Stops the run of a store from another thread ([`Store::interrupt_handle`]).
+/// `Send + Sync`, cheap to clone.
+#[derive(Clone, Debug)]
+pub struct InterruptHandle {
+    flag: Arc<AtomicU64>,
+}
+
+impl InterruptHandle {
+    /// Makes the store's run in progress trap with `interrupted` at its next function
+    /// entry or loop header; if none is in progress, the next run does, at its entry.
+    pub fn interrupt(&self) {
+        self.flag.store(1, Ordering::Relaxed);
+    }
 }
 
 impl Store {
@@ -199,7 +229,20 @@ impl Store {
             heap: Heap::new(limits.heap_limit),
             stack: None,
             limits,
+            interrupt: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// A handle other threads can stop this store's runs with, if the engine has run
+    /// limits on ([`EngineOptions::run_limits`]; without them nothing would check it).
+    pub fn interrupt_handle(&self) -> Option<InterruptHandle> {
+        self.engine
+            .inner
+            .options
+            .run_limits
+            .then(|| InterruptHandle {
+                flag: self.interrupt.clone(),
+            })
     }
 
     pub fn limits(&self) -> Limits {
@@ -247,23 +290,39 @@ impl Func {
             depth_limit: store.limits.depth_limit,
             heap_limit: store.limits.heap_limit,
         };
+        let run_limits = module.engine.inner.options.run_limits;
+        if store.limits.fuel.is_some() && !run_limits {
+            return Err(RunError::Arguments(
+                "a fuel limit needs an engine with run limits on (EngineOptions::run_limits)"
+                    .into(),
+            ));
+        }
+        let limits = run_limits.then(|| (store.limits.fuel.unwrap_or(u64::MAX), &*store.interrupt));
         let program = module.prepared.program();
         let stack = match &mut store.stack {
             Some(stack) if stack.fits(program, config.depth_limit) => stack,
             slot => slot.insert(RegisterStack::new(program, config.depth_limit.max(1))?),
         };
-        run_prepared(
+        let result = run_prepared(
             &module.prepared,
             self.index,
             args,
             &config,
+            limits,
             &mut store.heap,
             stack,
             |prepared, run| match &module.code {
                 Some(code) => code.execute(prepared, run),
                 None => interpret(prepared, run),
             },
-        )
+        );
+        if let Err(RunError::Trap(t)) = &result {
+            if t.trap == Trap::Interrupted {
+                // The interrupt did its work; the store's next run starts afresh.
+                store.interrupt.store(0, Ordering::Relaxed);
+            }
+        }
+        result
     }
 
     /// The function with its signature checked once, for calls without `Value`s:

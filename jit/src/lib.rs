@@ -30,7 +30,8 @@ mod table {
 
 pub use compile::{CompileError, Options as CompileOptions};
 pub use engine::{
-    Engine, EngineOptions, Func, Limits, Module, Param, Params, Return, Store, Tier, TypedFunc,
+    Engine, EngineOptions, Func, InterruptHandle, Limits, Module, Param, Params, Return, Store,
+    Tier, TypedFunc,
 };
 pub use patch::PatchError;
 

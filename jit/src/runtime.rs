@@ -7,7 +7,7 @@ use std::ffi::c_void;
 use stencil_table::StencilSet;
 use stencils::helpers::HelperFns;
 use stencils::{Ctx, Exit, ExitKind, Trap};
-use vm3::tier_support::{BegunRun, Machine, Prepared};
+use vm3::tier_support::{BegunRun, Machine, Prepared, RunLimits};
 use vm3::{Heap, RunError, TrapInfo, VerifiedProgram};
 
 /// Native stack one level of compiled call nesting may use: the call stencil pushes
@@ -121,6 +121,7 @@ impl CompiledCode {
             frame,
             depth_limit,
             heap,
+            limits,
         } = run;
         let mut state = RunState {
             prepared,
@@ -134,6 +135,9 @@ impl CompiledCode {
             native_stack_limit: 0,
             heap: state.heap.view(),
             runtime: &mut state as *mut RunState as *mut c_void,
+            // SAFETY: the run's fuel counter (`run_prepared`); copied back below.
+            fuel: limits.map_or(0, |l| unsafe { *l.fuel }),
+            interrupt: limits.map_or(std::ptr::null(), |l| l.interrupt),
         };
         let entry_fn: Entry = unsafe {
             std::mem::transmute(
@@ -168,6 +172,10 @@ impl CompiledCode {
             }
         })
         .map_err(|e| native_stack_error(depth_limit, format!("{needed} bytes: {e}")))?;
+        if let Some(limits) = limits {
+            // SAFETY: the run's fuel counter, which outlives the run.
+            unsafe { *limits.fuel = ctx.fuel };
+        }
         let status = ctx.exit;
         if status == Exit::NONE {
             return Ok(bits);
@@ -272,9 +280,15 @@ helper! {
         };
         let state = unsafe { &mut *(ctx.runtime as *mut RunState) };
         let heap: *mut Heap = &mut *state.heap;
-        // SAFETY: compiled code is stopped in this helper; the heap is the run's.
+        // The interpreter goes on counting the fuel compiled code counts.
+        let limits = (!ctx.interrupt.is_null()).then(|| RunLimits {
+            fuel: &mut ctx.fuel,
+            interrupt: ctx.interrupt,
+        });
+        // SAFETY: compiled code is stopped in this helper; the heap and the limits are
+        // the run's.
         let mut machine =
-            unsafe { Machine::new(state.prepared, state.depth_limit, ctx.depth, heap) };
+            unsafe { Machine::new(state.prepared, state.depth_limit, ctx.depth, heap, limits) };
         // A panic must not unwind through compiled frames, which have no unwind tables.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
             machine.execute(func as usize, pc as usize, frame)

@@ -3,6 +3,7 @@
 
 use crate::{load, Failure};
 use std::path::Path;
+use std::time::Duration;
 use vm3::{Bank, Function, RunError, Value, VerifiedProgram};
 
 /// The largest `--depth-limit` accepted. Compiled calls nest on the native stack, which
@@ -23,6 +24,10 @@ pub enum Tier {
 pub struct Limits {
     pub depth: Option<u64>,
     pub heap: Option<usize>,
+    /// Fuel of the run (`--fuel`).
+    pub fuel: Option<u64>,
+    /// Time after which the run is interrupted (`--timeout`).
+    pub timeout: Option<Duration>,
     /// The largest file read.
     pub file_bytes: u64,
 }
@@ -44,7 +49,8 @@ pub fn run(
     if let Some(limit) = limits.heap {
         run_limits.heap_limit = limit;
     }
-    let value = run_in(&program, tier, entry, &args, run_limits)?;
+    run_limits.fuel = limits.fuel;
+    let value = run_in(&program, tier, entry, &args, run_limits, limits.timeout)?;
     let mut line = format_value(&value);
     line.push(b'\n');
     crate::emit_bytes(&line);
@@ -52,16 +58,27 @@ pub fn run(
 }
 
 /// Runs `entry` in `tier` (compiling first for the JIT) through the embedding
-/// interface, as an embedder would.
+/// interface, as an embedder would; with run limits on when there is fuel or a
+/// timeout, which a timer thread enforces through the store's interrupt handle.
 pub fn run_in(
     program: &VerifiedProgram,
     tier: Tier,
     entry: &str,
     args: &[Value],
     limits: jit::Limits,
+    timeout: Option<Duration>,
 ) -> Result<Value, Failure> {
-    let module = module(program, tier)?;
+    let mut options = engine_options(tier);
+    options.run_limits = limits.fuel.is_some() || timeout.is_some();
+    let module = module_with(program, options)?;
     let mut store = jit::Store::with_limits(module.engine(), limits);
+    if let (Some(timeout), Some(handle)) = (timeout, store.interrupt_handle()) {
+        // Detached: it may outlive the run, and the process ends after the run.
+        std::thread::spawn(move || {
+            std::thread::sleep(timeout);
+            handle.interrupt();
+        });
+    }
     let result = module
         .func(entry)
         .and_then(|func| func.call(&mut store, args));
@@ -87,7 +104,14 @@ pub fn engine_options(tier: Tier) -> jit::EngineOptions {
 /// A module of `program` for `tier` on an engine of its own; a compile failure is an
 /// internal error, since the program is verified.
 pub fn module(program: &VerifiedProgram, tier: Tier) -> Result<jit::Module, Failure> {
-    let engine = jit::Engine::new(engine_options(tier));
+    module_with(program, engine_options(tier))
+}
+
+fn module_with(
+    program: &VerifiedProgram,
+    options: jit::EngineOptions,
+) -> Result<jit::Module, Failure> {
+    let engine = jit::Engine::new(options);
     jit::Module::new(&engine, program).map_err(|e| {
         Failure::Internal(format!(
             "internal error: the JIT cannot compile this program: {e}"
@@ -98,6 +122,16 @@ pub fn module(program: &VerifiedProgram, tier: Tier) -> Result<jit::Module, Fail
 /// Compiles with the JIT.
 pub fn compile(program: &VerifiedProgram) -> Result<jit::Module, Failure> {
     module(program, Tier::Jit)
+}
+
+/// A `--timeout`: seconds, a positive finite number (fractions allowed).
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("`{text}` is not a positive number of seconds"))
 }
 
 /// Parses command-line arguments by the parameter banks of `func`.

@@ -13,6 +13,7 @@
 use crate::stack::{clear_frame, RegisterStack, DEFAULT_DEPTH_LIMIT};
 use crate::{Const, Function, Heap, RunError, TrapInfo, Value, VerifiedProgram};
 use crate::{DEFAULT_HEAP_LIMIT, NOT_A_STRING};
+use std::sync::atomic::{AtomicU64, Ordering};
 use stencils::heap::HeapView;
 use stencils::{
     dispatch, Bank, Callee, ConstF64, ConstI64, ConstStr, Dest, Flow, Inst, RegC, RegF, RegI,
@@ -72,13 +73,16 @@ pub fn run_on(
         .ok_or_else(|| RunError::Arguments(format!("no function named `{entry}`")))?;
     let prepared = Prepared::new(program.clone());
     let mut stack = RegisterStack::new(program, config.depth_limit.max(1))?;
-    run_prepared(&prepared, func, args, config, heap, &mut stack, interpret)
+    run_prepared(
+        &prepared, func, args, config, None, heap, &mut stack, interpret,
+    )
 }
 
 /// The interpreter as a tier: executes a begun run.
 pub fn interpret(prepared: &Prepared, run: BegunRun<'_>) -> Result<u64, RunError> {
-    // SAFETY: the heap began this run and is ours until it ends.
-    let mut machine = unsafe { Machine::new(prepared, run.depth_limit, 1, run.heap) };
+    // SAFETY: the heap began this run and is ours until it ends; the limits' pointers
+    // are the run's (`run_prepared`).
+    let mut machine = unsafe { Machine::new(prepared, run.depth_limit, 1, run.heap, run.limits) };
     // SAFETY: verified program, sized stack (module docs).
     unsafe { machine.execute(run.func, 0, run.frame) }.map_err(RunError::Trap)
 }
@@ -93,17 +97,31 @@ pub struct BegunRun<'a> {
     /// The depth limit the stack was sized for.
     pub depth_limit: u64,
     pub heap: &'a mut Heap,
+    /// The run limits, when the run has them: the fuel left (a tier that keeps it
+    /// elsewhere while it runs writes back what is left) and the interrupt flag.
+    pub limits: Option<RunLimits>,
+}
+
+/// A run's limits as the tiers reach them.
+#[derive(Clone, Copy, Debug)]
+pub struct RunLimits {
+    /// Fuel left: one unit per check (see [`crate::Function::limit_checks`]).
+    pub fuel: *mut u64,
+    /// Non-zero when another thread asks the run to stop.
+    pub interrupt: *const AtomicU64,
 }
 
 /// What every tier does around executing a program: begins the run on `heap` (limit,
 /// constants), places the arguments on `stack` (made anew when it does not fit the
 /// program and the depth limit), calls `execute`, reads the result out of the heap, and
 /// ends the run whatever happened.
+#[allow(clippy::too_many_arguments)] // What a run is made of; one caller per tier.
 pub fn run_prepared(
     prepared: &Prepared,
     func: usize,
     args: &[Value],
     config: &Config,
+    limits: Option<(u64, &AtomicU64)>,
     heap: &mut Heap,
     stack: &mut RegisterStack,
     execute: impl FnOnce(&Prepared, BegunRun<'_>) -> Result<u64, RunError>,
@@ -121,6 +139,11 @@ pub fn run_prepared(
     }
     heap.set_limit(config.heap_limit);
     heap.begin_run(program);
+    let mut fuel = limits.map_or(0, |(fuel, _)| fuel);
+    let limits = limits.map(|(_, interrupt)| RunLimits {
+        fuel: &mut fuel,
+        interrupt,
+    });
     let result = stack
         .place_arguments(program, func, args, heap)
         .and_then(|()| {
@@ -129,6 +152,7 @@ pub fn run_prepared(
                 frame: stack.base(),
                 depth_limit: config.depth_limit,
                 heap: &mut *heap,
+                limits,
             };
             let bits = execute(prepared, run)?;
             heap.value_of(program.functions[func].result, bits)
@@ -146,6 +170,8 @@ pub struct Prepared {
 }
 
 struct PreparedFn {
+    /// Where a run with limits checks them ([`Function::limit_checks`]).
+    limit_checks: Vec<bool>,
     /// Constant-pool entries as register bits; a string constant holds its program-wide
     /// number (its handle is in the heap's table of constants).
     consts: Vec<u64>,
@@ -161,6 +187,7 @@ impl Prepared {
             .iter()
             .zip(string_ids)
             .map(|(func, ids)| PreparedFn {
+                limit_checks: func.limit_checks(),
                 consts: func
                     .consts
                     .iter()
@@ -217,6 +244,8 @@ pub struct Machine<'a> {
     depth_limit: u64,
     /// Arguments of a tail call, staged while the frame is rebuilt.
     staged: Vec<u64>,
+    /// The run limits, if the run has them.
+    limits: Option<RunLimits>,
     /// The run's heap. A raw pointer: compiled code that deoptimised hands its heap to
     /// a machine from inside a helper.
     heap: *mut Heap,
@@ -228,12 +257,13 @@ impl<'a> Machine<'a> {
     ///
     /// # Safety
     /// `heap` must point to a heap that has begun the run, outlives the machine, and is
-    /// used by nothing else while the machine executes.
+    /// used by nothing else while the machine executes; so must the limits' pointers.
     pub unsafe fn new(
         prog: &'a Prepared,
         depth_limit: u64,
         depth: u64,
         heap: *mut Heap,
+        limits: Option<RunLimits>,
     ) -> Machine<'a> {
         Machine {
             prog,
@@ -247,6 +277,7 @@ impl<'a> Machine<'a> {
             depth,
             depth_limit,
             staged: Vec::new(),
+            limits,
             heap,
             view: unsafe { (*heap).view() },
         }
@@ -298,10 +329,31 @@ impl<'a> Machine<'a> {
         pc: usize,
         frame: *mut u64,
     ) -> Result<u64, TrapInfo> {
+        // Two loops, so that a run without limits does not test for them per instruction.
+        if self.limits.is_some() {
+            unsafe { self.execute_loop::<true>(func, pc, frame) }
+        } else {
+            unsafe { self.execute_loop::<false>(func, pc, frame) }
+        }
+    }
+
+    /// [`Machine::execute`], checking the run limits where `LIMITS`.
+    #[inline(always)]
+    unsafe fn execute_loop<const LIMITS: bool>(
+        &mut self,
+        func: usize,
+        pc: usize,
+        frame: *mut u64,
+    ) -> Result<u64, TrapInfo> {
         self.enter(func, frame);
         let mut code: *const Inst = self.prog.func(func).code.as_ptr();
         let mut pc = pc;
         loop {
+            if LIMITS && self.prog.funcs[self.func].limit_checks[pc] {
+                if let Some(trap) = self.check_limits() {
+                    return Err(self.trap_info(trap, pc));
+                }
+            }
             // SAFETY: pc stays inside the function: verified targets, no fall-off.
             let inst = unsafe { *code.add(pc) };
             match dispatch(self, inst) {
@@ -473,6 +525,22 @@ impl Tier for Machine<'_> {
         self.staged = staged;
         self.enter(callee.0, frame);
         Flow::TailCall
+    }
+
+    #[inline(always)]
+    fn check_limits(&mut self) -> Option<Trap> {
+        let limits = self.limits?;
+        // SAFETY: `new`'s contract: the pointers are the run's.
+        unsafe {
+            if (*limits.interrupt).load(Ordering::Relaxed) != 0 {
+                return Some(Trap::Interrupted);
+            }
+            if *limits.fuel == 0 {
+                return Some(Trap::OutOfFuel);
+            }
+            *limits.fuel -= 1;
+        }
+        None
     }
 
     #[inline(always)]

@@ -35,6 +35,6 @@ pub mod interp {
 /// its functions have safety contracts of their own.
 #[doc(hidden)]
 pub mod tier_support {
-    pub use crate::machine::{interpret, run_prepared, BegunRun, Machine, Prepared};
+    pub use crate::machine::{interpret, run_prepared, BegunRun, Machine, Prepared, RunLimits};
     pub use crate::stack::RegisterStack;
 }

@@ -120,6 +120,33 @@ impl Function {
     pub fn frame_slots(&self) -> usize {
         self.regs.total()
     }
+
+    /// Where a run with run limits checks them (fuel, interrupt), per instruction: the
+    /// entry (instruction 0, so every call and tail call is counted) and every target
+    /// of a backward branch (so every loop iteration is). Both tiers check at the start
+    /// of these instructions however they are reached, so they stop at the same one.
+    pub fn limit_checks(&self) -> Vec<bool> {
+        let mut checks = vec![false; self.code.len()];
+        if let Some(entry) = checks.first_mut() {
+            *entry = true;
+        }
+        for (pc, inst) in self.code.iter().enumerate() {
+            let Some(op) = stencils::Opcode::from_u8(inst.code) else {
+                continue;
+            };
+            for &(field, kind) in op.info().operands {
+                if kind == stencils::OperandKind::Target {
+                    let target = inst.field(field) as i16;
+                    if let Ok(target) = usize::try_from(target) {
+                        if target <= pc && target < checks.len() {
+                            checks[target] = true;
+                        }
+                    }
+                }
+            }
+        }
+        checks
+    }
 }
 
 /// A whole program: functions calling each other by index.
