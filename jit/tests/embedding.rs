@@ -2,6 +2,10 @@
 //! `readme_example`, checked line for line, and run; a module shared by threads, each
 //! with its own store; typed calls; limits that hold (issue 10, item 5).
 
+#[path = "common/kernels.rs"]
+#[allow(dead_code)] // `outcome` is for the other users.
+mod common_kernels;
+
 use jit::{Engine, EngineOptions, Limits, Module, Store, Tier};
 use std::error::Error;
 use vm3::{RunError, Trap, Value, VerifiedProgram};
@@ -306,4 +310,165 @@ fn a_depth_limit_beyond_the_address_space_is_a_clear_error() {
             other => panic!("{other:?}"),
         }
     }
+}
+
+fn limited_engines() -> [Engine; 2] {
+    [Tier::Compiled, Tier::Interpreted].map(|tier| {
+        let mut options = EngineOptions::default();
+        options.tier = tier;
+        options.run_limits = true;
+        Engine::new(options)
+    })
+}
+
+const SPIN: &str = "
+func main() -> i64
+loop:
+    Jump        loop
+end
+";
+
+fn expect_trap(result: Result<Value, RunError>, trap: Trap, function: &str, pc: u32) {
+    match result {
+        Err(RunError::Trap(t)) => assert_eq!(
+            (t.trap, t.function.as_str(), t.pc),
+            (trap, function, pc),
+            "{t}"
+        ),
+        other => panic!("expected {trap:?} in {function} at {pc}, got {other:?}"),
+    }
+}
+
+/// Issue 9: an interrupt from another thread stops a run that would never end, in both
+/// tiers, with the trap `interrupted`; the store runs again afterwards.
+#[test]
+fn an_interrupt_from_another_thread_stops_a_run() {
+    let program = assemble(SPIN);
+    for engine in limited_engines() {
+        let module = Module::new(&engine, &program).unwrap();
+        let main = module.func("main").unwrap();
+        let mut store = Store::new(&engine);
+        let handle = store.interrupt_handle().expect("run limits are on");
+        let stopper = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            handle.interrupt();
+        });
+        expect_trap(main.call(&mut store, &[]), Trap::Interrupted, "main", 0);
+        stopper.join().unwrap();
+        // The interrupt is spent: with fuel, the next run ends by running out of it.
+        let mut limits = Limits::default();
+        limits.fuel = Some(1000);
+        store.set_limits(limits);
+        expect_trap(main.call(&mut store, &[]), Trap::OutOfFuel, "main", 0);
+        eprintln!("{}: interrupted, then out of fuel", tier_name(&engine));
+    }
+}
+
+/// An interrupt while no run is in progress stops the next run at its entry.
+#[test]
+fn an_interrupt_between_runs_stops_the_next_run() {
+    let program = assemble(FIB);
+    for engine in limited_engines() {
+        let f = Module::new(&engine, &program).unwrap().func("fib").unwrap();
+        let mut store = Store::new(&engine);
+        store.interrupt_handle().unwrap().interrupt();
+        expect_trap(
+            f.call(&mut store, &[Value::I64(10)]),
+            Trap::Interrupted,
+            "fib",
+            0,
+        );
+        assert_eq!(
+            f.call(&mut store, &[Value::I64(10)]).unwrap(),
+            Value::I64(55)
+        );
+    }
+}
+
+/// Fuel counts function entries and loop headers: `fib(n)` makes `fib_calls(n)`
+/// calls, so it needs that much fuel (plus none for loops: it has none), in both tiers.
+#[test]
+fn fuel_counts_entries_and_runs_out_exactly() {
+    fn fib_calls(n: i64) -> u64 {
+        if n < 2 {
+            1
+        } else {
+            1 + fib_calls(n - 1) + fib_calls(n - 2)
+        }
+    }
+    let program = assemble(FIB);
+    for engine in limited_engines() {
+        let f = Module::new(&engine, &program).unwrap().func("fib").unwrap();
+        let needed = fib_calls(15);
+        let mut limits = Limits::default();
+        let mut store = Store::new(&engine);
+        limits.fuel = Some(needed);
+        store.set_limits(limits);
+        assert_eq!(
+            f.call(&mut store, &[Value::I64(15)]).unwrap(),
+            Value::I64(610)
+        );
+        limits.fuel = Some(needed - 1);
+        store.set_limits(limits);
+        expect_trap(
+            f.call(&mut store, &[Value::I64(15)]),
+            Trap::OutOfFuel,
+            "fib",
+            0,
+        );
+    }
+}
+
+/// Without run limits there is no check in compiled code (it is smaller), no interrupt
+/// handle, and a fuel limit is refused rather than ignored.
+#[test]
+fn without_run_limits_nothing_is_checked_and_fuel_is_refused() {
+    let program = assemble(FIB);
+    let plain = Module::new(&Engine::default(), &program).unwrap();
+    let [limited, _] = limited_engines();
+    let checked = Module::new(&limited, &program).unwrap();
+    assert!(
+        plain.code_bytes() < checked.code_bytes(),
+        "{} bytes without checks, {} with",
+        plain.code_bytes(),
+        checked.code_bytes()
+    );
+    let mut store = Store::new(plain.engine());
+    assert!(store.interrupt_handle().is_none());
+    let mut limits = Limits::default();
+    limits.fuel = Some(10);
+    store.set_limits(limits);
+    let r = plain
+        .func("fib")
+        .unwrap()
+        .call(&mut store, &[Value::I64(3)]);
+    assert!(matches!(r, Err(RunError::Arguments(_))), "{r:?}");
+}
+
+/// Every kernel, with a range of fuel amounts: both tiers end the same way (the
+/// kernels include deopts, where the interpreter goes on counting compiled code's fuel).
+#[test]
+fn kernels_run_out_of_fuel_at_the_same_place_in_both_tiers() {
+    let [compiled, interpreted] = limited_engines();
+    let mut out_of_fuel = 0;
+    for kernel in common_kernels::kernels() {
+        let c = Module::new(&compiled, &kernel.program).unwrap();
+        let i = Module::new(&interpreted, &kernel.program).unwrap();
+        let (fc, fi) = (c.func("main").unwrap(), i.func("main").unwrap());
+        let (mut sc, mut si) = (Store::new(&compiled), Store::new(&interpreted));
+        for (args, _) in &kernel.runs {
+            for fuel in [0, 1, 2, 5, 17, 100, 1000, 10_000] {
+                let mut limits = Limits::default();
+                limits.fuel = Some(fuel);
+                sc.set_limits(limits);
+                si.set_limits(limits);
+                let (a, b) = (fi.call(&mut si, args), fc.call(&mut sc, args));
+                assert_eq!(a, b, "{} {args:?} with fuel {fuel}", kernel.name);
+                if matches!(&a, Err(RunError::Trap(t)) if t.trap == Trap::OutOfFuel) {
+                    out_of_fuel += 1;
+                }
+            }
+        }
+    }
+    assert!(out_of_fuel > 50, "only {out_of_fuel} runs ran out of fuel");
 }
