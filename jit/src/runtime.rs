@@ -281,7 +281,7 @@ helper! {
         let state = unsafe { &mut *(ctx.runtime as *mut RunState) };
         let heap: *mut Heap = &mut *state.heap;
         // The interpreter goes on counting the fuel compiled code counts.
-        let limits = (!ctx.interrupt.is_null()).then(|| RunLimits {
+        let limits = (!ctx.interrupt.is_null()).then_some(RunLimits {
             fuel: &mut ctx.fuel,
             interrupt: ctx.interrupt,
         });
