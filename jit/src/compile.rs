@@ -31,9 +31,6 @@ pub struct Options {
     /// Use only the target's baseline instruction set, as on a CPU without optional
     /// extensions such as x86-64's FMA (tests use this to exercise the fallbacks).
     pub baseline_cpu: bool,
-    /// Check the run limits (fuel, interrupt) at every function entry and loop header
-    /// (`EngineOptions::run_limits`); without it compiled code has no such check.
-    pub run_limits: bool,
 }
 
 /// A compile that failed. For a verified program this means a bug or a stencil table
@@ -82,10 +79,13 @@ pub struct Compiled {
     pub code_len: usize,
 }
 
+/// `run_limits`: check the run limits (fuel, interrupt) at every function entry and
+/// loop header (`EngineOptions::run_limits`); without it compiled code has no check.
 pub fn compile(
     program: &VerifiedProgram,
     stencils: &StencilSet,
     options: Options,
+    run_limits: bool,
 ) -> Result<Compiled, CompileError> {
     let cpu = if options.baseline_cpu {
         lower::CpuFeatures::baseline()
@@ -106,7 +106,7 @@ pub fn compile(
         program,
         &assignments,
         cpu,
-        options.run_limits,
+        run_limits,
         std::mem::take(&mut buffers.pieces),
         std::mem::take(&mut buffers.inst_start),
     );

@@ -118,9 +118,10 @@ impl Module {
             Tier::Interpreted => None,
             // SAFETY: the caller's contract.
             Tier::Compiled => {
-                let mut options = engine.inner.options.compile;
-                options.run_limits = engine.inner.options.run_limits;
-                Some(unsafe { CompiledCode::new(program, stencils, options)? })
+                let options = &engine.inner.options;
+                Some(unsafe {
+                    CompiledCode::new(program, stencils, options.compile, options.run_limits)?
+                })
             }
         };
         Ok(Module {
@@ -471,3 +472,15 @@ params!(A, B, C);
 params!(A, B, C, D);
 params!(A, B, C, D, E);
 params!(A, B, C, D, E, F);
+
+/// What the interface promises about threads, checked when the crate builds.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    const fn send<T: Send>() {}
+    send_sync::<Engine>();
+    send_sync::<Module>();
+    send_sync::<Func>();
+    send_sync::<TypedFunc<(i64,), i64>>();
+    send_sync::<InterruptHandle>();
+    send::<Store>();
+};

@@ -68,7 +68,8 @@ pub fn host_stencils() -> &'static StencilSet<'static> {
 }
 
 impl CompiledCode {
-    /// Compiles every function of `program` with `stencils`.
+    /// Compiles every function of `program` with `stencils`, with the run-limit checks
+    /// if `run_limits`.
     ///
     /// # Safety
     /// Running the result runs the table's machine code: `stencils` must be a table
@@ -78,9 +79,10 @@ impl CompiledCode {
         program: &VerifiedProgram,
         stencils: &StencilSet<'_>,
         options: Options,
+        run_limits: bool,
     ) -> Result<CompiledCode, CompileError> {
         Ok(CompiledCode {
-            compiled: compile::compile(program, stencils, options)?,
+            compiled: compile::compile(program, stencils, options, run_limits)?,
         })
     }
 

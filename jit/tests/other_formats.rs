@@ -81,13 +81,11 @@ const OPTIONS: [Options; 2] = [
         force_trampolines: false,
         force_got: false,
         baseline_cpu: false,
-        run_limits: false,
     },
     Options {
         force_trampolines: true,
         force_got: true,
         baseline_cpu: true,
-        run_limits: false,
     },
 ];
 

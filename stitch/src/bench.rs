@@ -88,32 +88,38 @@ pub fn bench(options: &Options) -> Result<(), Failure> {
         geomean(&vs_native)
     );
     let calls = if options.quick { 20_000 } else { 200_000 };
-    let (interp, jit) = (
-        call_cost(run::Tier::Interp, calls)?,
-        call_cost(run::Tier::Jit, calls)?,
-    );
-    outln!(
-        "one call of a tiny function through the embedding API (TypedFunc, store reused; best of 5 x {calls} calls): interp {}, jit {}",
-        fmt_time(interp),
-        fmt_time(jit)
-    );
+    for run_limits in [false, true] {
+        let interp = call_cost(run::Tier::Interp, calls, run_limits)?;
+        let jit = call_cost(run::Tier::Jit, calls, run_limits)?;
+        outln!(
+            "one call of a tiny function through the embedding API (TypedFunc, store reused; best of 5 x {calls} calls{}): interp {}, jit {}",
+            if run_limits { "; run limits on, fuel to spare" } else { "" },
+            fmt_time(interp),
+            fmt_time(jit)
+        );
+    }
     Ok(())
 }
 
 /// A function of two instructions, the embedding interface's fixed cost per call.
 const TINY: &str = "func main(i64) -> i64\n    AddI64K i0, i0, 1\n    ReturnI64 i0\nend\n";
 
-/// The cost of one call of [`TINY`] in `tier` through a `TypedFunc` with a kept store:
-/// the best of five batches of `calls` calls, divided by `calls`.
-fn call_cost(tier: run::Tier, calls: u32) -> Result<Duration, Failure> {
+/// The cost of one call of [`TINY`] in `tier` through a `TypedFunc` with a kept store
+/// (with run limits on and fuel to spare, or off): the best of five batches of `calls`
+/// calls, divided by `calls`.
+fn call_cost(tier: run::Tier, calls: u32, run_limits: bool) -> Result<Duration, Failure> {
     let internal = |what: String| Failure::Internal(format!("error: call cost: {what}"));
     let program = load::assemble(TINY, "tiny.vm3")?;
-    let module = run::module(&program, tier)?;
+    let mut options = run::engine_options(tier);
+    options.run_limits = run_limits;
+    let module = run::module_with(&program, options)?;
     let tiny = module
         .func("main")
         .and_then(|f| f.typed::<(i64,), i64>())
         .map_err(|e| internal(e.to_string()))?;
-    let mut store = jit::Store::new(module.engine());
+    let mut limits = jit::Limits::default();
+    limits.fuel = run_limits.then_some(u64::MAX);
+    let mut store = jit::Store::with_limits(module.engine(), limits);
     let (best, last) = best_of(5, || {
         let mut x = 0;
         for _ in 0..calls {

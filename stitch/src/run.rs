@@ -107,7 +107,8 @@ pub fn module(program: &VerifiedProgram, tier: Tier) -> Result<jit::Module, Fail
     module_with(program, engine_options(tier))
 }
 
-fn module_with(
+/// A module of `program` on an engine of its own with `options`.
+pub fn module_with(
     program: &VerifiedProgram,
     options: jit::EngineOptions,
 ) -> Result<jit::Module, Failure> {
