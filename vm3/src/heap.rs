@@ -142,7 +142,7 @@ impl Heap {
 
     /// Starts a run of `program`: frees whatever an earlier run left, moves to a new
     /// generation and provides the program's string constants (numbered as
-    /// [`crate::Program::string_constants`] numbers them): allocated when the heap last
+    /// [`crate::Program::string_constant_ids`] numbers them): allocated when the heap last
     /// ran another program, else kept and restamped with the new generation.
     pub fn begin_run(&mut self, program: &VerifiedProgram) {
         self.end_run();
