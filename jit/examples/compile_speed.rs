@@ -52,15 +52,16 @@ fn main() {
         }
         let program = big.verify().expect("verify");
         let insts: usize = program.functions.iter().map(|f| f.code.len()).sum();
+        let engine = jit::Engine::default();
         let start = Instant::now();
         let (mut runs, mut bytes) = (0, 0);
         while match fixed_runs {
             Some(n) => runs < n,
             None => start.elapsed().as_millis() < 500 || runs < 3,
         } {
-            bytes = jit::CompiledProgram::new(&program)
+            bytes = jit::Module::new(&engine, &program)
                 .expect("compile")
-                .code_len();
+                .code_bytes();
             runs += 1;
         }
         let secs = start.elapsed().as_secs_f64() / runs as f64;

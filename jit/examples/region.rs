@@ -10,7 +10,8 @@ fn main() {
         .expect("assemble")
         .verify()
         .expect("verify");
-    let compiled = jit::CompiledProgram::new(&program).expect("compile");
+    let module = jit::Module::new(&jit::Engine::default(), &program).expect("compile");
+    let compiled = jit::testing::compiled_code(&module).expect("compiled");
     std::fs::write(&out, &compiled.region_bytes()[..compiled.code_len()]).expect("write");
     for f in 0..program.functions.len() {
         let code = compiled.function_code(f);
@@ -18,7 +19,7 @@ fn main() {
             "{} entry {:#x} prologue {:?}",
             program.functions[f].name, code.entry, code.prologue
         );
-        for (pc, r) in code.insts.iter().enumerate() {
+        for (pc, r) in compiled.inst_code(f).iter().enumerate() {
             println!(
                 "  {pc:3} {:#06x}..{:#06x} {}",
                 r.start,

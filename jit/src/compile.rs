@@ -103,10 +103,13 @@ pub struct Compiled {
     pub code_len: usize,
 }
 
+/// `run_limits`: check the run limits (fuel, interrupt) at every function entry and
+/// loop header (`EngineOptions::run_limits`); without it compiled code has no check.
 pub fn compile(
     program: &VerifiedProgram,
     stencils: &StencilSet,
     options: Options,
+    run_limits: bool,
 ) -> Result<Compiled, CompileError> {
     let cpu = if options.baseline_cpu {
         lower::CpuFeatures::baseline()
@@ -127,6 +130,7 @@ pub fn compile(
         program,
         &assignments,
         cpu,
+        run_limits,
         std::mem::take(&mut buffers.pieces),
         std::mem::take(&mut buffers.inst_start),
     );

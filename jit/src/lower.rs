@@ -167,6 +167,7 @@ pub fn lower(
     program: &Program,
     assignments: &[Assignment],
     cpu: CpuFeatures,
+    run_limits: bool,
     mut pieces: Vec<Piece>,
     mut inst_start: Vec<u32>,
 ) -> Lowered {
@@ -206,8 +207,15 @@ pub fn lower(
             assignments,
             assignment,
         };
+        // Run limits: a check first in each instruction `limit_checks` names, so that
+        // branches to it run the check too (`CheckLimits`; none without run limits).
+        let limit_checks = run_limits.then(|| func.limit_checks());
         for (pc, &inst) in func.code.iter().enumerate() {
             lowered.inst_start.push(lowered.pieces.len() as u32);
+            if limit_checks.as_ref().is_some_and(|checks| checks[pc]) {
+                let check = variant(internal_stencil(Internal::CheckLimits), [Loc::Frame; 3]);
+                lowered.pieces.push(piece(check, pc as u32, [known(0); 4]));
+            }
             lower_inst(
                 &context,
                 pc as u32,

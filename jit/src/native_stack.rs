@@ -59,11 +59,30 @@ fn stack_pointer() -> usize {
     std::hint::black_box(&here) as *const u8 as usize
 }
 
+thread_local! {
+    /// The current thread's floor, asked once per thread: asking costs a read of
+    /// `/proc/self/maps` on Linux (glibc's `pthread_getattr_np` for the main thread),
+    /// tens of microseconds, and a thread's stack does not move.
+    static FLOOR: std::cell::Cell<Option<Option<usize>>> = const { std::cell::Cell::new(None) };
+}
+
+/// [`current_floor`], asked once per thread.
+fn cached_floor() -> Option<usize> {
+    FLOOR.with(|cached| {
+        cached.get().unwrap_or_else(|| {
+            let floor = current_floor();
+            cached.set(Some(floor));
+            floor
+        })
+    })
+}
+
 /// Runs `f` with at least `needed` bytes of native stack below the current frame.
-pub fn with_stack<R: Send>(needed: usize, f: impl FnOnce() -> R + Send) -> R {
-    if let Some(floor) = current_floor() {
+/// Fails only when a thread with a stack that large cannot be made.
+pub fn with_stack<R: Send>(needed: usize, f: impl FnOnce() -> R + Send) -> std::io::Result<R> {
+    if let Some(floor) = cached_floor() {
         if stack_pointer().saturating_sub(floor) >= needed {
-            return f();
+            return Ok(f());
         }
     }
     // A thread whose stack is `needed` plus room for the thread's own start-up frames
@@ -72,11 +91,10 @@ pub fn with_stack<R: Send>(needed: usize, f: impl FnOnce() -> R + Send) -> R {
     std::thread::scope(|scope| {
         let worker = std::thread::Builder::new()
             .name("jit".into())
-            .stack_size(needed + SLACK)
-            .spawn_scoped(scope, f)
-            .expect("spawn a thread for compiled code");
+            .stack_size(needed.saturating_add(SLACK))
+            .spawn_scoped(scope, f)?;
         match worker.join() {
-            Ok(r) => r,
+            Ok(r) => Ok(r),
             Err(panic) => std::panic::resume_unwind(panic),
         }
     })
@@ -89,7 +107,7 @@ mod tests {
     #[test]
     fn the_closure_runs_with_the_room_asked_for() {
         for needed in [64 * 1024, 64 << 20] {
-            let (sp, floor) = with_stack(needed, || (stack_pointer(), current_floor()));
+            let (sp, floor) = with_stack(needed, || (stack_pointer(), current_floor())).unwrap();
             let floor = floor.expect("Linux reports a thread's stack");
             assert!(floor < sp);
             assert!(sp - floor >= needed, "{needed}: {}", sp - floor);

@@ -7,8 +7,8 @@ use std::ffi::c_void;
 use stencil_table::StencilSet;
 use stencils::helpers::HelperFns;
 use stencils::{Ctx, Exit, ExitKind, Trap};
-use vm3::interp::{BegunRun, Config, Machine, Prepared};
-use vm3::{Heap, RunError, TrapInfo, Value, VerifiedProgram};
+use vm3::tier_support::{BegunRun, Machine, Prepared, RunLimits};
+use vm3::{Heap, RunError, TrapInfo, VerifiedProgram};
 
 /// Native stack one level of compiled call nesting may use: the call stencil pushes
 /// three registers and a return address (32 bytes on x86-64 and aarch64, 40 with
@@ -61,12 +61,12 @@ type Entry = unsafe extern "C" fn(
     f64,
 ) -> u64;
 
-/// A verified program compiled to native code for this machine.
-pub struct CompiledProgram {
+/// A verified program's functions compiled to native code for this machine (what a
+/// compiled [`crate::Module`] holds beside the program).
+pub struct CompiledCode {
     /// Declared first so that it is dropped first: a debugger is told the code is gone
     /// before it is unmapped.
     _debugger: Option<gdb_jit::Registration>,
-    program: VerifiedProgram,
     compiled: Compiled,
 }
 
@@ -75,48 +75,21 @@ pub fn host_stencils() -> &'static StencilSet<'static> {
     &crate::table::STENCILS
 }
 
-impl CompiledProgram {
-    /// Compiles every function of `program` with the host's stencils.
-    pub fn new(program: &VerifiedProgram) -> Result<CompiledProgram, CompileError> {
-        CompiledProgram::with_options(program, Options::default())
-    }
-
-    pub fn with_options(
-        program: &VerifiedProgram,
-        options: Options,
-    ) -> Result<CompiledProgram, CompileError> {
-        // SAFETY: the host's own table, harvested by this build for this target.
-        unsafe { CompiledProgram::with_stencils(program, host_stencils(), options) }
-    }
-
-    /// Compiles with another stencil table. Its code must run on this machine: the same
-    /// CPU and the stencil convention of this build (on x86-64 every OS's stencils use
-    /// `sysv64`, so tests run the tables harvested for macOS and Windows here to execute
-    /// their relocation forms, which no Linux table has).
+impl CompiledCode {
+    /// Compiles every function of `program` with `stencils`, with the run-limit checks
+    /// if `run_limits`.
     ///
     /// # Safety
     /// Running the result runs the table's machine code: `stencils` must be a table
     /// harvested by `stencil-harvest` from this workspace's stencils, for this CPU and
     /// this build's stencil convention (a table of other bytes runs whatever they are).
-    /// Hence `unsafe` (issue 10: as a safe function, a forged table crashed safe code):
-    ///
-    /// ```compile_fail
-    /// fn compile(p: &vm3::VerifiedProgram, table: &stencil_table::StencilSet<'_>) {
-    ///     let _ = jit::CompiledProgram::with_stencils(p, table, jit::Options::default());
-    /// }
-    /// ```
-    /// ```no_run
-    /// fn compile(p: &vm3::VerifiedProgram, table: &stencil_table::StencilSet<'_>) {
-    ///     // SAFETY: (the caller's) a table harvested for this machine.
-    ///     let _ = unsafe { jit::CompiledProgram::with_stencils(p, table, jit::Options::default()) };
-    /// }
-    /// ```
-    pub unsafe fn with_stencils(
+    pub(crate) unsafe fn new(
         program: &VerifiedProgram,
         stencils: &StencilSet<'_>,
         options: Options,
-    ) -> Result<CompiledProgram, CompileError> {
-        let compiled = compile::compile(program, stencils, options)?;
+        run_limits: bool,
+    ) -> Result<CompiledCode, CompileError> {
+        let compiled = compile::compile(program, stencils, options, run_limits)?;
         if options.perf_map {
             perf_map::append(program, &compiled).map_err(|error| CompileError::PerfMap {
                 path: perf_map::path(),
@@ -126,15 +99,10 @@ impl CompiledProgram {
         let debugger = options
             .gdb_jit
             .then(|| gdb_jit::register(program, &compiled));
-        Ok(CompiledProgram {
+        Ok(CompiledCode {
             _debugger: debugger,
-            program: program.clone(),
             compiled,
         })
-    }
-
-    pub fn program(&self) -> &VerifiedProgram {
-        &self.program
     }
 
     /// Bytes of machine code (without trampolines, stencil data and constants).
@@ -172,39 +140,18 @@ impl CompiledProgram {
         &self.compiled.inst_code[self.compiled.functions[func].insts.clone()]
     }
 
-    /// Runs `entry` with `args` on a heap of its own, freed when the run ends. Traps
-    /// come back as `RunError::Trap`, exactly as the interpreter reports them; a `Deopt`
-    /// finishes the activation in the interpreter.
-    pub fn run(&self, entry: &str, args: &[Value], config: &Config) -> Result<Value, RunError> {
-        self.run_on(entry, args, config, &mut Heap::new(config.heap_limit))
-    }
-
-    /// Runs `entry` on `heap`, which a caller running many programs can keep (see
-    /// [`vm3::interp::run_on`]).
-    pub fn run_on(
-        &self,
-        entry: &str,
-        args: &[Value],
-        config: &Config,
-        heap: &mut Heap,
-    ) -> Result<Value, RunError> {
-        vm3::interp::run_tier(&self.program, entry, args, config, heap, |run| {
-            self.execute(run)
-        })
-    }
-
     /// Enters the compiled entry of a begun run and turns its exit status into the
-    /// result's bits or a trap.
-    fn execute(&self, run: BegunRun<'_>) -> Result<u64, RunError> {
+    /// result's bits or a trap. A `Deopt` finishes the activation in the interpreter.
+    pub(crate) fn execute(&self, prepared: &Prepared, run: BegunRun<'_>) -> Result<u64, RunError> {
         let BegunRun {
             func,
             frame,
             depth_limit,
             heap,
+            limits,
         } = run;
-        let prepared = Prepared::new(&self.program);
         let mut state = RunState {
-            prepared: &prepared,
+            prepared,
             depth_limit,
             heap,
         };
@@ -214,13 +161,20 @@ impl CompiledProgram {
             calls_left: depth_limit - 1,
             heap: state.heap.view(),
             runtime: &mut state as *mut RunState as *mut c_void,
+            // SAFETY: the run's fuel counter (`run_prepared`); copied back below.
+            fuel: limits.map_or(0, |l| unsafe { *l.fuel }),
+            interrupt: limits.map_or(std::ptr::null(), |l| l.interrupt),
         };
         let entry_fn: Entry = unsafe {
             std::mem::transmute(
                 self.region_address() as usize + self.compiled.functions[func].entry,
             )
         };
-        let needed = depth_limit as usize * NATIVE_BYTES_PER_CALL + 2 * NATIVE_MARGIN;
+        let needed = usize::try_from(depth_limit)
+            .ok()
+            .and_then(|d| d.checked_mul(NATIVE_BYTES_PER_CALL))
+            .and_then(|b| b.checked_add(2 * NATIVE_MARGIN))
+            .ok_or_else(|| native_stack_error(depth_limit, "the size overflows".into()))?;
         let entered = Entered {
             ctx: &mut ctx,
             frame,
@@ -234,16 +188,19 @@ impl CompiledProgram {
             let ctx = unsafe { &mut *ctx };
             // SAFETY: compiled from a verified program; the frame is on a register stack
             // sized for the depth limit, and this native stack too (the depth limit is
-            // checked by every call).
-            let bits = unsafe {
+            // checked by every call). A deopt finishes in the interpreter inside the
+            // compiled code (`vm3_deopt_resume`), so only a trap can be pending after it.
+            unsafe {
                 entry(
                     ctx, frame, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
                 )
-            };
-            // A deopt finished in the interpreter inside the compiled code
-            // (`vm3_deopt_resume`), so only a trap can be pending.
-            bits
-        });
+            }
+        })
+        .map_err(|e| native_stack_error(depth_limit, format!("{needed} bytes: {e}")))?;
+        if let Some(limits) = limits {
+            // SAFETY: the run's fuel counter, which outlives the run.
+            unsafe { *limits.fuel = ctx.fuel };
+        }
         let status = ctx.exit;
         if status == Exit::NONE {
             return Ok(bits);
@@ -253,25 +210,36 @@ impl CompiledProgram {
                 kind: ExitKind::Trap(trap),
                 func,
                 pc,
-            }) => Err(RunError::Trap(self.trap_info(trap, func, pc))),
+            }) => Err(RunError::Trap(trap_info(
+                prepared.program(),
+                trap,
+                func,
+                pc,
+            ))),
             _ => panic!("compiled code ended with a malformed exit status {status:#x}"),
-        }
-    }
-
-    fn trap_info(&self, trap: Trap, func: u32, pc: u32) -> TrapInfo {
-        let func = func as usize;
-        TrapInfo {
-            trap,
-            func,
-            function: self.program.functions[func].name.clone(),
-            pc,
         }
     }
 }
 
+fn native_stack_error(depth_limit: u64, why: String) -> RunError {
+    RunError::Resources(format!(
+        "cannot get a native stack for compiled calls nested {depth_limit} deep: {why}"
+    ))
+}
+
+fn trap_info(program: &VerifiedProgram, trap: Trap, func: u32, pc: u32) -> TrapInfo {
+    let func = func as usize;
+    TrapInfo {
+        trap,
+        func,
+        function: program.functions[func].name.clone(),
+        pc,
+    }
+}
+
 /// What helpers need from the run, reached through `Ctx::runtime`.
-struct RunState<'a, 'p> {
-    prepared: &'a Prepared<'p>,
+struct RunState<'a> {
+    prepared: &'a Prepared,
     depth_limit: u64,
     heap: &'a mut Heap,
 }
@@ -297,7 +265,7 @@ struct Entered {
 unsafe impl Send for Entered {}
 
 /// The helpers, in the stencil calling convention.
-pub fn helper_fns() -> HelperFns {
+pub(crate) fn helper_fns() -> HelperFns {
     HelperFns {
         vm3_deopt_resume,
         vm3_fma,
@@ -339,9 +307,16 @@ helper! {
         };
         let state = unsafe { &mut *(ctx.runtime as *mut RunState) };
         let heap: *mut Heap = &mut *state.heap;
-        // SAFETY: compiled code is stopped in this helper; the heap is the run's.
+        // The interpreter goes on counting the fuel compiled code counts.
+        let limits = (!ctx.interrupt.is_null()).then_some(RunLimits {
+            fuel: &mut ctx.fuel,
+            interrupt: ctx.interrupt,
+        });
+        // SAFETY: compiled code is stopped in this helper; the heap and the limits are
+        // the run's.
         let depth = state.depth_limit - ctx.calls_left;
-        let mut machine = unsafe { Machine::new(state.prepared, state.depth_limit, depth, heap) };
+        let mut machine =
+            unsafe { Machine::new(state.prepared, state.depth_limit, depth, heap, limits) };
         // A panic must not unwind through compiled frames, which have no unwind tables.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
             machine.execute(func as usize, pc as usize, frame)

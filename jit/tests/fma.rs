@@ -1,7 +1,8 @@
 //! FmaF64 is fused (spec §2: "one rounding") in both tiers, whichever stencil the JIT
 //! picks: the CPU instruction or the baseline one that calls a helper.
 
-use jit::{CompiledProgram, Config, Options};
+use jit::{CompileOptions as Options, Engine, EngineOptions, Module, Store};
+use vm3::interp::Config;
 use vm3::Value;
 
 const SOURCE: &str = "
@@ -35,8 +36,14 @@ fn fma_rounds_once_in_every_tier_and_stencil() {
             ..Options::default()
         },
     ] {
-        let compiled = CompiledProgram::with_options(&program, options).unwrap();
-        let jit = compiled.run("main", &args, &config).unwrap();
+        let mut engine_options = EngineOptions::default();
+        engine_options.compile = options;
+        let engine = Engine::new(engine_options);
+        let module = Module::new(&engine, &program).unwrap();
+        let jit = module
+            .func("main")
+            .and_then(|f| f.call(&mut Store::new(&engine), &args))
+            .unwrap();
         assert!(jit.same_bits(&Value::F64(expected)), "{options:?}: {jit}");
     }
 }

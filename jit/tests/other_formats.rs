@@ -23,7 +23,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use common_kernels::{kernels, outcome};
-use jit::{CompiledProgram, Config, Options};
+use jit::{CompileOptions as Options, Engine, EngineOptions, Store};
 use stencil_harvest::{build, harvest_staticlib, BuildOptions, OwnedStencilSet};
 use stencil_table::RelocKind;
 
@@ -52,14 +52,21 @@ fn run_kernels(set: &OwnedStencilSet, options: &[Options]) -> usize {
         let name = &kernel.name;
         for (args, expected) in &kernel.runs {
             for &opts in options {
-                let compiled = set
+                let mut engine_options = EngineOptions::default();
+                engine_options.compile = opts;
+                let engine = Engine::new(engine_options);
+                let module = set
                     // SAFETY: harvested from this workspace's stencils for a target
                     // with this CPU and stencil convention (the module's doc).
                     .with_set(|s| unsafe {
-                        CompiledProgram::with_stencils(&kernel.program, s, opts)
+                        jit::testing::module_with_stencils(&engine, &kernel.program, s)
                     })
                     .unwrap_or_else(|e| panic!("{}: {name}: {e}", set.target));
-                let got = outcome(compiled.run("main", args, &Config::default()));
+                let got = outcome(
+                    module
+                        .func("main")
+                        .and_then(|f| f.call(&mut Store::new(&engine), args)),
+                );
                 assert_eq!(&got, expected, "{} {name} {args:?} {opts:?}", set.target);
                 checked += 1;
             }

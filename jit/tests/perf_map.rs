@@ -1,4 +1,4 @@
-//! `Options::perf_map`: the lines appended to `/tmp/perf-PID.map` cover exactly the
+//! `CompileOptions::perf_map`: the lines appended to `/tmp/perf-PID.map` cover exactly the
 //! compiled functions of each program (one entry per function, named after it, from its
 //! entry to the end of its last instruction, together tiling the region's code).
 
@@ -6,7 +6,7 @@
 mod common_kernels;
 
 use common_kernels::{kernels, outcome};
-use jit::{CompiledProgram, Config, Options};
+use jit::{Engine, EngineOptions, Module, Store};
 
 /// One line of the map: start, size, name.
 fn read_map() -> Vec<(u64, u64, String)> {
@@ -23,21 +23,18 @@ fn read_map() -> Vec<(u64, u64, String)> {
 
 #[test]
 fn perf_map_entries_cover_exactly_the_compiled_functions() {
-    let options = Options {
-        perf_map: true,
-        ..Options::default()
-    };
+    let mut options = EngineOptions::default();
+    options.compile.perf_map = true;
+    let engine = Engine::new(options);
     // Keep every program alive to the end, so no region's address is reused by another.
     let kernels = kernels();
-    let compiled: Vec<(&String, CompiledProgram)> = kernels
+    let modules: Vec<(&String, Module)> = kernels
         .iter()
-        .map(|k| {
-            let compiled = CompiledProgram::with_options(&k.program, options).unwrap();
-            (&k.name, compiled)
-        })
+        .map(|k| (&k.name, Module::new(&engine, &k.program).unwrap()))
         .collect();
     let map = read_map();
-    for (name, program) in &compiled {
+    for (name, module) in &modules {
+        let program = jit::testing::compiled_code(module).expect("compiled");
         let base = program.region_address();
         let region = base..base + program.region_bytes().len() as u64;
         let mut entries: Vec<_> = map
@@ -46,7 +43,7 @@ fn perf_map_entries_cover_exactly_the_compiled_functions() {
             .cloned()
             .collect();
         entries.sort();
-        let mut expected: Vec<_> = program
+        let mut expected: Vec<_> = module
             .program()
             .functions
             .iter()
@@ -73,9 +70,11 @@ fn perf_map_entries_cover_exactly_the_compiled_functions() {
         );
     }
     // Writing the map changes nothing in the code: the kernels give their results.
-    for (kernel, (_, program)) in kernels.iter().zip(&compiled) {
+    let mut store = Store::new(&engine);
+    for (kernel, (_, module)) in kernels.iter().zip(&modules) {
+        let main = module.func("main").unwrap();
         for (args, expected) in &kernel.runs {
-            let result = outcome(program.run("main", args, &Config::default()));
+            let result = outcome(main.call(&mut store, args));
             assert_eq!(&result, expected, "{} {args:?}", kernel.name);
         }
     }

@@ -14,7 +14,7 @@ use object::{
 use stencil_harvest::{build, harvest_staticlib, harvest_with, BuildOptions, HarvestError};
 use stencil_harvest::{summary, StencilSpec};
 use stencil_table::{HoleValue, OwnedStencilSet, RelocKind};
-use stencils::{Opcode, INTERNAL_STENCILS};
+use stencils::Opcode;
 
 const TARGET: &str = "aarch64-unknown-linux-gnu";
 

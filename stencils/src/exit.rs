@@ -26,6 +26,12 @@ pub struct Ctx {
     pub runtime: *mut core::ffi::c_void,
     /// The run's heap, kept current by the runtime across every helper call.
     pub heap: *const crate::heap::HeapView,
+    /// Run limits (only code compiled with them reads these, see
+    /// [`crate::Tier::check_limits`]): fuel left, counted down at loop headers and
+    /// function entries.
+    pub fuel: u64,
+    /// Run limits: a flag another thread sets to stop the run (non-zero: stop).
+    pub interrupt: *const core::sync::atomic::AtomicU64,
 }
 
 impl Ctx {
@@ -43,6 +49,10 @@ pub enum Trap {
     CallStackOverflow = 4,
     IntegerDoesNotFitInCell = 5,
     HeapLimitExceeded = 6,
+    /// The run used up its fuel (a run limit of the embedder, not of spec §3).
+    OutOfFuel = 7,
+    /// Another thread interrupted the run (a run limit of the embedder).
+    Interrupted = 8,
 }
 
 impl Trap {
@@ -54,6 +64,8 @@ impl Trap {
             4 => Some(Trap::CallStackOverflow),
             5 => Some(Trap::IntegerDoesNotFitInCell),
             6 => Some(Trap::HeapLimitExceeded),
+            7 => Some(Trap::OutOfFuel),
+            8 => Some(Trap::Interrupted),
             _ => None,
         }
     }
@@ -67,6 +79,8 @@ impl Trap {
             Trap::CallStackOverflow => "call stack overflow",
             Trap::IntegerDoesNotFitInCell => "integer does not fit in a cell",
             Trap::HeapLimitExceeded => "heap limit exceeded",
+            Trap::OutOfFuel => "out of fuel",
+            Trap::Interrupted => "interrupted",
         }
     }
 }

@@ -625,6 +625,25 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
     }
 
     #[inline(always)]
+    fn check_limits(&mut self) -> Option<Trap> {
+        // SAFETY: code compiled with run limits runs with `interrupt` pointing to the
+        // run's flag.
+        unsafe {
+            let ctx = self.ctx;
+            if (*(*ctx).interrupt).load(core::sync::atomic::Ordering::Relaxed) != 0 {
+                core::hint::cold_path();
+                return Some(Trap::Interrupted);
+            }
+            if (*ctx).fuel == 0 {
+                core::hint::cold_path();
+                return Some(Trap::OutOfFuel);
+            }
+            (*ctx).fuel -= 1;
+        }
+        None
+    }
+
+    #[inline(always)]
     fn heap(&self) -> &crate::heap::HeapView {
         unsafe { &*(*self.ctx).heap }
     }

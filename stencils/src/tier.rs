@@ -77,6 +77,11 @@ pub trait Tier {
     /// Replace the current activation by `callee` with arguments from `args` on.
     fn tail_call(&mut self, callee: Callee, args: usize) -> Flow;
 
+    /// The run-limit check of a run with limits on, at a function's entry and at every
+    /// target of a backward branch: `Interrupted` if another thread asked the run to
+    /// stop, else `OutOfFuel` if no fuel is left, else one unit of fuel is used.
+    fn check_limits(&mut self) -> Option<Trap>;
+
     /// The heap's arenas, for the hot paths in [`crate::heap`].
     fn heap(&self) -> &HeapView;
     /// The handle of a string constant.

@@ -6,7 +6,6 @@ use crate::suite::{Bench, SUITE};
 use crate::{load, run, Failure};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-use vm3::interp::Config;
 use vm3::{Value, VerifiedProgram};
 
 #[derive(clap::Args, Debug, Default)]
@@ -108,7 +107,51 @@ pub fn bench(options: &Options) -> Result<(), Failure> {
         geomean(&speedups),
         geomean(&vs_native)
     );
+    let calls = if options.quick { 20_000 } else { 200_000 };
+    for run_limits in [false, true] {
+        let interp = call_cost(run::Tier::Interp, calls, run_limits)?;
+        let jit = call_cost(run::Tier::Jit, calls, run_limits)?;
+        outln!(
+            "one call of a tiny function through the embedding API (TypedFunc, store reused; best of 5 x {calls} calls{}): interp {}, jit {}",
+            if run_limits { "; run limits on, fuel to spare" } else { "" },
+            fmt_time(interp),
+            fmt_time(jit)
+        );
+    }
     sinks.write(&measurements, reps)
+}
+
+/// A function of two instructions, the embedding interface's fixed cost per call.
+const TINY: &str = "func main(i64) -> i64\n    AddI64K i0, i0, 1\n    ReturnI64 i0\nend\n";
+
+/// The cost of one call of [`TINY`] in `tier` through a `TypedFunc` with a kept store
+/// (with run limits on and fuel to spare, or off): the best of five batches of `calls`
+/// calls, divided by `calls`.
+fn call_cost(tier: run::Tier, calls: u32, run_limits: bool) -> Result<Duration, Failure> {
+    let internal = |what: String| Failure::Internal(format!("error: call cost: {what}"));
+    let program = load::assemble(TINY, "tiny.vm3")?;
+    let mut options = run::engine_options(tier);
+    options.run_limits = run_limits;
+    let module = run::module_with(&program, options)?;
+    let tiny = module
+        .func("main")
+        .and_then(|f| f.typed::<(i64,), i64>())
+        .map_err(|e| internal(e.to_string()))?;
+    let mut limits = jit::Limits::default();
+    limits.fuel = run_limits.then_some(u64::MAX);
+    let mut store = jit::Store::with_limits(module.engine(), limits);
+    let (best, last) = best_of(5, || {
+        let mut x = 0;
+        for _ in 0..calls {
+            x = tiny.call(&mut store, (black_box(x),))?;
+        }
+        Ok(x)
+    });
+    let last = last.map_err(|e| internal(e.to_string()))?;
+    if last != i64::from(calls) {
+        return Err(internal(format!("{calls} calls counted to {last}")));
+    }
+    Ok(best / calls)
 }
 
 fn measure(bench: &Bench, reps: usize, compile_budget: Duration) -> Result<Row, Failure> {
@@ -122,15 +165,21 @@ fn measure(bench: &Bench, reps: usize, compile_budget: Duration) -> Result<Row, 
         other => other,
     })?;
     let args = [Value::I64(bench.arg)];
-    let config = Config::default();
     let run_error = |tier: &str, e: vm3::RunError| internal(format!("the {tier} failed: {e}"));
 
-    let (interp, interp_value) =
-        best_of(reps, || vm3::interp::run(&program, "main", &args, &config));
+    // Both tiers through the embedding interface, a store kept from run to run.
+    let interpreted = run::module(&program, run::Tier::Interp)?;
+    let main = interpreted
+        .func("main")
+        .map_err(|e| run_error("interpreter", e))?;
+    let mut store = jit::Store::new(interpreted.engine());
+    let (interp, interp_value) = best_of(reps, || main.call(&mut store, &args));
     let interp_value = interp_value.map_err(|e| run_error("interpreter", e))?;
 
     let compiled = run::compile(&program)?;
-    let (jit, jit_value) = best_of(reps, || compiled.run("main", &args, &config));
+    let main = compiled.func("main").map_err(|e| run_error("JIT", e))?;
+    let mut store = jit::Store::new(compiled.engine());
+    let (jit, jit_value) = best_of(reps, || main.call(&mut store, &args));
     let jit_value = jit_value.map_err(|e| run_error("JIT", e))?;
 
     let (native, native_value) = best_of(reps, || Ok((bench.native)(black_box(bench.arg))));
@@ -146,7 +195,7 @@ fn measure(bench: &Bench, reps: usize, compile_budget: Duration) -> Result<Row, 
     }
 
     let (insts_per_sec, bytes_per_sec) =
-        compile_rate(&program, compiled.code_len(), compile_budget)?;
+        compile_rate(&program, compiled.code_bytes(), compile_budget)?;
     let insts: usize = program.functions().iter().map(|f| f.code.len()).sum();
     Ok(Row {
         interp,
@@ -154,7 +203,7 @@ fn measure(bench: &Bench, reps: usize, compile_budget: Duration) -> Result<Row, 
         native,
         insts_per_sec,
         bytes_per_sec,
-        code_bytes_per_inst: compiled.code_len() as f64 / insts.max(1) as f64,
+        code_bytes_per_inst: compiled.code_bytes() as f64 / insts.max(1) as f64,
     })
 }
 

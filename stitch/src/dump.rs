@@ -12,7 +12,9 @@ pub fn dump(file: &Path, entry: Option<&str>, max_file_bytes: u64) -> Result<(),
         Some(name) => vec![load::function_index(&program, name, file)?],
         None => (0..program.functions.len()).collect(),
     };
-    let compiled = run::compile(&program)?;
+    let module = run::compile(&program)?;
+    let compiled = jit::testing::compiled_code(&module)
+        .ok_or_else(|| Failure::Internal("internal error: the JIT compiled nothing".into()))?;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -61,14 +63,14 @@ pub fn dump(file: &Path, entry: Option<&str>, max_file_bytes: u64) -> Result<(),
             }
         );
         let _ = writeln!(out, "  prologue:");
-        disassemble(&mut out, &compiled, code.prologue.clone());
+        disassemble(&mut out, compiled, code.prologue.clone());
         for (index, range) in compiled.inst_code(f).iter().enumerate() {
             for (_, label) in func.labels.iter().filter(|(at, _)| *at as usize == index) {
                 let _ = writeln!(out, "{label}:");
             }
             // Where each register operand lives: a machine register, or `[frame]`.
             let mut places = Vec::new();
-            jit::regalloc::reg_uses(&program, func.code[index], |u| {
+            jit::testing::reg_uses(&program, func.code[index], |u| {
                 let place = in_machine(u.bank, u.reg).unwrap_or("[frame]");
                 let text = format!("{}{}={place}", u.bank.prefix(), u.reg);
                 if !places.contains(&text) {
@@ -81,7 +83,7 @@ pub fn dump(file: &Path, entry: Option<&str>, max_file_bytes: u64) -> Result<(),
             } else {
                 let _ = writeln!(out, "  {index:4}: {inst:<40} ; {}", places.join(" "));
             }
-            disassemble(&mut out, &compiled, range.clone());
+            disassemble(&mut out, compiled, range.clone());
         }
         let _ = writeln!(out, "end");
     }
@@ -90,7 +92,7 @@ pub fn dump(file: &Path, entry: Option<&str>, max_file_bytes: u64) -> Result<(),
 }
 
 /// Appends the code in `range` of the region, one instruction per line.
-fn disassemble(out: &mut String, compiled: &jit::CompiledProgram, range: Range<usize>) {
+fn disassemble(out: &mut String, compiled: &jit::testing::CompiledCode, range: Range<usize>) {
     let bytes = compiled.region_bytes().get(range.clone()).unwrap_or(&[]);
     let address = compiled.region_address() + range.start as u64;
     if bytes.is_empty() {

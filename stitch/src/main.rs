@@ -66,6 +66,13 @@ enum Command {
         /// (default 256 MiB).
         #[arg(long)]
         heap_limit: Option<usize>,
+        /// Fuel of the run: one unit per function entry and loop iteration; a run that
+        /// needs more traps with `out of fuel` (at the same instruction in every tier).
+        #[arg(long)]
+        fuel: Option<u64>,
+        /// Seconds after which the run traps with `interrupted` (fractions allowed).
+        #[arg(long, value_parser = run::parse_timeout)]
+        timeout: Option<std::time::Duration>,
         /// The largest .vm3 file read, in bytes.
         #[arg(long, default_value_t = load::DEFAULT_MAX_FILE_BYTES)]
         max_file_bytes: u64,
@@ -168,6 +175,8 @@ fn main() -> ExitCode {
             tier,
             depth_limit,
             heap_limit,
+            fuel,
+            timeout,
             max_file_bytes,
             perf_map,
             gdb_jit,
@@ -179,12 +188,14 @@ fn main() -> ExitCode {
             run::Limits {
                 depth: depth_limit,
                 heap: heap_limit,
+                fuel,
+                timeout,
                 file_bytes: max_file_bytes,
             },
-            jit::Options {
+            jit::CompileOptions {
                 perf_map,
                 gdb_jit,
-                ..jit::Options::default()
+                ..jit::CompileOptions::default()
             },
         ),
         Some(Command::Dump {

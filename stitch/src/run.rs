@@ -3,7 +3,7 @@
 
 use crate::{load, Failure};
 use std::path::Path;
-use vm3::interp::Config;
+use std::time::Duration;
 use vm3::{Bank, Function, RunError, Value, VerifiedProgram};
 
 /// The largest `--depth-limit` accepted. Compiled calls nest on the native stack, which
@@ -19,11 +19,15 @@ pub enum Tier {
     Jit,
 }
 
-/// Limits given on the command line (the defaults of [`Config`] otherwise).
+/// Limits given on the command line (the defaults of [`jit::Limits`] otherwise).
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub depth: Option<u64>,
     pub heap: Option<usize>,
+    /// Fuel of the run (`--fuel`).
+    pub fuel: Option<u64>,
+    /// Time after which the run is interrupted (`--timeout`).
+    pub timeout: Option<Duration>,
     /// The largest file read.
     pub file_bytes: u64,
 }
@@ -34,60 +38,112 @@ pub fn run(
     entry: &str,
     tier: Tier,
     limits: Limits,
-    jit_options: jit::Options,
+    jit_options: jit::CompileOptions,
 ) -> Result<(), Failure> {
     let program = load::load(file, limits.file_bytes)?;
     let func = load::function_index(&program, entry, file)?;
     let args = parse_args(&program.functions[func], raw_args)?;
-    let mut config = Config::default();
+    let mut run_limits = jit::Limits::default();
     if let Some(limit) = limits.depth {
-        config.depth_limit = limit;
+        run_limits.depth_limit = limit;
     }
     if let Some(limit) = limits.heap {
-        config.heap_limit = limit;
+        run_limits.heap_limit = limit;
     }
-    let value = run_in(&program, tier, entry, &args, &config, jit_options)?;
+    run_limits.fuel = limits.fuel;
+    let value = run_in(
+        &program,
+        tier,
+        entry,
+        &args,
+        run_limits,
+        limits.timeout,
+        jit_options,
+    )?;
     let mut line = format_value(&value);
     line.push(b'\n');
     crate::emit_bytes(&line);
     Ok(())
 }
 
-/// Runs `entry` in `tier` (compiling first for the JIT).
+/// Runs `entry` in `tier` (compiling first for the JIT) through the embedding
+/// interface, as an embedder would; with run limits on when there is fuel or a
+/// timeout, which a timer thread enforces through the store's interrupt handle.
 pub fn run_in(
     program: &VerifiedProgram,
     tier: Tier,
     entry: &str,
     args: &[Value],
-    config: &Config,
-    jit_options: jit::Options,
+    limits: jit::Limits,
+    timeout: Option<Duration>,
+    jit_options: jit::CompileOptions,
 ) -> Result<Value, Failure> {
-    let result = match tier {
-        Tier::Interp => vm3::interp::run(program, entry, args, config),
-        Tier::Jit => compile_with(program, jit_options)?.run(entry, args, config),
-    };
+    let mut options = engine_options(tier);
+    options.run_limits = limits.fuel.is_some() || timeout.is_some();
+    options.compile = jit_options;
+    let module = module_with(program, options)?;
+    let mut store = jit::Store::with_limits(module.engine(), limits);
+    if let (Some(timeout), Some(handle)) = (timeout, store.interrupt_handle()) {
+        // Detached: it may outlive the run, and the process ends after the run.
+        std::thread::spawn(move || {
+            std::thread::sleep(timeout);
+            handle.interrupt();
+        });
+    }
+    let result = module
+        .func(entry)
+        .and_then(|func| func.call(&mut store, args));
     result.map_err(|e| match e {
         RunError::Trap(trap) => Failure::Trap(trap),
         RunError::Arguments(message) => Failure::input(format!("error: {message}")),
-        RunError::Result(message) => Failure::Result(format!("error: {message}")),
+        RunError::Result(message) | RunError::Resources(message) => {
+            Failure::Result(format!("error: {message}"))
+        }
     })
 }
 
-/// Compiles with the JIT; a failure is an internal error, since the program is verified.
-pub fn compile(program: &VerifiedProgram) -> Result<jit::CompiledProgram, Failure> {
-    compile_with(program, jit::Options::default())
+/// The engine options of `tier`.
+pub fn engine_options(tier: Tier) -> jit::EngineOptions {
+    let mut options = jit::EngineOptions::default();
+    options.tier = match tier {
+        Tier::Interp => jit::Tier::Interpreted,
+        Tier::Jit => jit::Tier::Compiled,
+    };
+    options
 }
 
-/// [`compile`] with options (`--perf-map`, `--gdb-jit`).
-pub fn compile_with(
+/// A module of `program` for `tier` on an engine of its own; a compile failure is an
+/// internal error, since the program is verified.
+pub fn module(program: &VerifiedProgram, tier: Tier) -> Result<jit::Module, Failure> {
+    module_with(program, engine_options(tier))
+}
+
+/// A module of `program` on an engine of its own with `options`.
+pub fn module_with(
     program: &VerifiedProgram,
-    options: jit::Options,
-) -> Result<jit::CompiledProgram, Failure> {
-    jit::CompiledProgram::with_options(program, options).map_err(|e| {
+    options: jit::EngineOptions,
+) -> Result<jit::Module, Failure> {
+    let engine = jit::Engine::new(options);
+    jit::Module::new(&engine, program).map_err(|e| {
         Failure::Internal(format!(
             "internal error: the JIT cannot compile this program: {e}"
         ))
     })
+}
+
+/// Compiles with the JIT.
+pub fn compile(program: &VerifiedProgram) -> Result<jit::Module, Failure> {
+    module(program, Tier::Jit)
+}
+
+/// A `--timeout`: seconds, a positive finite number (fractions allowed).
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| format!("`{text}` is not a positive number of seconds"))
 }
 
 /// Parses command-line arguments by the parameter banks of `func`.

@@ -399,3 +399,68 @@ fn arguments_that_are_not_utf8_reach_cell_parameters() {
         text(&out.stderr)
     );
 }
+
+/// Issue 9: `--timeout 0.5` stops a loop that never ends, in each tier, with the trap
+/// line and status 1; `--fuel` stops it at the same instruction in each tier.
+#[test]
+fn timeout_and_fuel_stop_an_endless_loop() {
+    let spin = temp_file(
+        "spin.vm3",
+        b"func main() -> i64\nloop:\n    Jump loop\nend\n",
+    );
+    for tier in ["jit", "interp"] {
+        let start = std::time::Instant::now();
+        let out = stitch(&["run", &spin, "--timeout", "0.5", "--tier", tier]);
+        let took = start.elapsed();
+        assert_eq!(out.status.code(), Some(1), "{tier}");
+        assert_eq!(
+            text(&out.stderr),
+            "trap: interrupted in main at 0\n",
+            "{tier}"
+        );
+        // Reported, not asserted (a shared machine): the run stops once the timer fires.
+        eprintln!("{tier}: --timeout 0.5 stopped the loop after {took:?}");
+        let out = stitch(&["run", &spin, "--fuel", "100000", "--tier", tier]);
+        assert_eq!(out.status.code(), Some(1), "{tier}");
+        assert_eq!(
+            text(&out.stderr),
+            "trap: out of fuel in main at 0\n",
+            "{tier}"
+        );
+    }
+    for bad in ["0", "-1", "nan", "soon"] {
+        let out = stitch(&["run", &spin, "--timeout", bad]);
+        assert_eq!(out.status.code(), Some(2), "--timeout {bad}");
+    }
+}
+
+/// Issue 10, item 5: a never-called function using `i65534` no longer lowers the
+/// depth limit (recursion trapped at depth 2,046 whatever `--depth-limit` said).
+#[test]
+fn the_depth_limit_holds_with_a_huge_unused_frame() {
+    let deep = temp_file(
+        "deep.vm3",
+        b"func main(i64) -> i64\n    CallI64 i1, i0, down\n    ReturnI64 i1\nend\n\
+func down(i64) -> i64\n    CmpLeI64KBr i0, 0, base\n    SubI64K i1, i0, 1\n    CallI64 i2, i1, down\n    AddI64K i2, i2, 1\n    ReturnI64 i2\nbase:\n    ReturnI64 i0\nend\n\
+func big() -> i64\n    ConstI64K i65534, 7\n    ReturnI64 i65534\nend\n",
+    );
+    for tier in ["jit", "interp"] {
+        let out = stitch(&["run", &deep, "9000", "--tier", tier]);
+        assert_eq!(text(&out.stdout), "9000\n", "{tier}: {}", text(&out.stderr));
+        let out = stitch(&[
+            "run",
+            &deep,
+            "500000",
+            "--tier",
+            tier,
+            "--depth-limit",
+            "1000000",
+        ]);
+        assert_eq!(
+            text(&out.stdout),
+            "500000\n",
+            "{tier}: {}",
+            text(&out.stderr)
+        );
+    }
+}

@@ -104,7 +104,9 @@ pub fn outcome_lines(seeds: std::ops::Range<u64>) -> Vec<String> {
                 heap_limit: case.heap_limit,
             };
             let interp = vm3::interp::run(&program, &case.entry, &case.args, &config);
-            let jit = jit::CompiledProgram::new(&program).expect("compile").run(
+            let jit = run_compiled(
+                &program,
+                jit::CompileOptions::default(),
                 &case.entry,
                 &case.args,
                 &config,
@@ -112,4 +114,90 @@ pub fn outcome_lines(seeds: std::ops::Range<u64>) -> Vec<String> {
             format!("seed {seed}: {} | {}", print(&interp), print(&jit))
         })
         .collect()
+}
+
+/// A program compiled through the embedding interface (an engine and a module of its
+/// own), run under the limits of an interpreter `Config` so that both tiers get the
+/// same ones.
+pub struct Compiled {
+    module: jit::Module,
+}
+
+impl Compiled {
+    pub fn new(program: &vm3::VerifiedProgram) -> Result<Compiled, jit::CompileError> {
+        Compiled::with_options(program, jit::CompileOptions::default())
+    }
+
+    pub fn with_options(
+        program: &vm3::VerifiedProgram,
+        options: jit::CompileOptions,
+    ) -> Result<Compiled, jit::CompileError> {
+        let mut engine_options = jit::EngineOptions::default();
+        engine_options.compile = options;
+        let engine = jit::Engine::new(engine_options);
+        Ok(Compiled {
+            module: jit::Module::new(&engine, program)?,
+        })
+    }
+
+    /// The same through the interpreted tier of the embedding interface.
+    pub fn interpreted(program: &vm3::VerifiedProgram) -> Compiled {
+        let mut engine_options = jit::EngineOptions::default();
+        engine_options.tier = jit::Tier::Interpreted;
+        let engine = jit::Engine::new(engine_options);
+        Compiled {
+            module: jit::Module::new(&engine, program).expect("no compile when interpreted"),
+        }
+    }
+
+    pub fn module(&self) -> &jit::Module {
+        &self.module
+    }
+
+    /// A store for this module's engine with the limits of `config`.
+    pub fn store(&self, config: &vm3::interp::Config) -> jit::Store {
+        jit::Store::with_limits(self.module.engine(), limits(config))
+    }
+
+    /// Runs `entry` in a fresh store.
+    pub fn run(
+        &self,
+        entry: &str,
+        args: &[Value],
+        config: &vm3::interp::Config,
+    ) -> Result<Value, RunError> {
+        self.run_in(&mut self.store(config), entry, args)
+    }
+
+    /// Runs `entry` in `store`, which a test can keep from run to run.
+    pub fn run_in(
+        &self,
+        store: &mut jit::Store,
+        entry: &str,
+        args: &[Value],
+    ) -> Result<Value, RunError> {
+        self.module.func(entry)?.call(store, args)
+    }
+}
+
+/// The store limits equal to an interpreter `Config`.
+pub fn limits(config: &vm3::interp::Config) -> jit::Limits {
+    let mut limits = jit::Limits::default();
+    limits.depth_limit = config.depth_limit;
+    limits.heap_limit = config.heap_limit;
+    limits
+}
+
+/// Runs `entry` of `program` compiled with `options` under the limits of `config`.
+/// Panics if the verified program does not compile: that is a JIT bug.
+pub fn run_compiled(
+    program: &vm3::VerifiedProgram,
+    options: jit::CompileOptions,
+    entry: &str,
+    args: &[Value],
+    config: &vm3::interp::Config,
+) -> Result<Value, RunError> {
+    Compiled::with_options(program, options)
+        .expect("a verified program compiles")
+        .run(entry, args, config)
 }

@@ -149,7 +149,12 @@ fn random_arg(rng: &mut Rng, bank: Bank) -> Value {
     match bank {
         Bank::I64 => Value::I64(random_i64(rng)),
         Bank::F64 => Value::F64(random_f64(rng)),
-        Bank::Cell => Value::Cell(if rng.bool() { 0 } else { rng.u64(..) }),
+        // Raw cell bits cannot be passed (issue 10): a null, a bool or an empty list.
+        Bank::Cell => match rng.u32(0..3) {
+            0 => Value::Null,
+            1 => Value::Bool(rng.bool()),
+            _ => Value::List(Vec::new()),
+        },
     }
 }
 

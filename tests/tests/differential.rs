@@ -8,10 +8,12 @@
 //! failure names a seed that reproduces it alone:
 //! `VM3_DIFF_SEED=<seed> VM3_DIFF_CASES=1 cargo test -p vm3-tests --test differential`.
 
-use jit::{CompiledProgram, Config, Options};
+use jit::CompileOptions as Options;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use vm3::interp::Config;
 use vm3::{RunError, Value};
+use vm3_tests::compare::Compiled as CompiledProgram;
 use vm3_tests::compare::{difference, env_u64, same_outcome, show};
 use vm3_tests::gen::{self, Case};
 
@@ -89,6 +91,7 @@ fn check(seed: u64, options: Option<Options>) -> String {
         Ok(_) => "value".to_string(),
         Err(RunError::Trap(t)) => t.trap.message().to_string(),
         Err(RunError::Result(_)) => "result refused".to_string(),
+        Err(RunError::Resources(_)) => "resources refused".to_string(),
         Err(RunError::Arguments(_)) => unreachable!("refused above"),
     }
 }

@@ -23,11 +23,13 @@
 //! reproduces one. `VM3_RAW_TRACE=1` prints each seed before it runs, to name the
 //! program if the process itself dies.
 
-use jit::{CompiledProgram, Config, Options};
+use jit::CompileOptions as Options;
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
+use vm3::interp::Config;
 use vm3::{Program, RunError};
+use vm3_tests::compare::Compiled as CompiledProgram;
 use vm3_tests::compare::{difference, env_u64, same_outcome, show};
 use vm3_tests::raw::{self, RawCase};
 
@@ -201,6 +203,7 @@ fn check(seed: u64, trace: bool) -> Result<Verdict, String> {
         Err(RunError::Trap(t)) => t.trap.message().to_string(),
         Err(RunError::Arguments(_)) => "arguments refused".to_string(),
         Err(RunError::Result(_)) => "result refused".to_string(),
+        Err(RunError::Resources(_)) => "resources refused".to_string(),
     };
     let mut features = raw::features(program);
     features.push(match case.depth_limit {

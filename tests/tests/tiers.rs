@@ -2,8 +2,10 @@
 //! compiled code that reaches every helper through a trampoline. Each test names the
 //! spec section (`shared/spec/bytecode.md`) it checks.
 
-use jit::{CompiledProgram, Config, Options};
+use jit::CompileOptions as Options;
+use vm3::interp::Config;
 use vm3::{RunError, Trap, Value, VerifiedProgram};
+use vm3_tests::compare::Compiled as CompiledProgram;
 
 fn assemble(src: &str) -> VerifiedProgram {
     let program = vm3::asm::assemble(src, "test.vm3").unwrap_or_else(|errors| {
@@ -495,8 +497,10 @@ end
         (1 << 31, "rel32 call (±2 GiB)")
     };
     let compiled = CompiledProgram::new(&p).unwrap();
-    let region = compiled.region_address();
-    let helpers = jit::helper_fns();
+    let region = jit::testing::compiled_code(compiled.module())
+        .expect("compiled")
+        .region_address();
+    let helpers = jit::testing::helper_fns();
     for name in stencils::helpers::HELPER_NAMES {
         let addr = helpers.address(name).unwrap() as u64;
         let distance = region.abs_diff(addr);

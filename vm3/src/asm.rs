@@ -33,6 +33,7 @@ use crate::verify::{bank_article, counts_of, needed_regs, MAX_REGS};
 use std::collections::HashMap;
 use stencils::{ArgBanks, Bank, ConstKind, Field, Inst, Opcode, OperandKind};
 
+pub use crate::errors::AsmErrors;
 pub use crate::text::{format_inst, to_text};
 
 /// An assembly error: `file:line:column: error: message` (1-based line and column, the
@@ -50,14 +51,14 @@ pub struct AsmError {
 /// Assembles `.vm3` source (spec §5). `file_name` is only used in error messages.
 /// Returns every error found, in source order. A UTF-8 byte-order mark at the start,
 /// which some editors write, is skipped.
-pub fn assemble(source: &str, file_name: &str) -> Result<Program, Vec<AsmError>> {
+pub fn assemble(source: &str, file_name: &str) -> Result<Program, AsmErrors> {
     let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let mut asm = Assembler::new(file_name);
     for (i, raw_line) in source.split('\n').enumerate() {
         let line = raw_line.strip_suffix('\r').unwrap_or(raw_line);
         asm.line(i + 1, line);
     }
-    asm.finish()
+    asm.finish().map_err(AsmErrors)
 }
 
 // ---------------------------------------------------------------------------------

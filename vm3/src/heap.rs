@@ -8,15 +8,19 @@
 //!
 //! Lifetime: objects live until the run ends ([`Heap::end_run`]), which frees them all.
 //! A heap can serve many runs one after another: the slot records are reused, and each
-//! run stamps its handles with a new generation, so a handle kept from an earlier run
-//! (or forged) names a slot whose generation differs and is refused as `bad handle`.
-//! Generations are 12 bits: a handle from exactly 4096 runs ago would pass the check.
+//! run stamps its handles with a new generation taken from one process-wide source, so
+//! that two heaps do not hand out the same generation (until the 12-bit space wraps).
+//! Handles never cross the embedding boundary as bits ([`Value`] has no raw cell), so a
+//! run only ever sees handles it made; the generation check is the second line, and
+//! refuses a handle kept in a slot from an earlier run as `bad handle`.
 //!
 //! The limit counts payload bytes plus [`OBJECT_BYTES`] per object. Passing it traps
 //! with `heap limit exceeded`. String constants are the program's, not the run's: they
-//! are allocated when a run begins and not counted.
+//! are allocated when the first run of a program begins, not counted, and kept for the
+//! next run of the same program (restamped with its generation, not copied again).
 
-use crate::{Const, Program, Value};
+use crate::{Const, Value, VerifiedProgram};
+use std::sync::atomic::{AtomicU32, Ordering};
 use stencils::cell::{self, Kind};
 use stencils::heap::{map_has_room, map_probe, HeapView, ListObj, MapEntry, MapObj, Probe, StrObj};
 use stencils::{Bank, Trap};
@@ -67,6 +71,20 @@ fn map_entries_for(keys: u64) -> u64 {
     entries
 }
 
+/// The next generation any heap in the process gives its run.
+static NEXT_GENERATION: AtomicU32 = AtomicU32::new(1);
+
+/// A generation no other heap is using now (0 is never one: a fresh heap's slots have
+/// it).
+fn fresh_generation() -> u32 {
+    loop {
+        let g = NEXT_GENERATION.fetch_add(1, Ordering::Relaxed) & cell::GENERATION_MASK;
+        if g != 0 {
+            return g;
+        }
+    }
+}
+
 /// A run's heap. See the module documentation.
 pub struct Heap {
     /// What compiled code reads (boxed: `Ctx` points at it, so it must not move).
@@ -79,7 +97,14 @@ pub struct Heap {
     limit: usize,
     /// The generation of this run's handles.
     generation: u32,
+    /// The program whose string constants are the first `str_consts.len()` strings
+    /// (kept from run to run of that program).
+    consts_of: Option<u64>,
 }
+
+// SAFETY: the heap owns every allocation its records and view point to; nothing else
+// holds them, so moving the heap to another thread moves them all.
+unsafe impl Send for Heap {}
 
 impl Heap {
     /// An empty heap whose runs may use `limit` bytes.
@@ -93,6 +118,7 @@ impl Heap {
             used: 0,
             limit,
             generation: 0,
+            consts_of: None,
         }
     }
 
@@ -115,42 +141,59 @@ impl Heap {
     }
 
     /// Starts a run of `program`: frees whatever an earlier run left, moves to a new
-    /// generation and allocates the program's string constants (numbered as
-    /// [`Program::string_constants`] numbers them).
-    pub fn begin_run(&mut self, program: &Program) {
+    /// generation and provides the program's string constants (numbered as
+    /// [`crate::Program::string_constant_ids`] numbers them): allocated when the heap last
+    /// ran another program, else kept and restamped with the new generation.
+    pub fn begin_run(&mut self, program: &VerifiedProgram) {
         self.end_run();
-        self.generation = (self.generation + 1) & cell::GENERATION_MASK;
-        for func in &program.functions {
-            for c in &func.consts {
-                if let Const::Str(bytes) = c {
-                    let handle = self.push_str(bytes.clone());
-                    self.str_consts.push(handle);
+        self.generation = fresh_generation();
+        if self.consts_of == Some(program.id()) {
+            for (slot, (s, handle)) in self.strs.iter_mut().zip(&mut self.str_consts).enumerate() {
+                *handle = cell::handle(Kind::Str, self.generation, slot as u32);
+                s.handle = *handle;
+            }
+        } else {
+            self.free_constants();
+            for func in &program.functions {
+                for c in &func.consts {
+                    if let Const::Str(bytes) = c {
+                        let handle = self.push_str(bytes.clone());
+                        self.str_consts.push(handle);
+                    }
                 }
             }
+            self.consts_of = Some(program.id());
         }
-        // The constants table grew after the last slot push: point the view at it.
+        // The constants table changed after the last slot push: point the view at it.
         self.sync_view();
     }
 
-    /// Ends a run: frees every object. Handles of this run become stale.
+    /// Ends a run: frees every object but the program's string constants. Handles of
+    /// this run become stale (the next run restamps the constants).
     pub fn end_run(&mut self) {
         for list in self.lists.drain(..) {
             // SAFETY: built by `Vec::into_raw_parts`-equivalent code below; u64 has no drop.
             drop(unsafe { Vec::from_raw_parts(list.items, 0, list.cap as usize) });
         }
-        for s in self.strs.drain(..) {
-            drop(unsafe { Vec::from_raw_parts(s.bytes as *mut u8, 0, s.cap as usize) });
-        }
+        free_strs(self.strs.drain(self.str_consts.len()..));
         for map in self.maps.drain(..) {
             drop(unsafe { Vec::from_raw_parts(map.entries, 0, (map.mask + 1) as usize) });
         }
-        self.str_consts.clear();
         self.lists.shrink_to(RETAINED_SLOTS);
-        self.strs.shrink_to(RETAINED_SLOTS);
+        self.strs
+            .shrink_to(RETAINED_SLOTS.max(self.str_consts.len()));
         self.maps.shrink_to(RETAINED_SLOTS);
-        self.str_consts.shrink_to(RETAINED_SLOTS);
         self.used = 0;
         self.sync_view();
+    }
+
+    /// Frees the string constants (after [`Heap::end_run`], they are all the strings).
+    fn free_constants(&mut self) {
+        debug_assert_eq!(self.strs.len(), self.str_consts.len());
+        free_strs(self.strs.drain(..));
+        self.str_consts.clear();
+        self.str_consts.shrink_to(RETAINED_SLOTS);
+        self.consts_of = None;
     }
 
     /// Points the view at the arenas again (after a slot table grew or shrank).
@@ -353,7 +396,6 @@ impl Heap {
         Ok(match value {
             Value::I64(v) => *v as u64,
             Value::F64(v) => v.to_bits(),
-            Value::Cell(bits) => *bits,
             Value::Null => cell::NULL,
             Value::Bool(b) => cell::from_bool(*b),
             Value::Str(s) => self.push_str(s.as_bytes().to_vec()),
@@ -427,7 +469,7 @@ impl Heap {
             }
             budget -= 1;
             let mut value = match self.list_items(next) {
-                None => Some(self.scalar_value(next)),
+                None => Some(self.scalar_value(next)?),
                 Some(items) => {
                     if open.iter().any(|&(handle, ..)| handle == next) {
                         return Err("the result contains a list that contains itself".into());
@@ -457,24 +499,25 @@ impl Heap {
         }
     }
 
-    /// A cell that is not a list, as a value.
-    fn scalar_value(&self, bits: u64) -> Value {
+    /// A cell that is not a list, as a value; a cell that names no live object is an
+    /// error, never raw bits handed out.
+    fn scalar_value(&self, bits: u64) -> Result<Value, String> {
         if let Some(v) = cell::to_int(bits) {
-            return Value::I64(v);
+            return Ok(Value::I64(v));
         }
         if let Some(v) = cell::to_f64(bits) {
-            return Value::F64(v);
+            return Ok(Value::F64(v));
         }
         match cell::tag(bits) {
-            cell::TAG_NULL => return Value::Null,
-            cell::TAG_BOOL => return Value::Bool(bits & 1 != 0),
+            cell::TAG_NULL => return Ok(Value::Null),
+            cell::TAG_BOOL => return Ok(Value::Bool(bits & 1 != 0)),
             _ => {}
         }
         if let Some(bytes) = self.str_bytes(bits) {
-            return match String::from_utf8(bytes.to_vec()) {
+            return Ok(match String::from_utf8(bytes.to_vec()) {
                 Ok(s) => Value::Str(s),
                 Err(e) => Value::Bytes(e.into_bytes()),
-            };
+            });
         }
         if let Some(entries) = self.map_entries(bits) {
             let mut pairs: Vec<(i64, i64)> = entries
@@ -483,15 +526,24 @@ impl Heap {
                 .map(|e| (e.key, e.value))
                 .collect();
             pairs.sort_unstable();
-            return Value::Map(pairs);
+            return Ok(Value::Map(pairs));
         }
-        Value::Cell(bits)
+        Err("the result holds a cell that names no live object".into())
     }
 }
 
 impl Drop for Heap {
     fn drop(&mut self) {
         self.end_run();
+        self.free_constants();
+    }
+}
+
+/// Frees the bytes of string records.
+fn free_strs(strs: impl Iterator<Item = StrObj>) {
+    for s in strs {
+        // SAFETY: each record's bytes were a `Vec<u8>` of capacity `cap` (`push_str`).
+        drop(unsafe { Vec::from_raw_parts(s.bytes as *mut u8, 0, s.cap as usize) });
     }
 }
 

@@ -13,6 +13,7 @@
 use crate::stack::{clear_frame, RegisterStack, DEFAULT_DEPTH_LIMIT};
 use crate::{Const, Function, Heap, RunError, TrapInfo, Value, VerifiedProgram};
 use crate::{DEFAULT_HEAP_LIMIT, NOT_A_STRING};
+use std::sync::atomic::{AtomicU64, Ordering};
 use stencils::heap::HeapView;
 use stencils::{
     dispatch, Bank, Callee, ConstF64, ConstI64, ConstStr, Dest, Flow, Inst, RegC, RegF, RegI,
@@ -39,7 +40,9 @@ impl Default for Config {
 }
 
 /// Runs `entry` of a verified program with `args` in the interpreter, on a heap of its
-/// own that is freed when the run ends.
+/// own that is freed when the run ends. (The reference interpreter, as tests compare
+/// against it; an embedder uses the `jit` crate's `Engine`, which keeps its per-program
+/// work and its store from call to call.)
 pub fn run(
     program: &VerifiedProgram,
     entry: &str,
@@ -65,13 +68,23 @@ pub fn run_on(
     config: &Config,
     heap: &mut Heap,
 ) -> Result<Value, RunError> {
-    run_tier(program, entry, args, config, heap, |run| {
-        let prepared = Prepared::new(program);
-        // SAFETY: the heap began this run and is ours until it ends.
-        let mut machine = unsafe { Machine::new(&prepared, run.depth_limit, 1, run.heap) };
-        // SAFETY: verified program, sized stack (module docs).
-        unsafe { machine.execute(run.func, 0, run.frame) }.map_err(RunError::Trap)
-    })
+    let func = program
+        .function_index(entry)
+        .ok_or_else(|| RunError::Arguments(format!("no function named `{entry}`")))?;
+    let prepared = Prepared::new(program.clone());
+    let mut stack = RegisterStack::new(program, config.depth_limit.max(1))?;
+    run_prepared(
+        &prepared, func, args, config, None, heap, &mut stack, interpret,
+    )
+}
+
+/// The interpreter as a tier: executes a begun run.
+pub fn interpret(prepared: &Prepared, run: BegunRun<'_>) -> Result<u64, RunError> {
+    // SAFETY: the heap began this run and is ours until it ends; the limits' pointers
+    // are the run's (`run_prepared`).
+    let mut machine = unsafe { Machine::new(prepared, run.depth_limit, 1, run.heap, run.limits) };
+    // SAFETY: verified program, sized stack (module docs).
+    unsafe { machine.execute(run.func, 0, run.frame) }.map_err(RunError::Trap)
 }
 
 /// A run that has begun, as a tier's `execute` gets it: the entry's frame holds the
@@ -81,21 +94,37 @@ pub struct BegunRun<'a> {
     pub func: usize,
     /// The entry's frame: the base of a register stack sized for `depth_limit`.
     pub frame: *mut u64,
-    /// The depth limit the stack was sized for (may be lower than the configured one).
+    /// The depth limit the stack was sized for.
     pub depth_limit: u64,
     pub heap: &'a mut Heap,
+    /// The run limits, when the run has them: the fuel left (a tier that keeps it
+    /// elsewhere while it runs writes back what is left) and the interrupt flag.
+    pub limits: Option<RunLimits>,
+}
+
+/// A run's limits as the tiers reach them.
+#[derive(Clone, Copy, Debug)]
+pub struct RunLimits {
+    /// Fuel left: one unit per check (see [`crate::Function::limit_checks`]).
+    pub fuel: *mut u64,
+    /// Non-zero when another thread asks the run to stop.
+    pub interrupt: *const AtomicU64,
 }
 
 /// What every tier does around executing a program: begins the run on `heap` (limit,
-/// constants), places the arguments on a fresh register stack, calls `execute`, reads
-/// the result out of the heap, and ends the run whatever happened.
-pub fn run_tier(
-    program: &VerifiedProgram,
-    entry: &str,
+/// constants), places the arguments on `stack` (made anew when it does not fit the
+/// program and the depth limit), calls `execute`, reads the result out of the heap, and
+/// ends the run whatever happened.
+#[allow(clippy::too_many_arguments)] // What a run is made of; one caller per tier.
+pub fn run_prepared(
+    prepared: &Prepared,
+    func: usize,
     args: &[Value],
     config: &Config,
+    limits: Option<(u64, &AtomicU64)>,
     heap: &mut Heap,
-    execute: impl FnOnce(BegunRun<'_>) -> Result<u64, RunError>,
+    stack: &mut RegisterStack,
+    execute: impl FnOnce(&Prepared, BegunRun<'_>) -> Result<u64, RunError>,
 ) -> Result<Value, RunError> {
     if config.depth_limit == 0 {
         // The entry's own activation counts: no run fits a limit of 0 (it used to be
@@ -104,36 +133,45 @@ pub fn run_tier(
             "the depth limit must be at least 1 (the entry function's activation counts)".into(),
         ));
     }
+    let program = &prepared.program;
+    if !stack.fits(program, config.depth_limit) {
+        *stack = RegisterStack::new(program, config.depth_limit)?;
+    }
     heap.set_limit(config.heap_limit);
     heap.begin_run(program);
-    let mut stack = RegisterStack::new(program, config.depth_limit);
+    let mut fuel = limits.map_or(0, |(fuel, _)| fuel);
+    let limits = limits.map(|(_, interrupt)| RunLimits {
+        fuel: &mut fuel,
+        interrupt,
+    });
     let result = stack
-        .place_arguments(program, entry, args, heap)
-        .and_then(|func| {
+        .place_arguments(program, func, args, heap)
+        .and_then(|()| {
             let run = BegunRun {
                 func,
                 frame: stack.base(),
-                depth_limit: stack.depth_limit(),
+                depth_limit: config.depth_limit,
                 heap: &mut *heap,
+                limits,
             };
-            let bits = execute(run)?;
+            let bits = execute(prepared, run)?;
             heap.value_of(program.functions[func].result, bits)
                 .map_err(RunError::Result)
         });
-    drop(stack);
     heap.end_run();
     result
 }
 
-/// A verified program with constants decoded for the loop. Cheap to build; the JIT keeps
-/// one for deoptimisation.
-pub struct Prepared<'p> {
-    program: &'p VerifiedProgram,
-    funcs: Vec<PreparedFn<'p>>,
+/// A verified program with constants decoded for the loop, made once per program: the
+/// JIT and a store keep one.
+pub struct Prepared {
+    program: VerifiedProgram,
+    funcs: Vec<PreparedFn>,
 }
 
-struct PreparedFn<'p> {
-    func: &'p Function,
+struct PreparedFn {
+    /// Where a run with limits checks them ([`Function::limit_checks`]).
+    limit_checks: Vec<bool>,
     /// Constant-pool entries as register bits; a string constant holds its program-wide
     /// number (its handle is in the heap's table of constants).
     consts: Vec<u64>,
@@ -141,15 +179,15 @@ struct PreparedFn<'p> {
     param_slots: Vec<usize>,
 }
 
-impl<'p> Prepared<'p> {
-    pub fn new(program: &'p VerifiedProgram) -> Prepared<'p> {
+impl Prepared {
+    pub fn new(program: VerifiedProgram) -> Prepared {
         let string_ids = program.string_constant_ids();
         let funcs = program
             .functions()
             .iter()
             .zip(string_ids)
             .map(|(func, ids)| PreparedFn {
-                func,
+                limit_checks: func.limit_checks(),
                 consts: func
                     .consts
                     .iter()
@@ -174,8 +212,13 @@ impl<'p> Prepared<'p> {
         Prepared { program, funcs }
     }
 
-    pub fn program(&self) -> &'p VerifiedProgram {
-        self.program
+    pub fn program(&self) -> &VerifiedProgram {
+        &self.program
+    }
+
+    #[inline(always)]
+    fn func(&self, index: usize) -> &Function {
+        &self.program.functions[index]
     }
 }
 
@@ -188,8 +231,8 @@ struct Activation {
 }
 
 /// The interpreter's state; also the tier its handlers run in.
-pub struct Machine<'a, 'p> {
-    prog: &'a Prepared<'p>,
+pub struct Machine<'a> {
+    prog: &'a Prepared,
     func: usize,
     frame: *mut u64,
     ri: *mut i64,
@@ -201,24 +244,27 @@ pub struct Machine<'a, 'p> {
     depth_limit: u64,
     /// Arguments of a tail call, staged while the frame is rebuilt.
     staged: Vec<u64>,
+    /// The run limits, if the run has them.
+    limits: Option<RunLimits>,
     /// The run's heap. A raw pointer: compiled code that deoptimised hands its heap to
     /// a machine from inside a helper.
     heap: *mut Heap,
     view: *const HeapView,
 }
 
-impl<'a, 'p> Machine<'a, 'p> {
+impl<'a> Machine<'a> {
     /// A machine whose first activation will be at call depth `depth`, on `heap`.
     ///
     /// # Safety
     /// `heap` must point to a heap that has begun the run, outlives the machine, and is
-    /// used by nothing else while the machine executes.
+    /// used by nothing else while the machine executes; so must the limits' pointers.
     pub unsafe fn new(
-        prog: &'a Prepared<'p>,
+        prog: &'a Prepared,
         depth_limit: u64,
         depth: u64,
         heap: *mut Heap,
-    ) -> Machine<'a, 'p> {
+        limits: Option<RunLimits>,
+    ) -> Machine<'a> {
         Machine {
             prog,
             func: 0,
@@ -231,6 +277,7 @@ impl<'a, 'p> Machine<'a, 'p> {
             depth,
             depth_limit,
             staged: Vec::new(),
+            limits,
             heap,
             view: unsafe { (*heap).view() },
         }
@@ -245,16 +292,16 @@ impl<'a, 'p> Machine<'a, 'p> {
     /// Makes `func` with its frame at `frame` the current activation.
     #[inline(always)]
     fn enter(&mut self, func: usize, frame: *mut u64) {
-        let f = &self.prog.funcs[func];
+        let regs = self.prog.func(func).regs;
         self.func = func;
         self.frame = frame;
         // SAFETY: the banks lie inside the frame (RegCounts::slot).
         unsafe {
             self.ri = frame as *mut i64;
-            self.rf = frame.add(f.func.regs.i64 as usize) as *mut f64;
-            self.rc = frame.add(f.func.regs.i64 as usize + f.func.regs.f64 as usize);
+            self.rf = frame.add(regs.i64 as usize) as *mut f64;
+            self.rc = frame.add(regs.i64 as usize + regs.f64 as usize);
         }
-        self.consts = f.consts.as_ptr();
+        self.consts = self.prog.funcs[func].consts.as_ptr();
     }
 
     #[inline(always)]
@@ -282,10 +329,31 @@ impl<'a, 'p> Machine<'a, 'p> {
         pc: usize,
         frame: *mut u64,
     ) -> Result<u64, TrapInfo> {
+        // Two loops, so that a run without limits does not test for them per instruction.
+        if self.limits.is_some() {
+            unsafe { self.execute_loop::<true>(func, pc, frame) }
+        } else {
+            unsafe { self.execute_loop::<false>(func, pc, frame) }
+        }
+    }
+
+    /// [`Machine::execute`], checking the run limits where `LIMITS`.
+    #[inline(always)]
+    unsafe fn execute_loop<const LIMITS: bool>(
+        &mut self,
+        func: usize,
+        pc: usize,
+        frame: *mut u64,
+    ) -> Result<u64, TrapInfo> {
         self.enter(func, frame);
-        let mut code: *const Inst = self.prog.funcs[func].func.code.as_ptr();
+        let mut code: *const Inst = self.prog.func(func).code.as_ptr();
         let mut pc = pc;
         loop {
+            if LIMITS && self.prog.funcs[self.func].limit_checks[pc] {
+                if let Some(trap) = self.check_limits() {
+                    return Err(self.trap_info(trap, pc));
+                }
+            }
             // SAFETY: pc stays inside the function: verified targets, no fall-off.
             let inst = unsafe { *code.add(pc) };
             match dispatch(self, inst) {
@@ -296,11 +364,11 @@ impl<'a, 'p> Machine<'a, 'p> {
                     if let Some(caller) = self.calls.last_mut() {
                         caller.pc = pc;
                     }
-                    code = self.prog.funcs[self.func].func.code.as_ptr();
+                    code = self.prog.func(self.func).code.as_ptr();
                     pc = 0;
                 }
                 Flow::TailCall => {
-                    code = self.prog.funcs[self.func].func.code.as_ptr();
+                    code = self.prog.func(self.func).code.as_ptr();
                     pc = 0;
                 }
                 Flow::Return(bits) => match self.calls.pop() {
@@ -309,7 +377,7 @@ impl<'a, 'p> Machine<'a, 'p> {
                         self.depth -= 1;
                         self.enter(caller.func, caller.frame);
                         unsafe { *self.reg_ptr(caller.dest.bank, caller.dest.reg) = bits };
-                        code = self.prog.funcs[self.func].func.code.as_ptr();
+                        code = self.prog.func(self.func).code.as_ptr();
                         pc = caller.pc + 1;
                     }
                 },
@@ -317,7 +385,7 @@ impl<'a, 'p> Machine<'a, 'p> {
                 // An opcode the verifier would have refused.
                 Flow::Unwind => unreachable!(
                     "unverified instruction {inst:?} in {}",
-                    self.prog.funcs[self.func].func.name
+                    self.prog.func(self.func).name
                 ),
             }
         }
@@ -327,7 +395,7 @@ impl<'a, 'p> Machine<'a, 'p> {
         TrapInfo {
             trap,
             func: self.func,
-            function: self.prog.funcs[self.func].func.name.clone(),
+            function: self.prog.func(self.func).name.clone(),
             pc: pc as u32,
         }
     }
@@ -335,12 +403,11 @@ impl<'a, 'p> Machine<'a, 'p> {
     /// Copies the arguments of a call from the current frame (`B + k` of each
     /// parameter's bank) into `dst`, the callee's frame, at the callee's parameter slots.
     #[inline(always)]
-    fn copy_arguments(&self, callee: &PreparedFn, args: usize, dst: *mut u64) {
-        for (k, (&bank, &slot)) in callee
-            .func
-            .params
+    fn copy_arguments(&self, callee: usize, args: usize, dst: *mut u64) {
+        let params = &self.prog.func(callee).params;
+        for (k, (&bank, &slot)) in params
             .iter()
-            .zip(&callee.param_slots)
+            .zip(&self.prog.funcs[callee].param_slots)
             .enumerate()
         {
             // SAFETY: verified argument registers; the callee frame fits the stack.
@@ -349,7 +416,7 @@ impl<'a, 'p> Machine<'a, 'p> {
     }
 }
 
-impl Tier for Machine<'_, '_> {
+impl Tier for Machine<'_> {
     #[inline(always)]
     fn i(&self, r: RegI) -> i64 {
         unsafe { *self.ri.add(r.0) }
@@ -396,7 +463,7 @@ impl Tier for Machine<'_, '_> {
     }
     #[inline(always)]
     fn lookup(&self, t: Table, index: i64) -> Option<i64> {
-        let table = &self.prog.funcs[self.func].func.tables[t.0];
+        let table = &self.prog.func(self.func).tables[t.0];
         usize::try_from(index)
             .ok()
             .and_then(|i| table.get(i).copied())
@@ -421,10 +488,9 @@ impl Tier for Machine<'_, '_> {
             return Flow::Trap(Trap::CallStackOverflow);
         }
         let prog = self.prog;
-        let target = &prog.funcs[callee.0];
-        let frame = unsafe { self.frame.add(prog.funcs[self.func].func.frame_slots()) };
-        unsafe { clear_frame(target.func, frame) };
-        self.copy_arguments(target, args, frame);
+        let frame = unsafe { self.frame.add(prog.func(self.func).frame_slots()) };
+        unsafe { clear_frame(prog.func(callee.0), frame) };
+        self.copy_arguments(callee.0, args, frame);
         self.depth += 1;
         self.calls.push(Activation {
             func: self.func,
@@ -439,12 +505,11 @@ impl Tier for Machine<'_, '_> {
     #[inline(always)]
     fn tail_call(&mut self, callee: Callee, args: usize) -> Flow {
         let prog = self.prog;
-        let target = &prog.funcs[callee.0];
+        let target = prog.func(callee.0);
         let mut staged = std::mem::take(&mut self.staged);
         staged.clear();
         staged.extend(
             target
-                .func
                 .params
                 .iter()
                 .enumerate()
@@ -452,14 +517,30 @@ impl Tier for Machine<'_, '_> {
         );
         let frame = self.frame;
         unsafe {
-            clear_frame(target.func, frame);
-            for (&slot, &bits) in target.param_slots.iter().zip(&staged) {
+            clear_frame(target, frame);
+            for (&slot, &bits) in prog.funcs[callee.0].param_slots.iter().zip(&staged) {
                 *frame.add(slot) = bits;
             }
         }
         self.staged = staged;
         self.enter(callee.0, frame);
         Flow::TailCall
+    }
+
+    #[inline(always)]
+    fn check_limits(&mut self) -> Option<Trap> {
+        let limits = self.limits?;
+        // SAFETY: `new`'s contract: the pointers are the run's.
+        unsafe {
+            if (*limits.interrupt).load(Ordering::Relaxed) != 0 {
+                return Some(Trap::Interrupted);
+            }
+            if *limits.fuel == 0 {
+                return Some(Trap::OutOfFuel);
+            }
+            *limits.fuel -= 1;
+        }
+        None
     }
 
     #[inline(always)]

@@ -1,6 +1,7 @@
 //! Functions and programs (spec §1, §2).
 
-use crate::verify::{self, VerifyError};
+use crate::verify;
+use crate::VerifyErrors;
 use stencils::{Bank, Inst};
 
 /// A constant-pool entry.
@@ -137,6 +138,33 @@ impl Function {
     pub fn frame_slots(&self) -> usize {
         self.regs.total()
     }
+
+    /// Where a run with run limits checks them (fuel, interrupt), per instruction: the
+    /// entry (instruction 0, so every call and tail call is counted) and every target
+    /// of a backward branch (so every loop iteration is). Both tiers check at the start
+    /// of these instructions however they are reached, so they stop at the same one.
+    pub fn limit_checks(&self) -> Vec<bool> {
+        let mut checks = vec![false; self.code.len()];
+        if let Some(entry) = checks.first_mut() {
+            *entry = true;
+        }
+        for (pc, inst) in self.code.iter().enumerate() {
+            let Some(op) = stencils::Opcode::from_u8(inst.code) else {
+                continue;
+            };
+            for &(field, kind) in op.info().operands {
+                if kind == stencils::OperandKind::Target {
+                    let target = inst.field(field) as i16;
+                    if let Ok(target) = usize::try_from(target) {
+                        if target <= pc && target < checks.len() {
+                            checks[target] = true;
+                        }
+                    }
+                }
+            }
+        }
+        checks
+    }
 }
 
 /// A whole program: functions calling each other by index.
@@ -168,10 +196,12 @@ impl Program {
     }
 
     /// Runs the verifier (spec §4); every error found, in function and instruction order.
-    pub fn verify(self) -> Result<VerifiedProgram, Vec<VerifyError>> {
-        verify::verify(&self)?;
+    pub fn verify(self) -> Result<VerifiedProgram, VerifyErrors> {
+        verify::verify(&self).map_err(VerifyErrors)?;
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(VerifiedProgram {
             program: std::sync::Arc::new(self),
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 }
@@ -185,9 +215,16 @@ impl Program {
 #[derive(Clone, Debug)]
 pub struct VerifiedProgram {
     program: std::sync::Arc<Program>,
+    /// Unique per verification in this process (clones share it: they are the same
+    /// program). A heap keeps a program's string constants by it.
+    id: u64,
 }
 
 impl VerifiedProgram {
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     pub fn program(&self) -> &Program {
         &self.program
     }

@@ -5,41 +5,76 @@ use crate::{Function, Heap, Program, RunError, Value};
 /// Default maximum of live activations (spec §2).
 pub const DEFAULT_DEPTH_LIMIT: u64 = 10_000;
 
-/// Register memory above which a run's depth limit is lowered (1 GiB): a program whose
-/// largest frame is huge reaches `call stack overflow` earlier, in both tiers alike.
-const MAX_STACK_SLOTS: usize = 1 << 27;
-
-/// One contiguous, zero-initialised allocation holding every frame of a run: a callee's
+/// One contiguous, zero-initialised mapping holding every frame of a run: a callee's
 /// frame starts where its caller's ends. It is sized from the program's largest frame
 /// and the depth limit, so a call that passes the depth check always fits; neither tier
-/// checks bounds per call. (Large allocations come from `calloc`/`mmap`, so untouched
-/// pages cost nothing.)
+/// checks bounds per call.
+///
+/// The mapping only reserves address space (`MAP_NORESERVE` where there is one): pages
+/// are committed as activations first touch them, so a large limit or one huge frame of
+/// a function that is never called costs nothing. The configured limit is always the
+/// one enforced (issue 10: it used to be lowered without a word when the largest frame
+/// times the limit passed 1 GiB); when the address space cannot be had, making the
+/// stack fails with an error that says so.
 pub struct RegisterStack {
-    slots: Vec<u64>,
+    slots: memmap2::MmapMut,
     depth_limit: u64,
+    /// The frame size (slots) it was sized for.
+    max_frame: usize,
+}
+
+// SAFETY: the mapping is owned; the raw pointers handed out are used by the thread that
+// holds the stack mutably.
+unsafe impl Send for RegisterStack {}
+
+/// The largest frame of any function of `program`, in slots (at least 1).
+fn largest_frame(program: &Program) -> usize {
+    program
+        .functions
+        .iter()
+        .map(|f| f.frame_slots())
+        .max()
+        .unwrap_or(0)
+        .max(1)
 }
 
 impl RegisterStack {
-    /// A stack for running `program` with at most `depth_limit` live activations. The
-    /// limit actually enforced ([`RegisterStack::depth_limit`]) may be lower for programs
-    /// with enormous frames.
-    pub fn new(program: &Program, depth_limit: u64) -> RegisterStack {
-        let max_frame = program
-            .functions
-            .iter()
-            .map(|f| f.frame_slots())
-            .max()
-            .unwrap_or(0)
-            .max(1);
-        let affordable = (MAX_STACK_SLOTS / max_frame) as u64;
-        let depth_limit = depth_limit.clamp(1, affordable.saturating_sub(2).max(1));
+    /// A stack for running `program` with at most `depth_limit` live activations, or
+    /// [`RunError::Resources`] if the address space it needs cannot be mapped.
+    pub fn new(program: &Program, depth_limit: u64) -> Result<RegisterStack, RunError> {
+        let max_frame = largest_frame(program);
+        let depth_limit = depth_limit.max(1);
         // One more frame than the limit: a call's arguments are written just past the
         // deepest frame before the depth check, and tail calls stage arguments there.
-        let len = (depth_limit as usize + 1) * max_frame + 16;
-        RegisterStack {
-            slots: vec![0; len],
+        let bytes = usize::try_from(depth_limit)
+            .ok()
+            .and_then(|d| d.checked_add(1))
+            .and_then(|d| d.checked_mul(max_frame))
+            .and_then(|slots| slots.checked_add(16))
+            .and_then(|slots| slots.checked_mul(8));
+        let cannot = |why: String| {
+            RunError::Resources(format!(
+                "cannot reserve the register stack for a depth limit of {depth_limit} with \
+                 the largest frame of {max_frame} registers: {why}"
+            ))
+        };
+        let bytes = bytes.ok_or_else(|| cannot("the size overflows the address space".into()))?;
+        let slots = memmap2::MmapOptions::new()
+            .len(bytes)
+            .no_reserve_swap()
+            .map_anon()
+            .map_err(|e| cannot(format!("{bytes} bytes: {e}")))?;
+        Ok(RegisterStack {
+            slots,
             depth_limit,
-        }
+            max_frame,
+        })
+    }
+
+    /// Whether this stack serves runs of `program` with `depth_limit` (a store keeps its
+    /// stack while it does).
+    pub fn fits(&self, program: &Program, depth_limit: u64) -> bool {
+        self.depth_limit == depth_limit.max(1) && self.max_frame >= largest_frame(program)
     }
 
     pub fn depth_limit(&self) -> u64 {
@@ -47,25 +82,22 @@ impl RegisterStack {
     }
 
     pub fn base(&mut self) -> *mut u64 {
-        self.slots.as_mut_ptr()
+        self.slots.as_mut_ptr() as *mut u64
     }
 
-    /// Checks `args` against the parameters of the function `entry` and writes them into
+    /// Checks `args` against the parameters of function `index` and writes them into
     /// the first frame (spec §2: parameter k lands in register k of its bank), whose
     /// other registers it clears. String, list and map arguments are allocated in
-    /// `heap`, which must have begun the run. Returns the entry's index.
+    /// `heap`, which must have begun the run.
     pub fn place_arguments(
         &mut self,
         program: &Program,
-        entry: &str,
+        index: usize,
         args: &[Value],
         heap: &mut Heap,
-    ) -> Result<usize, RunError> {
-        let frame = &mut self.slots;
-        let index = program
-            .function_index(entry)
-            .ok_or_else(|| RunError::Arguments(format!("no function named `{entry}`")))?;
+    ) -> Result<(), RunError> {
         let func = &program.functions[index];
+        let entry = &func.name;
         if args.len() != func.params.len() {
             return Err(RunError::Arguments(format!(
                 "`{entry}` takes {} argument{}, got {}",
@@ -84,14 +116,17 @@ impl RegisterStack {
                 )));
             }
         }
+        let frame = self.base();
         // SAFETY: the stack holds at least one frame of every function.
-        unsafe { clear_frame(func, frame.as_mut_ptr()) };
+        unsafe { clear_frame(func, frame) };
         for (k, (arg, &bank)) in args.iter().zip(&func.params).enumerate() {
-            frame[func.regs.slot(bank, k)] = heap.alloc_value(arg).map_err(|e| {
+            let bits = heap.alloc_value(arg).map_err(|e| {
                 RunError::Arguments(format!("argument {} of `{entry}`: {e}", k + 1))
             })?;
+            // SAFETY: a parameter slot of the first frame.
+            unsafe { *frame.add(func.regs.slot(bank, k)) = bits };
         }
-        Ok(index)
+        Ok(())
     }
 }
 

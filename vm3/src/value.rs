@@ -4,6 +4,12 @@ use stencils::{Bank, Trap};
 
 /// An argument or a result.
 ///
+/// No variant holds a cell's raw bits (issue 10: handles were forged and leaked as
+/// `Value::Cell(bits)`):
+/// ```compile_fail
+/// let forged = vm3::Value::Cell(0xFFFF_0001_0000_0000);
+/// ```
+///
 /// Cell results are read out of the run's heap before it is freed: a string comes back
 /// as its text, a list as its items, a map as its pairs. Cell arguments are allocated in
 /// the run's heap the same way.
@@ -24,10 +30,10 @@ pub enum Value {
     Null,
     /// A bool cell.
     Bool(bool),
-    /// A cell as raw bits (spec §1): one that names no live object (a stale handle), a
-    /// list reached again inside itself, or an argument given bit by bit.
-    Cell(u64),
 }
+// No variant holds a cell's raw bits: a heap handle is only meaningful inside the run
+// that made it, so none is handed to an embedder or taken from one (issue 10: forged
+// and stale handles came in, and leaked out, as `Value::Cell(bits)`).
 
 impl Value {
     pub fn bank(&self) -> Bank {
@@ -52,7 +58,6 @@ impl Value {
             (Value::Map(a), Value::Map(b)) => a == b,
             (Value::Null, Value::Null) => true,
             (Value::Bool(a), Value::Bool(b)) => a == b,
-            (Value::Cell(a), Value::Cell(b)) => a == b,
             _ => false,
         }
     }
@@ -105,7 +110,6 @@ impl std::fmt::Display for Value {
             }
             Value::Null => f.write_str("null"),
             Value::Bool(b) => write!(f, "{b}"),
-            Value::Cell(v) => write!(f, "cell({v:#018x})"),
         }
     }
 }
@@ -136,4 +140,8 @@ pub enum RunError {
     /// ([`crate::Heap::value_of`]).
     #[error("{0}")]
     Result(String),
+    /// The run could not get what its limits need from the system (the register stack's
+    /// address space, the native stack for compiled calls), said with the numbers.
+    #[error("{0}")]
+    Resources(String),
 }

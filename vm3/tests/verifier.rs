@@ -790,7 +790,7 @@ end
     assert_eq!(whole.to_string(), "function f: r");
     let _: &dyn std::error::Error = &whole;
     // Program::verify is the way to a VerifiedProgram, and reports the same.
-    assert_eq!(p.verify().unwrap_err(), e);
+    assert_eq!(p.verify().unwrap_err().0, e);
 }
 
 /// spec §4: what the assembler makes of every kernel (that the opcode table can

@@ -445,7 +445,7 @@ fn patch_hole(
             "{}: the linked constant differs from the stencil's data",
             stencil.name
         );
-        jit::patch::apply(hole.kind, ours, at, data_address, hole.addend, place).unwrap();
+        jit::testing::apply(hole.kind, ours, at, data_address, hole.addend, place).unwrap();
         return "";
     }
     let symbol = hole_symbol(hole.value);
@@ -454,7 +454,7 @@ fn patch_hole(
         let slot = *got
             .get(&value)
             .unwrap_or_else(|| panic!("no GOT slot of the linker holds {symbol}"));
-        jit::patch::apply_through_got(hole.kind, ours, at, slot, hole.addend, place).unwrap();
+        jit::testing::apply_through_got(hole.kind, ours, at, slot, hole.addend, place).unwrap();
     };
     match hole.kind {
         RelocKind::X86_64GotPc32 => {
@@ -466,7 +466,7 @@ fn patch_hole(
             " (GOT slot)"
         }
         RelocKind::X86_64GotLoadPc32 => {
-            jit::patch::apply(hole.kind, ours, at, value, hole.addend, place).unwrap();
+            jit::testing::apply(hole.kind, ours, at, value, hole.addend, place).unwrap();
             assert_eq!(ours[at - 2], 0x8D, "{}: not relaxed to lea", stencil.name);
             " (relaxed to lea by both)"
         }
@@ -481,7 +481,7 @@ fn patch_hole(
         // of the symbol itself (no switch keeps the load), which is what the patcher
         // does with a value above 2^32 in reach of the code.
         RelocKind::Aarch64GotPage21 | RelocKind::Aarch64GotLo12 => {
-            jit::patch::apply(hole.kind, ours, at, value, hole.addend, place).unwrap();
+            jit::testing::apply(hole.kind, ours, at, value, hole.addend, place).unwrap();
             let insn = u32::from_le_bytes(ours[at..at + 4].try_into().unwrap());
             let (mask, want) = match hole.kind {
                 RelocKind::Aarch64GotPage21 => (0x9F00_0000, 0x9000_0000),
@@ -496,7 +496,7 @@ fn patch_hole(
             " (relaxed to adrp + add by both)"
         }
         RelocKind::Aarch64AdrpAddPage21 => {
-            jit::patch::apply(hole.kind, ours, at, value, hole.addend, place).unwrap();
+            jit::testing::apply(hole.kind, ours, at, value, hole.addend, place).unwrap();
             let insn = u32::from_le_bytes(ours[at..at + 4].try_into().unwrap());
             assert_eq!(
                 insn & 0x9F00_0000,
@@ -507,7 +507,7 @@ fn patch_hole(
             ""
         }
         _ => {
-            jit::patch::apply(hole.kind, ours, at, value, hole.addend, place).unwrap();
+            jit::testing::apply(hole.kind, ours, at, value, hole.addend, place).unwrap();
             ""
         }
     }

@@ -33,6 +33,17 @@ pub fn NullRange<T: Tier>(t: &mut T, a: RegI, b: RegI) -> Flow {
     Flow::Next
 }
 
+/// The run-limit check ([`Tier::check_limits`]): the JIT puts it first in a function's
+/// entry instruction and in every target of a backward branch, only when the engine
+/// has run limits on (the interpreter checks at the same instructions).
+#[stencil(internal)]
+pub fn CheckLimits<T: Tier>(t: &mut T) -> Flow {
+    match t.check_limits() {
+        Some(trap) => Flow::Trap(trap),
+        None => Flow::Next,
+    }
+}
+
 /// `FmaF64` for CPUs without a fused multiply-add instruction: the JIT uses it in place
 /// of `FmaF64` when the CPU lacks FMA (`jit::Options::baseline_cpu`).
 #[stencil(internal)]
