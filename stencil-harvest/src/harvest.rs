@@ -466,6 +466,14 @@ fn forbidden_advice(name: &str) -> String {
              stencil build and avoid large copies/fills of memory. {base}",
             lower.trim_start_matches('_')
         )
+    } else if LIBM.contains(&lower.trim_start_matches('_')) {
+        format!(
+            "`{}` is the C maths library's: a floating-point operation with no instruction on the \
+             target (`%` on f64, `.powf()`, `.sin()`, ...) became a call to it. Stencil bodies are \
+             `no_std` and must give the same bits on every target, so write the operation with \
+             the tier's primitives (`t.sqrt`, `t.fma`) or declare a helper. {base}",
+            lower.trim_start_matches('_')
+        )
     } else if lower.contains("probestack") || lower.contains("chkstk") {
         format!(
             "{what}a stack probe: the stencil's frame is too large (a big local array?). {base}"
@@ -477,6 +485,13 @@ fn forbidden_advice(name: &str) -> String {
         )
     }
 }
+
+/// The C maths library's functions LLVM calls for float operations with no instruction.
+const LIBM: &[&str] = &[
+    "fmod", "fmodf", "pow", "powf", "exp", "expf", "exp2", "log", "logf", "log2", "log10", "sin",
+    "sinf", "cos", "cosf", "tan", "atan2", "cbrt", "hypot", "round", "roundf", "trunc", "floor",
+    "ceil", "fma", "fmaf",
+];
 
 const DATA_WITH_RELOCATIONS: &str = "read-only data that itself needs relocations (a jump table, a table of \
      pointers, a panic's source location) is not supported; build with -Cjump-tables=false and avoid static \
@@ -554,6 +569,20 @@ fn harvest_one(
             RelocTarget::Other(n) => n.clone(),
         };
 
+        // What is referenced matters more than how: a call to `fmod` through the GOT is
+        // a forbidden symbol (say which, and why it is there) before it is an unusual
+        // relocation.
+        if let RelocTarget::Undefined(sym) = &target {
+            if HoleValue::from_symbol(sym).is_none() && !helpers.contains(sym) {
+                errors.push(HarvestError::ForbiddenSymbol {
+                    stencil: name.to_string(),
+                    offset,
+                    symbol: sym.to_string(),
+                    advice: forbidden_advice(sym),
+                });
+                continue;
+            }
+        }
         let kind = match backend.classify(&reloc, &field) {
             Ok(k) => k,
             Err(relocation) => {
@@ -587,18 +616,13 @@ fn harvest_one(
                 continue;
             }
             (RelocTarget::Undefined(sym), Addend::Relative(addend)) => {
-                if let Some(v) = HoleValue::from_symbol(sym) {
-                    (v, addend)
-                } else if let Some(i) = helpers.iter().position(|h| *h == sym) {
-                    (HoleValue::Helper(i as u16), addend)
-                } else {
-                    errors.push(HarvestError::ForbiddenSymbol {
-                        stencil: name.to_string(),
-                        offset,
-                        symbol: sym.to_string(),
-                        advice: forbidden_advice(sym),
-                    });
-                    continue;
+                // Neither a hole nor a helper was refused above.
+                match HoleValue::from_symbol(sym) {
+                    Some(v) => (v, addend),
+                    None => match helpers.iter().position(|h| *h == sym) {
+                        Some(i) => (HoleValue::Helper(i as u16), addend),
+                        None => continue,
+                    },
                 }
             }
             (RelocTarget::Section(si, within, _), addend) => {
