@@ -11,6 +11,7 @@ use object::SectionKind;
 use stencil_table::{Hole, HoleValue, OwnedStencil, OwnedStencilSet};
 
 use crate::backend::{backend_for, Addend, Backend, Field, Transfer};
+use crate::literal;
 use crate::HarvestError;
 
 /// One stencil the harvester must find.
@@ -521,7 +522,8 @@ fn harvest_one(
     let mut holes = Vec::new();
     let mut data = Vec::new();
     let mut data_align = 1u32;
-    let mut data_sections: Vec<(SectionIndex, u64)> = Vec::new();
+    // The pieces of data sections copied: (section, first byte, where in `data`).
+    let mut data_sections: Vec<(SectionIndex, u64, u64)> = Vec::new();
 
     for (section_offset, reloc) in section.relocations() {
         if section_offset < loc.start || section_offset >= loc.end {
@@ -663,30 +665,19 @@ fn harvest_one(
                     });
                     continue;
                 }
-                let base = match data_sections.iter().find(|(s, _)| *s == si) {
-                    Some(&(_, base)) => base,
-                    None => {
-                        let bytes = match target_section.data() {
-                            Ok(b) => b,
-                            Err(e) => {
-                                errors.push(HarvestError::Object(format!("stencil `{name}`: {e}")));
-                                continue;
-                            }
-                        };
-                        let align = target_section.align().clamp(1, 1 << 16);
-                        let base = (data.len() as u64).div_ceil(align) * align;
-                        data.resize(base as usize, 0);
-                        data.extend_from_slice(bytes);
-                        data_align = data_align.max(align as u32);
-                        data_sections.push((si, base));
-                        base
-                    }
-                };
-                // Mach-O's relocations against a section give the target's address.
-                let (within, addend) = match addend {
-                    Addend::Relative(a) => (within as i64, a),
+                // Mach-O's relocations against a section give the target's address, and
+                // with it the offset read; elsewhere that is `within + addend` plus the
+                // PC-relative correction the addend has subtracted.
+                let (within, addend, referenced) = match addend {
+                    Addend::Relative(a) => (
+                        within as i64,
+                        a,
+                        literal::pc_correction(kind, code, offset as usize)
+                            .map(|c| within as i64 + a + c),
+                    ),
                     Addend::AtAddress { target, addend } => {
-                        (target.wrapping_sub(target_section.address()) as i64, addend)
+                        let within = target.wrapping_sub(target_section.address()) as i64;
+                        (within, addend, Some(within))
                     }
                 };
                 if within < 0 || within as u64 > target_section.size() {
@@ -696,11 +687,41 @@ fn harvest_one(
                     )));
                     continue;
                 }
+                // The bytes copied: the one literal read, or else the whole section.
+                let piece = literal::entry_size(&target_section)
+                    .and_then(|size| literal::entry_at(referenced?, size, target_section.size()));
+                let (start, end) = piece.unwrap_or((0, target_section.size()));
+                let base = match data_sections
+                    .iter()
+                    .find(|(s, from, _)| *s == si && *from == start)
+                {
+                    Some(&(_, _, base)) => base,
+                    None => {
+                        let bytes = match target_section.data() {
+                            Ok(b) => b.get(start as usize..end as usize).unwrap_or(&[]),
+                            Err(e) => {
+                                errors.push(HarvestError::Object(format!("stencil `{name}`: {e}")));
+                                continue;
+                            }
+                        };
+                        let align = match piece {
+                            Some((start, end)) => end - start,
+                            None => target_section.align(),
+                        }
+                        .clamp(1, 1 << 16);
+                        let base = (data.len() as u64).div_ceil(align) * align;
+                        data.resize(base as usize, 0);
+                        data.extend_from_slice(bytes);
+                        data_align = data_align.max(align as u32);
+                        data_sections.push((si, start, base));
+                        base
+                    }
+                };
                 holes.push(Hole {
                     offset,
                     kind,
                     value: HoleValue::Data,
-                    addend: base as i64 + within + addend,
+                    addend: base as i64 - start as i64 + within + addend,
                 });
                 continue;
             }

@@ -29,7 +29,13 @@ fn x86_64(code: &[u8], address: u64) -> Vec<Line> {
     use iced_x86::{Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter};
     let mut decoder = Decoder::with_ip(64, code, address, DecoderOptions::NONE);
     let mut formatter = IntelFormatter::new();
-    formatter.options_mut().set_first_operand_char_index(8);
+    let options = formatter.options_mut();
+    options.set_first_operand_char_index(8);
+    options.set_space_after_operand_separator(true);
+    options.set_hex_prefix("0x");
+    options.set_hex_suffix("");
+    options.set_branch_leading_zeros(false);
+    options.set_small_hex_numbers_in_decimal(false);
     let mut inst = Instruction::default();
     let mut lines = Vec::new();
     while decoder.can_decode() {
@@ -86,7 +92,10 @@ mod tests {
             .iter()
             .map(|l| (l.offset, l.len, l.text.as_str()))
             .collect();
-        assert_eq!(text, [(0, 4, "mov     rax,[rsi+10h]"), (4, 5, "jmp     9")]);
+        assert_eq!(
+            text,
+            [(0, 4, "mov     rax, [rsi+0x10]"), (4, 5, "jmp     0x9")]
+        );
         // orr w20, w20, #4; b .; an unallocated word
         let arm = disassemble(
             Isa::Aarch64,
