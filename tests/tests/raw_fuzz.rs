@@ -27,7 +27,7 @@ use jit::{CompiledProgram, Config, Options};
 use std::collections::{BTreeMap, BTreeSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Mutex;
-use vm3::{Program, RunError};
+use vm3::{Program, RunError, Value};
 use vm3_tests::compare::{difference, env_u64, same_outcome, show};
 use vm3_tests::raw::{self, RawCase};
 
@@ -203,6 +203,13 @@ fn check(seed: u64, trace: bool) -> Result<Verdict, String> {
         Err(RunError::Result(_)) => "result refused".to_string(),
     };
     let mut features = raw::features(program);
+    if case
+        .args
+        .iter()
+        .any(|a| matches!(a, Value::Cell(bits) if stencils::cell::handle_parts(*bits).is_some()))
+    {
+        features.push("handle-shaped argument");
+    }
     features.push(match case.depth_limit {
         raw::DEPTH_LIMIT => "depth limit 32",
         0..=3 => "depth limit 0 to 3",
@@ -348,6 +355,31 @@ fn check_round_trip(case: &RawCase) -> Result<bool, String> {
             ));
         }
     }
+    // The same with every run of label lines joined into one line (issue 10: a line of
+    // many labels was quadratic to assemble).
+    if program.functions.iter().any(|f| f.labels.len() > 1) {
+        let joined = labels_on_one_line(&text);
+        match vm3::asm::assemble(&joined, "raw-joined.vm3") {
+            Ok(p) => {
+                if let Some(diff) = difference(&back, &p) {
+                    return Err(report(
+                        case,
+                        &format!("joining label lines changed the program: {diff}"),
+                    ));
+                }
+            }
+            Err(errors) => {
+                let errors: Vec<String> = errors.iter().take(5).map(|e| format!("  {e}")).collect();
+                return Err(report(
+                    case,
+                    &format!(
+                        "with its labels on one line the program does not assemble:\n{}",
+                        errors.join("\n")
+                    ),
+                ));
+            }
+        }
+    }
     let again = vm3::asm::to_text(&back);
     if again != text {
         return Err(report(
@@ -356,6 +388,31 @@ fn check_round_trip(case: &RawCase) -> Result<bool, String> {
         ));
     }
     Ok(unused)
+}
+
+/// `text` with each run of lines that hold only a label (`name:`) joined into one line.
+fn labels_on_one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    for line in text.lines() {
+        let label = line.ends_with(':') && !line.starts_with(' ') && !line.contains(' ');
+        if label {
+            if !run.is_empty() {
+                run.push(' ');
+            }
+            run.push_str(line);
+            continue;
+        }
+        if !run.is_empty() {
+            out.push_str(&run);
+            out.push('\n');
+            run.clear();
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(&run);
+    out
 }
 
 #[derive(Default)]
