@@ -78,6 +78,8 @@ pub fn add_labels(rng: &mut Rng, f: &mut Function, count: usize) {
     let first = f.labels.len();
     f.labels
         .extend((0..count).map(|k| (at, format!("many{}_{k}", first))));
+    // In instruction order, as the printer writes them and the assembler records them.
+    f.labels.sort_by_key(|&(index, _)| index);
 }
 
 /// A cell argument that is a heap handle it should not be: of any kind and slot, with
