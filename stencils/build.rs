@@ -1,19 +1,22 @@
 //! Collects every `#[stencil]` function of `src/ops/*.rs` into the opcode registry:
 //! the `Opcode` enum, the `OPCODES` metadata table and the interpreter's `dispatch`.
-//! Adding an opcode is writing the function; nothing else needs to be listed.
+//! Adding an opcode is writing the function and appending its name to `opcodes.txt`,
+//! which gives every opcode its number for good (stored bytecode holds the numbers).
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-struct Found {
-    module: String,
-    name: String,
-    internal: bool,
-}
+// Shared with tests/opcode_numbers.rs, which checks its errors.
+#[path = "build/numbering.rs"]
+mod numbering;
+use numbering::{number_opcodes, Found, NUMBERS};
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(stencil_jit)");
     println!("cargo::rerun-if-changed=src/ops");
+    println!("cargo::rerun-if-changed=src/ops.rs");
+    println!("cargo::rerun-if-changed={NUMBERS}");
+    println!("cargo::rerun-if-changed=build");
     let ops_dir = Path::new("src/ops");
     let mut files: Vec<_> = std::fs::read_dir(ops_dir)
         .expect("read src/ops")
@@ -35,7 +38,23 @@ fn main() {
         collect(&file.items, &module, &mut found);
     }
 
-    let opcodes: Vec<&Found> = found.iter().filter(|f| !f.internal).collect();
+    // Problems an author can cause are reported as `cargo::error`s that say what to do,
+    // rather than as the compile errors they would cause inside the generated file.
+    let mut errors = undeclared_modules(&files);
+    let numbers = std::fs::read_to_string(NUMBERS).expect("read opcodes.txt");
+    let opcodes = match number_opcodes(&found, &numbers) {
+        Ok(opcodes) => opcodes,
+        Err(e) => {
+            errors.extend(e);
+            Vec::new()
+        }
+    };
+    if !errors.is_empty() {
+        for e in errors {
+            println!("cargo::error={e}");
+        }
+        return;
+    }
     let internal: Vec<&Found> = found.iter().filter(|f| f.internal).collect();
     assert!(
         opcodes.len() <= 256,
@@ -49,7 +68,7 @@ fn main() {
         opcodes.len()
     )
     .unwrap();
-    out.push_str("/// Every opcode, numbered in the order `build.rs` found them.\n");
+    out.push_str("/// Every opcode, numbered by its line in `stencils/opcodes.txt`.\n");
     out.push_str("#[repr(u8)]\n#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]\npub enum Opcode {\n");
     for (i, op) in opcodes.iter().enumerate() {
         writeln!(out, "    {} = {},", op.name, i).unwrap();
@@ -103,6 +122,30 @@ fn main() {
 
     let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("registry.rs");
     std::fs::write(dest, out).expect("write registry.rs");
+}
+
+/// Every file of `src/ops/` must be a module of `src/ops.rs`, or the generated registry
+/// refers to a module that does not exist (an error inside a generated file).
+fn undeclared_modules(files: &[std::path::PathBuf]) -> Vec<String> {
+    let ops = std::fs::read_to_string("src/ops.rs").expect("read src/ops.rs");
+    let declared: Vec<String> = match syn::parse_file(&ops) {
+        Ok(file) => file
+            .items
+            .iter()
+            .filter_map(|item| match item {
+                syn::Item::Mod(m) => Some(m.ident.to_string()),
+                _ => None,
+            })
+            .collect(),
+        // rustc reports the syntax error itself.
+        Err(_) => return Vec::new(),
+    };
+    files
+        .iter()
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .filter(|m| !declared.contains(m))
+        .map(|m| format!("stencils/src/ops/{m}.rs is not a module: add `pub mod {m};` to stencils/src/ops.rs"))
+        .collect()
 }
 
 fn collect(items: &[syn::Item], module: &str, found: &mut Vec<Found>) {

@@ -11,6 +11,7 @@ use object::SectionKind;
 use stencil_table::{Hole, HoleValue, OwnedStencil, OwnedStencilSet};
 
 use crate::backend::{backend_for, Addend, Backend, Field, Transfer};
+use crate::literal;
 use crate::HarvestError;
 
 /// One stencil the harvester must find.
@@ -466,6 +467,14 @@ fn forbidden_advice(name: &str) -> String {
              stencil build and avoid large copies/fills of memory. {base}",
             lower.trim_start_matches('_')
         )
+    } else if LIBM.contains(&lower.trim_start_matches('_')) {
+        format!(
+            "`{}` is the C maths library's: a floating-point operation with no instruction on the \
+             target (`%` on f64, `.powf()`, `.sin()`, ...) became a call to it. Stencil bodies are \
+             `no_std` and must give the same bits on every target, so write the operation with \
+             the tier's primitives (`t.sqrt`, `t.fma`) or declare a helper. {base}",
+            lower.trim_start_matches('_')
+        )
     } else if lower.contains("probestack") || lower.contains("chkstk") {
         format!(
             "{what}a stack probe: the stencil's frame is too large (a big local array?). {base}"
@@ -477,6 +486,13 @@ fn forbidden_advice(name: &str) -> String {
         )
     }
 }
+
+/// The C maths library's functions LLVM calls for float operations with no instruction.
+const LIBM: &[&str] = &[
+    "fmod", "fmodf", "pow", "powf", "exp", "expf", "exp2", "log", "logf", "log2", "log10", "sin",
+    "sinf", "cos", "cosf", "tan", "atan2", "cbrt", "hypot", "round", "roundf", "trunc", "floor",
+    "ceil", "fma", "fmaf",
+];
 
 const DATA_WITH_RELOCATIONS: &str = "read-only data that itself needs relocations (a jump table, a table of \
      pointers, a panic's source location) is not supported; build with -Cjump-tables=false and avoid static \
@@ -506,7 +522,8 @@ fn harvest_one(
     let mut holes = Vec::new();
     let mut data = Vec::new();
     let mut data_align = 1u32;
-    let mut data_sections: Vec<(SectionIndex, u64)> = Vec::new();
+    // The pieces of data sections copied: (section, first byte, where in `data`).
+    let mut data_sections: Vec<(SectionIndex, u64, u64)> = Vec::new();
 
     for (section_offset, reloc) in section.relocations() {
         if section_offset < loc.start || section_offset >= loc.end {
@@ -554,6 +571,20 @@ fn harvest_one(
             RelocTarget::Other(n) => n.clone(),
         };
 
+        // What is referenced matters more than how: a call to `fmod` through the GOT is
+        // a forbidden symbol (say which, and why it is there) before it is an unusual
+        // relocation.
+        if let RelocTarget::Undefined(sym) = &target {
+            if HoleValue::from_symbol(sym).is_none() && !helpers.contains(sym) {
+                errors.push(HarvestError::ForbiddenSymbol {
+                    stencil: name.to_string(),
+                    offset,
+                    symbol: sym.to_string(),
+                    advice: forbidden_advice(sym),
+                });
+                continue;
+            }
+        }
         let kind = match backend.classify(&reloc, &field) {
             Ok(k) => k,
             Err(relocation) => {
@@ -587,18 +618,13 @@ fn harvest_one(
                 continue;
             }
             (RelocTarget::Undefined(sym), Addend::Relative(addend)) => {
-                if let Some(v) = HoleValue::from_symbol(sym) {
-                    (v, addend)
-                } else if let Some(i) = helpers.iter().position(|h| *h == sym) {
-                    (HoleValue::Helper(i as u16), addend)
-                } else {
-                    errors.push(HarvestError::ForbiddenSymbol {
-                        stencil: name.to_string(),
-                        offset,
-                        symbol: sym.to_string(),
-                        advice: forbidden_advice(sym),
-                    });
-                    continue;
+                // Neither a hole nor a helper was refused above.
+                match HoleValue::from_symbol(sym) {
+                    Some(v) => (v, addend),
+                    None => match helpers.iter().position(|h| *h == sym) {
+                        Some(i) => (HoleValue::Helper(i as u16), addend),
+                        None => continue,
+                    },
                 }
             }
             (RelocTarget::Section(si, within, _), addend) => {
@@ -639,30 +665,19 @@ fn harvest_one(
                     });
                     continue;
                 }
-                let base = match data_sections.iter().find(|(s, _)| *s == si) {
-                    Some(&(_, base)) => base,
-                    None => {
-                        let bytes = match target_section.data() {
-                            Ok(b) => b,
-                            Err(e) => {
-                                errors.push(HarvestError::Object(format!("stencil `{name}`: {e}")));
-                                continue;
-                            }
-                        };
-                        let align = target_section.align().clamp(1, 1 << 16);
-                        let base = (data.len() as u64).div_ceil(align) * align;
-                        data.resize(base as usize, 0);
-                        data.extend_from_slice(bytes);
-                        data_align = data_align.max(align as u32);
-                        data_sections.push((si, base));
-                        base
-                    }
-                };
-                // Mach-O's relocations against a section give the target's address.
-                let (within, addend) = match addend {
-                    Addend::Relative(a) => (within as i64, a),
+                // Mach-O's relocations against a section give the target's address, and
+                // with it the offset read; elsewhere that is `within + addend` plus the
+                // PC-relative correction the addend has subtracted.
+                let (within, addend, referenced) = match addend {
+                    Addend::Relative(a) => (
+                        within as i64,
+                        a,
+                        literal::pc_correction(kind, code, offset as usize)
+                            .map(|c| within as i64 + a + c),
+                    ),
                     Addend::AtAddress { target, addend } => {
-                        (target.wrapping_sub(target_section.address()) as i64, addend)
+                        let within = target.wrapping_sub(target_section.address()) as i64;
+                        (within, addend, Some(within))
                     }
                 };
                 if within < 0 || within as u64 > target_section.size() {
@@ -672,11 +687,41 @@ fn harvest_one(
                     )));
                     continue;
                 }
+                // The bytes copied: the one literal read, or else the whole section.
+                let piece = literal::entry_size(&target_section)
+                    .and_then(|size| literal::entry_at(referenced?, size, target_section.size()));
+                let (start, end) = piece.unwrap_or((0, target_section.size()));
+                let base = match data_sections
+                    .iter()
+                    .find(|(s, from, _)| *s == si && *from == start)
+                {
+                    Some(&(_, _, base)) => base,
+                    None => {
+                        let bytes = match target_section.data() {
+                            Ok(b) => b.get(start as usize..end as usize).unwrap_or(&[]),
+                            Err(e) => {
+                                errors.push(HarvestError::Object(format!("stencil `{name}`: {e}")));
+                                continue;
+                            }
+                        };
+                        let align = match piece {
+                            Some((start, end)) => end - start,
+                            None => target_section.align(),
+                        }
+                        .clamp(1, 1 << 16);
+                        let base = (data.len() as u64).div_ceil(align) * align;
+                        data.resize(base as usize, 0);
+                        data.extend_from_slice(bytes);
+                        data_align = data_align.max(align as u32);
+                        data_sections.push((si, start, base));
+                        base
+                    }
+                };
                 holes.push(Hole {
                     offset,
                     kind,
                     value: HoleValue::Data,
-                    addend: base as i64 + within + addend,
+                    addend: base as i64 - start as i64 + within + addend,
                 });
                 continue;
             }

@@ -25,6 +25,7 @@ mod build_script;
 mod cargo_build;
 mod error;
 mod harvest;
+mod literal;
 mod output;
 
 pub use build_script::{

@@ -163,6 +163,37 @@ fn rule2_memcpy_advice() {
     );
 }
 
+/// `a % b` on f64 in a body: rustc calls libm's `fmod` through the GOT. The symbol and
+/// the stencil are named (not the GOT relocation, which is only how it is reached).
+#[test]
+fn rule2_libm_call_is_named_before_its_relocation() {
+    let mut obj = elf_object();
+    let text = obj.add_section(
+        Vec::new(),
+        b".text.__stencil_RemF64".to_vec(),
+        object::SectionKind::Text,
+    );
+    // call [rip + fmod@GOTPCREL]; ret
+    let code = [0xFF, 0x15, 0, 0, 0, 0, 0xC3];
+    obj.append_section_data(text, &code, 16);
+    define(&mut obj, "__stencil_RemF64", text, 0, code.len() as u64);
+    let fmod = undefined(&mut obj, "fmod");
+    reloc(&mut obj, text, 2, fmod, -4, elf::R_X86_64_GOTPCREL);
+    let bytes = obj.write().unwrap();
+    let e = expect_err(harvest_with(
+        &bytes,
+        TARGET,
+        &[StencilSpec::new("__stencil_RemF64")],
+        &[],
+    ));
+    assert!(
+        matches!(&e, HarvestError::ForbiddenSymbol { stencil, offset: 2, symbol, advice }
+            if stencil == "__stencil_RemF64" && symbol == "fmod" && advice.contains("`%` on f64")),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("GOTPCREL"), "{e}");
+}
+
 #[test]
 fn rule3_unsupported_relocations() {
     for (r_type, name) in [

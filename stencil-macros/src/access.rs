@@ -2,7 +2,7 @@
 //! liveness of cached registers.
 //!
 //! A body writes a register through `t.set_i(a, ..)`, `t.set_f(a, ..)`,
-//! `t.set_cell(a, ..)` or as a call's destination (`t.call(c, b.0, a.into())`); any
+//! `t.set_cell(a, ..)` or as a call's destination (`t.call(c, b.into(), a.into())`); any
 //! other mention of the operand counts as a read, which errs on the safe side (a read
 //! too many keeps a value alive longer, never shorter). A write is taken to happen on
 //! every path that continues: the other paths of every opcode trap, which ends the run.

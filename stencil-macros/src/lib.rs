@@ -119,7 +119,15 @@ fn expand(func: ItemFn, options: Options) -> syn::Result<proc_macro2::TokenStrea
     check_signature(&func)?;
     let params = operand_params(&func)?;
     let has_target = params.iter().any(|p| p.ty == "Target");
-    rules::check_body(&name_str, &func.block, has_target)?;
+    // An immediate is the same number in both tiers and an `FmaPair`'s fields are
+    // register operands; every other operand's value is the tier's representation,
+    // which a body must not read.
+    let opaque: Vec<syn::Ident> = params
+        .iter()
+        .filter(|p| p.ty != "Imm" && p.ty != "FmaPair")
+        .map(|p| p.field.clone())
+        .collect();
+    rules::check_body(&name_str, &func.block, has_target, &opaque)?;
 
     let mut func = func;
     func.attrs.push(syn::parse_quote!(#[inline(always)]));

@@ -58,6 +58,8 @@ struct Checker<'a> {
     stencil: &'a str,
     /// The stencil has a `Target` operand, which `Flow::branch` needs.
     has_target: bool,
+    /// The operands whose value is tier-specific (all but immediates).
+    opaque: &'a [syn::Ident],
     error: Option<syn::Error>,
 }
 
@@ -68,6 +70,27 @@ impl Checker<'_> {
         match &mut self.error {
             Some(prev) => prev.combine(e),
             None => self.error = Some(e),
+        }
+    }
+
+    fn refuse_tier_accessor(&mut self, ident: &proc_macro2::Ident) {
+        if ident.to_string().starts_with("__tier") {
+            self.refuse(
+                ident,
+                format!("`{ident}` is for the tiers only: an operand's representation differs between the interpreter and the JIT"),
+            );
+        }
+    }
+
+    fn refuse_tier_accessors_in(&mut self, tokens: proc_macro2::TokenStream) {
+        for tree in tokens {
+            match tree {
+                proc_macro2::TokenTree::Ident(ident) => self.refuse_tier_accessor(&ident),
+                proc_macro2::TokenTree::Group(group) => {
+                    self.refuse_tier_accessors_in(group.stream())
+                }
+                _ => {}
+            }
         }
     }
 
@@ -101,6 +124,8 @@ impl Checker<'_> {
 
 impl<'ast> Visit<'ast> for Checker<'_> {
     fn visit_macro(&mut self, mac: &'ast syn::Macro) {
+        // A macro's input is tokens, not syntax: look for the accessors in them too.
+        self.refuse_tier_accessors_in(mac.tokens.clone());
         if let Some(last) = mac.path.segments.last() {
             let name = last.ident.to_string();
             if let Some((_, why)) = FORBIDDEN_MACROS.iter().find(|(m, _)| *m == name) {
@@ -123,6 +148,25 @@ impl<'ast> Visit<'ast> for Checker<'_> {
             );
         }
         syn::visit::visit_expr_method_call(self, call);
+    }
+
+    /// `b.0` on a register operand: a register index in the interpreter, a byte offset
+    /// in the JIT. The field is private too, but this names the reason.
+    fn visit_expr_field(&mut self, field: &'ast syn::ExprField) {
+        if let syn::Expr::Path(p) = &*field.base {
+            if let Some(operand) = p.path.get_ident().filter(|i| self.opaque.contains(i)) {
+                self.refuse(
+                    field,
+                    format!("reading the value of operand `{operand}` is not allowed in a stencil: it is the tier's representation (a register index in the interpreter, a byte offset or address in the JIT), so the tiers would disagree; hand the operand itself to the tier's primitives (`t.i({operand})`, `{operand}.into()`, ...)"),
+                );
+            }
+        }
+        syn::visit::visit_expr_field(self, field);
+    }
+
+    /// The tiers' accessors of an operand's representation (`__tier_raw`, ...).
+    fn visit_ident(&mut self, ident: &'ast proc_macro2::Ident) {
+        self.refuse_tier_accessor(ident);
     }
 
     fn visit_expr_index(&mut self, index: &'ast syn::ExprIndex) {
@@ -215,10 +259,16 @@ impl<'ast> Visit<'ast> for Checker<'_> {
     }
 }
 
-pub fn check_body(stencil: &str, body: &syn::Block, has_target: bool) -> syn::Result<()> {
+pub fn check_body(
+    stencil: &str,
+    body: &syn::Block,
+    has_target: bool,
+    opaque: &[syn::Ident],
+) -> syn::Result<()> {
     let mut checker = Checker {
         stencil,
         has_target,
+        opaque,
         error: None,
     };
     checker.visit_block(body);

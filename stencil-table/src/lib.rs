@@ -6,6 +6,8 @@
 //! patched on any machine.
 
 pub mod aarch64;
+#[cfg(feature = "disasm")]
+pub mod disasm;
 
 /// How to write a value into a hole: the relocation's arithmetic and field.
 /// `S` is the hole's value, `A` the addend, `P` the address of the field.

@@ -261,7 +261,7 @@ macro_rules! offset_from_hole {
     ($($t:ident),*) => {$(
         impl FromHole for $t {
             #[inline(always)]
-            fn from_hole(field: Field) -> Self { $t(field_value(field)) }
+            fn from_hole(field: Field) -> Self { $t::__tier_new(field_value(field)) }
         }
     )*};
 }
@@ -271,7 +271,7 @@ macro_rules! register_from_hole {
     ($($t:ident),*) => {$(
         impl FromHole for $t {
             #[inline(always)]
-            fn from_hole(field: Field) -> Self { $t(field_tag(field)) }
+            fn from_hole(field: Field) -> Self { $t::__tier_new(field_tag(field)) }
         }
     )*};
 }
@@ -281,7 +281,7 @@ macro_rules! data_from_hole {
     ($($t:ident),*) => {$(
         impl FromHole for $t {
             #[inline(always)]
-            fn from_hole(field: Field) -> Self { $t(data_address(field)) }
+            fn from_hole(field: Field) -> Self { $t::__tier_new(data_address(field)) }
         }
     )*};
 }
@@ -294,11 +294,11 @@ impl FromHole for ConstF64 {
     fn from_hole(field: Field) -> Self {
         #[cfg(target_arch = "x86_64")]
         {
-            ConstF64(field as usize)
+            ConstF64::__tier_new(field as usize)
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            ConstF64(data_address(field))
+            ConstF64::__tier_new(data_address(field))
         }
     }
 }
@@ -321,10 +321,7 @@ impl FromHole for Dest {
     /// The JIT resolves the bank when it computes the offset.
     #[inline(always)]
     fn from_hole(field: Field) -> Self {
-        Dest {
-            bank: Bank::I64,
-            reg: field_tag(field),
-        }
+        Dest::__tier_new(Bank::I64, field_tag(field))
     }
 }
 
@@ -332,8 +329,8 @@ impl FromHole for FmaPair {
     #[inline(always)]
     fn from_hole(_: Field) -> Self {
         FmaPair {
-            x: RegF(field_tag(Field::C)),
-            y: RegF(TAG_D),
+            x: RegF::__tier_new(field_tag(Field::C)),
+            y: RegF::__tier_new(TAG_D),
         }
     }
 }
@@ -461,33 +458,33 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> JitTier<A, B, C, D> {
 impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, C, D> {
     #[inline(always)]
     fn i(&self, r: RegI) -> i64 {
-        self.read_int(r.0) as i64
+        self.read_int(r.__tier_raw()) as i64
     }
     #[inline(always)]
     fn set_i(&mut self, r: RegI, v: i64) {
-        self.write_int(r.0, v as u64)
+        self.write_int(r.__tier_raw(), v as u64)
     }
     #[inline(always)]
     fn f(&self, r: RegF) -> f64 {
-        self.read_float(r.0)
+        self.read_float(r.__tier_raw())
     }
     #[inline(always)]
     fn set_f(&mut self, r: RegF, v: f64) {
-        self.write_float(r.0, v)
+        self.write_float(r.__tier_raw(), v)
     }
     #[inline(always)]
     fn cell(&self, r: RegC) -> u64 {
-        self.read_int(r.0)
+        self.read_int(r.__tier_raw())
     }
     #[inline(always)]
     fn set_cell(&mut self, r: RegC, v: u64) {
-        self.write_int(r.0, v)
+        self.write_int(r.__tier_raw(), v)
     }
     /// The operands of a `frame_only` stencil: the slots between the two holes.
     #[inline(always)]
     fn fill_slots(&mut self, from: RegI, to: RegI, bits: u64) {
-        let mut offset = tag_offset(from.0);
-        let end = tag_offset(to.0);
+        let mut offset = tag_offset(from.__tier_raw());
+        let end = tag_offset(to.__tier_raw());
         while offset < end {
             unsafe { *self.slot(offset) = bits };
             offset += 8;
@@ -496,11 +493,11 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
 
     #[inline(always)]
     fn const_i64(&self, k: ConstI64) -> i64 {
-        unsafe { *(k.0 as *const i64) }
+        unsafe { *(k.__tier_raw() as *const i64) }
     }
     #[inline(always)]
     fn const_i64_at(&self, k: ConstI64, i: usize) -> i64 {
-        unsafe { *(k.0 as *const i64).add(i) }
+        unsafe { *(k.__tier_raw() as *const i64).add(i) }
     }
     #[inline(always)]
     fn const_f64(&self, k: ConstF64) -> f64 {
@@ -509,7 +506,7 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
         #[cfg(target_arch = "x86_64")]
         unsafe {
             let v: f64;
-            match k.0 {
+            match k.__tier_raw() {
                 0 => core::arch::asm!("movsd {0}, qword ptr [rip + {1}]", out(xmm_reg) v,
                     sym _JIT_A, options(pure, readonly, nostack, preserves_flags)),
                 1 => core::arch::asm!("movsd {0}, qword ptr [rip + {1}]", out(xmm_reg) v,
@@ -521,13 +518,13 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
         }
         #[cfg(not(target_arch = "x86_64"))]
         unsafe {
-            *(k.0 as *const f64)
+            *(k.__tier_raw() as *const f64)
         }
     }
     /// The JIT lays a table out as its length followed by its entries.
     #[inline(always)]
     fn lookup(&self, t: Table, index: i64) -> Option<i64> {
-        let table = t.0 as *const i64;
+        let table = t.__tier_raw() as *const i64;
         unsafe {
             if (index as u64) < (*table as u64) {
                 Some(*table.add(1 + index as usize))
@@ -588,7 +585,7 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
     /// see `jit/src/runtime.rs`, `NATIVE_BYTES_PER_CALL`), so there is no stack pointer
     /// to compare on every call.
     #[inline(always)]
-    fn call(&mut self, _callee: Callee, _args: usize, dest: Dest) -> Flow {
+    fn call(&mut self, _callee: Callee, _args: ArgStart, dest: Dest) -> Flow {
         unsafe {
             let ctx = self.ctx;
             let (left, none_left) = (*ctx).calls_left.overflowing_sub(1);
@@ -609,18 +606,18 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
                 core::hint::cold_path();
                 return Flow::Unwind;
             }
-            match (Self::loc(dest.reg), dest.bank) {
+            match (Self::loc(dest.__tier_raw()), dest.__tier_bank()) {
                 // Bits are bits in a slot: one stencil serves every bank.
-                (FRAME, _) => *self.slot(tag_offset(dest.reg)) = bits,
-                (_, Bank::F64) => self.write_float(dest.reg, f64::from_bits(bits)),
-                _ => self.write_int(dest.reg, bits),
+                (FRAME, _) => *self.slot(tag_offset(dest.__tier_raw())) = bits,
+                (_, Bank::F64) => self.write_float(dest.__tier_raw(), f64::from_bits(bits)),
+                _ => self.write_int(dest.__tier_raw(), bits),
             }
         }
         Flow::Next
     }
 
     #[inline(always)]
-    fn tail_call(&mut self, _callee: Callee, _args: usize) -> Flow {
+    fn tail_call(&mut self, _callee: Callee, _args: ArgStart) -> Flow {
         Flow::TailCall
     }
 
@@ -652,7 +649,7 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
     fn str_const(&self, k: ConstStr) -> u64 {
         // SAFETY: the operand is the number of one of the verified program's string
         // constants, all of which the runtime allocated before the run.
-        unsafe { self.heap().str_const(k.0) }
+        unsafe { self.heap().str_const(k.__tier_raw()) }
     }
     #[inline(always)]
     fn new_list(&mut self, cap: i64) -> u64 {

@@ -31,8 +31,8 @@ pub mod jit;
 pub use exit::{Ctx, Exit, ExitKind, Trap};
 pub use inst::{Bank, Field, Inst};
 pub use operand::{
-    ArgBanks, ArgsAny, ArgsF, ArgsI, Callee, ConstF64, ConstI64, ConstKind, ConstStr, Dest,
-    FmaPair, Imm, OpInfo, Operand, OperandKind, RegC, RegF, RegI, Table, Target,
+    ArgBanks, ArgStart, ArgsAny, ArgsF, ArgsI, Callee, ConstF64, ConstI64, ConstKind, ConstStr,
+    Dest, FmaPair, Imm, OpInfo, Operand, OperandKind, RegC, RegF, RegI, Table, Target,
 };
 pub use stencil_macros::stencil;
 pub use tier::{Flow, Tier};

@@ -131,13 +131,33 @@ pub trait Operand: Copy {
     fn decode(inst: Inst, field: Field) -> Self;
 }
 
-macro_rules! register_operand {
-    ($(#[$doc:meta])* $name:ident, $bank:expr) => {
+/// Defines an operand whose value is the tier's business: a register index or pool
+/// index in the interpreter, a frame byte offset or data address in the JIT. The field
+/// is private, so a body cannot read it (it would give different answers in the two
+/// tiers); the tiers use the `__tier_*` functions, which `#[stencil]` refuses in bodies.
+/// No `PartialEq` either: two operands that compare equal in one tier need not in the
+/// other.
+macro_rules! opaque_operand {
+    ($(#[$doc:meta])* $name:ident, $kind:expr) => {
         $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub struct $name(pub usize);
+        #[derive(Clone, Copy, Debug)]
+        pub struct $name(usize);
+        impl $name {
+            /// For the tiers only: the operand with this representation.
+            #[doc(hidden)]
+            #[inline(always)]
+            pub const fn __tier_new(raw: usize) -> Self {
+                $name(raw)
+            }
+            /// For the tiers only: the tier's representation of the operand.
+            #[doc(hidden)]
+            #[inline(always)]
+            pub const fn __tier_raw(self) -> usize {
+                self.0
+            }
+        }
         impl Operand for $name {
-            const KIND: OperandKind = OperandKind::Reg($bank);
+            const KIND: OperandKind = $kind;
             #[inline(always)]
             fn decode(inst: Inst, field: Field) -> Self {
                 $name(inst.field(field) as usize)
@@ -146,20 +166,20 @@ macro_rules! register_operand {
     };
 }
 
-register_operand!(
+opaque_operand!(
     /// An i64 register.
     RegI,
-    Bank::I64
+    OperandKind::Reg(Bank::I64)
 );
-register_operand!(
+opaque_operand!(
     /// An f64 register.
     RegF,
-    Bank::F64
+    OperandKind::Reg(Bank::F64)
 );
-register_operand!(
+opaque_operand!(
     /// A cell register.
     RegC,
-    Bank::Cell
+    OperandKind::Reg(Bank::Cell)
 );
 
 /// A sign-extended 16-bit immediate.
@@ -187,68 +207,75 @@ impl Operand for Target {
     }
 }
 
-macro_rules! index_operand {
-    ($(#[$doc:meta])* $name:ident, $kind:expr) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub struct $name(pub usize);
-        impl Operand for $name {
-            const KIND: OperandKind = $kind;
-            #[inline(always)]
-            fn decode(inst: Inst, field: Field) -> Self {
-                $name(inst.field(field) as usize)
-            }
-        }
-    };
-}
-
-index_operand!(
+opaque_operand!(
     /// An i64 constant of the pool.
     ConstI64,
     OperandKind::Const(ConstKind::I64)
 );
-index_operand!(
+opaque_operand!(
     /// An f64 constant of the pool.
     ConstF64,
     OperandKind::Const(ConstKind::F64)
 );
-index_operand!(
+opaque_operand!(
     /// A string constant of the pool. The JIT patches in the program-wide index of the
     /// string (its handle is known only when a run starts).
     ConstStr,
     OperandKind::Const(ConstKind::Str)
 );
-index_operand!(
+opaque_operand!(
     /// An i64 table of the function.
     Table,
     OperandKind::Table
 );
-index_operand!(
+opaque_operand!(
     /// A function of the program.
     Callee,
     OperandKind::Callee
 );
-index_operand!(
+opaque_operand!(
     /// First argument register of a call whose parameters are all i64.
     ArgsI,
     OperandKind::Args(ArgBanks::I64)
 );
-index_operand!(
+opaque_operand!(
     /// First argument register of a call whose parameters are all f64.
     ArgsF,
     OperandKind::Args(ArgBanks::F64)
 );
-index_operand!(
+opaque_operand!(
     /// First argument register of a call whose parameters may be of any bank.
     ArgsAny,
     OperandKind::Args(ArgBanks::Any)
 );
 
-/// Where a call's result goes: a register and its bank.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a call's result goes: a register and its bank, both the tier's business
+/// (private like the register operands'; see `opaque_operand!`).
+#[derive(Clone, Copy, Debug)]
 pub struct Dest {
-    pub bank: Bank,
-    pub reg: usize,
+    bank: Bank,
+    reg: usize,
+}
+
+impl Dest {
+    /// For the tiers only: a destination register of `bank` in the tier's representation.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub const fn __tier_new(bank: Bank, reg: usize) -> Dest {
+        Dest { bank, reg }
+    }
+    /// For the tiers only: the destination's bank.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub const fn __tier_bank(self) -> Bank {
+        self.bank
+    }
+    /// For the tiers only: the destination register in the tier's representation.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub const fn __tier_raw(self) -> usize {
+        self.reg
+    }
 }
 
 impl Operand for Dest {
@@ -267,38 +294,47 @@ impl Operand for Dest {
     }
 }
 
-impl From<RegI> for Dest {
-    #[inline(always)]
-    fn from(r: RegI) -> Dest {
-        Dest {
-            bank: Bank::I64,
-            reg: r.0,
+macro_rules! dest_from_register {
+    ($($reg:ident => $bank:expr),*) => {$(
+        impl From<$reg> for Dest {
+            #[inline(always)]
+            fn from(r: $reg) -> Dest {
+                Dest { bank: $bank, reg: r.0 }
+            }
         }
+    )*};
+}
+dest_from_register!(RegI => Bank::I64, RegF => Bank::F64, RegC => Bank::Cell);
+
+/// The first argument register of a call, whatever the banks of its parameters: what
+/// a body passes to `Tier::call` and `Tier::tail_call` (`b.into()`), as opaque as the
+/// operand it comes from.
+#[derive(Clone, Copy, Debug)]
+pub struct ArgStart(usize);
+
+impl ArgStart {
+    /// For the tiers only: the tier's representation of the first argument register.
+    #[doc(hidden)]
+    #[inline(always)]
+    pub const fn __tier_raw(self) -> usize {
+        self.0
     }
 }
 
-impl From<RegF> for Dest {
-    #[inline(always)]
-    fn from(r: RegF) -> Dest {
-        Dest {
-            bank: Bank::F64,
-            reg: r.0,
+macro_rules! arg_start_from {
+    ($($args:ident),*) => {$(
+        impl From<$args> for ArgStart {
+            #[inline(always)]
+            fn from(a: $args) -> ArgStart {
+                ArgStart(a.0)
+            }
         }
-    }
+    )*};
 }
-
-impl From<RegC> for Dest {
-    #[inline(always)]
-    fn from(r: RegC) -> Dest {
-        Dest {
-            bank: Bank::Cell,
-            reg: r.0,
-        }
-    }
-}
+arg_start_from!(ArgsI, ArgsF, ArgsAny);
 
 /// `FmaF64`'s two extra f64 registers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct FmaPair {
     pub x: RegF,
     pub y: RegF,

@@ -1,7 +1,7 @@
 //! The interface a stencil body is written against, and what it returns.
 
 use crate::heap::HeapView;
-use crate::{Callee, ConstF64, ConstI64, ConstStr, Dest, RegC, RegF, RegI, Table, Trap};
+use crate::{ArgStart, Callee, ConstF64, ConstI64, ConstStr, Dest, RegC, RegF, RegI, Table, Trap};
 
 /// What happens after an instruction. The tier maps each variant to its own control
 /// transfer: the interpreter moves its pc, a stencil tail-jumps to a hole.
@@ -73,9 +73,9 @@ pub trait Tier {
     /// Call `callee` with arguments from register `args` on and put its result in
     /// `dest`. The JIT places the arguments with separate moves before the call
     /// stencil, so it ignores `args`.
-    fn call(&mut self, callee: Callee, args: usize, dest: Dest) -> Flow;
+    fn call(&mut self, callee: Callee, args: ArgStart, dest: Dest) -> Flow;
     /// Replace the current activation by `callee` with arguments from `args` on.
-    fn tail_call(&mut self, callee: Callee, args: usize) -> Flow;
+    fn tail_call(&mut self, callee: Callee, args: ArgStart) -> Flow;
 
     /// The run-limit check of a run with limits on, at a function's entry and at every
     /// target of a backward branch: `Interrupted` if another thread asked the run to

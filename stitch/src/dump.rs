@@ -5,6 +5,7 @@ use crate::{load, run, Failure};
 use std::fmt::Write;
 use std::ops::Range;
 use std::path::Path;
+use stencil_table::Isa;
 
 pub fn dump(file: &Path, entry: Option<&str>, max_file_bytes: u64) -> Result<(), Failure> {
     let program = load::load(file, max_file_bytes)?;
@@ -24,7 +25,7 @@ pub fn dump(file: &Path, entry: Option<&str>, max_file_bytes: u64) -> Result<(),
         compiled.region_address(),
         std::env::consts::ARCH
     );
-    if !cfg!(target_arch = "x86_64") {
+    if HOST_ISA.is_none() {
         let _ = writeln!(
             out,
             "; no disassembler for {}: machine code is shown as hex bytes",
@@ -99,38 +100,40 @@ fn disassemble(out: &mut String, compiled: &jit::testing::CompiledCode, range: R
         let _ = writeln!(out, "        (no code: falls through)");
         return;
     }
-    if cfg!(target_arch = "x86_64") {
-        disassemble_x86_64(out, bytes, address);
-    } else {
-        for (k, chunk) in bytes.chunks(16).enumerate() {
-            let _ = writeln!(
-                out,
-                "        {:016x}  {}",
-                address + 16 * k as u64,
-                hex(chunk)
-            );
+    match HOST_ISA {
+        Some(isa) => write_instructions(out, isa, bytes, address),
+        None => {
+            for (k, chunk) in bytes.chunks(16).enumerate() {
+                let _ = writeln!(
+                    out,
+                    "        {:016x}  {}",
+                    address + 16 * k as u64,
+                    hex(chunk)
+                );
+            }
         }
     }
 }
 
-fn disassemble_x86_64(out: &mut String, bytes: &[u8], address: u64) {
-    use iced_x86::{Decoder, DecoderOptions, Formatter, Instruction, IntelFormatter};
-    let mut decoder = Decoder::with_ip(64, bytes, address, DecoderOptions::NONE);
-    let mut formatter = IntelFormatter::new();
-    formatter.options_mut().set_first_operand_char_index(8);
-    let mut inst = Instruction::default();
-    let mut text = String::new();
-    while decoder.can_decode() {
-        decoder.decode_out(&mut inst);
-        text.clear();
-        formatter.format(&inst, &mut text);
-        let start = (inst.ip() - address) as usize;
-        let encoding = &bytes[start..start + inst.len()];
+/// The instruction set of the code the JIT makes here, if it can be disassembled.
+const HOST_ISA: Option<Isa> = if cfg!(target_arch = "x86_64") {
+    Some(Isa::X86_64)
+} else if cfg!(target_arch = "aarch64") {
+    Some(Isa::Aarch64)
+} else {
+    None
+};
+
+/// One line per instruction: address, encoding, assembly.
+fn write_instructions(out: &mut String, isa: Isa, bytes: &[u8], address: u64) {
+    for line in stencil_table::disasm::disassemble(isa, bytes, address) {
+        let encoding = &bytes[line.offset..line.offset + line.len];
         let _ = writeln!(
             out,
-            "        {:016x}  {:<30} {text}",
-            inst.ip(),
-            hex(encoding)
+            "        {:016x}  {:<30} {}",
+            address + line.offset as u64,
+            hex(encoding),
+            line.text
         );
     }
 }
@@ -141,4 +144,35 @@ fn hex(bytes: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The code of an aarch64 host is disassembled too (tested here on any host; the
+    /// CLI test runs on the host's own code).
+    #[test]
+    fn aarch64_code_is_disassembled() {
+        let mut out = String::new();
+        // ldr x8, [x1, #8]; b .+8
+        write_instructions(
+            &mut out,
+            Isa::Aarch64,
+            &[0x28, 0x04, 0x40, 0xf9, 0x02, 0x00, 0x00, 0x14],
+            0x1000,
+        );
+        let lines: Vec<&str> = out.lines().map(str::trim).collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        assert!(
+            lines[0].starts_with("0000000000001000  28 04 40 f9"),
+            "{out}"
+        );
+        assert!(lines[0].ends_with("ldr x8, [x1, #0x8]"), "{out}");
+        assert!(
+            lines[1].starts_with("0000000000001004  02 00 00 14"),
+            "{out}"
+        );
+        assert!(lines[1].ends_with("b $+0x8"), "{out}");
+    }
 }

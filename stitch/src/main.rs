@@ -17,6 +17,7 @@ macro_rules! outln {
     };
 }
 
+mod argv;
 mod bench;
 mod dump;
 mod load;
@@ -24,7 +25,7 @@ mod report;
 mod run;
 mod suite;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,14 +45,12 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Assemble, verify and run a .vm3 program, printing its result.
-    #[command(allow_negative_numbers = true)]
     Run {
         /// The .vm3 file.
         file: PathBuf,
         /// Arguments of the entry function, parsed by its parameter banks (i64: decimal
-        /// or 0x hex; f64: any Rust float literal). Negative decimals may be written as
-        /// they are (-1, -2.5e3); put other values starting with `-` (-0x10, -inf) after
-        /// `--`.
+        /// or 0x hex; f64: any Rust float literal). Negative numbers may be written as
+        /// they are (-1, -0x10, -2.5e3, -inf); a string starting with `-` goes after `--`.
         args: Vec<std::ffi::OsString>,
         /// The function to call.
         #[arg(long, default_value = "main")]
@@ -164,7 +163,9 @@ pub fn emit_bytes(bytes: &[u8]) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `run`'s negative-number arguments are put after a `--` first (see `argv`).
+    let argv = argv::numbers_as_values(&Cli::command(), "run", std::env::args_os().collect());
+    let cli = Cli::parse_from(argv);
     let result = match cli.command {
         None => bench::bench(&bench::Options::default()),
         Some(Command::Bench(options)) => bench::bench(&options),

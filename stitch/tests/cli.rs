@@ -201,14 +201,21 @@ fn arguments_may_be_negative_hex_or_float() {
                 text(&out.stderr)
             );
         }
-        // Values that do not look like negative decimals go after `--`.
-        let out = stitch(&["run", "--tier", tier, &lookup, "--", "-0x1"]);
-        assert_eq!(
-            text(&out.stdout),
-            "100\n",
-            "lookup -0x1 ({tier}): {}",
-            text(&out.stderr)
-        );
+        // Negative hex stands where any argument may (issue 10 item 8), before or
+        // after the options, and `--` still works.
+        for line in [
+            vec!["run", &lookup, "-0x1", "--tier", tier],
+            vec!["run", "--tier", tier, &lookup, "-0x1"],
+            vec!["run", "--tier", tier, &lookup, "--", "-0x1"],
+        ] {
+            let out = stitch(&line);
+            assert_eq!(
+                text(&out.stdout),
+                "100\n",
+                "{line:?}: {}",
+                text(&out.stderr)
+            );
+        }
     }
     // Options may come before or after the arguments.
     let out = stitch(&["run", "--tier", "interp", &lookup, "-1"]);
@@ -223,7 +230,7 @@ fn arguments_may_be_negative_hex_or_float() {
         ("-0.0", "-0"),
         ("-inf", "-inf"),
     ] {
-        let out = stitch(&["run", &half, "--entry", "half", "--", arg]);
+        let out = stitch(&["run", &half, arg, "--entry", "half"]);
         assert_eq!(
             text(&out.stdout),
             format!("{expected}\n"),
@@ -231,6 +238,12 @@ fn arguments_may_be_negative_hex_or_float() {
             text(&out.stderr)
         );
     }
+    // `--` still takes what follows as it is; an unknown option is still refused, and
+    // a string argument starting with `-` that is no number is one.
+    let out = stitch(&["run", &half, "--entry", "half", "--", "-inf"]);
+    assert_eq!(text(&out.stdout), "-inf\n", "{}", text(&out.stderr));
+    rejects(&["run", &half, "-1", "--bogus"], "--bogus");
+    rejects(&["run", &half, "-x"], "-x");
 }
 
 #[test]

@@ -4,3 +4,4 @@
 pub mod compare;
 pub mod gen;
 pub mod raw;
+pub mod raw_shapes;

@@ -204,6 +204,19 @@ pub fn generate(seed: u64) -> RawCase {
         error_rate,
         loopy,
     };
+    // Now and then a program of a shape random choices do not reach (`raw_shapes`).
+    match d.rng.u32(0..100) {
+        0..=2 => {
+            let f = crate::raw_shapes::random_nesting(&mut d.rng);
+            return shaped(seed, f, Vec::new());
+        }
+        3 => {
+            let f = crate::raw_shapes::handle_user(&mut d.rng);
+            let arg = crate::raw_shapes::cell_argument(&mut d.rng);
+            return shaped(seed, f, vec![arg]);
+        }
+        _ => {}
+    }
     let n = match d.rng.u32(0..1000) {
         0..=4 => 0,
         5..=399 => 1,
@@ -220,6 +233,12 @@ pub fn generate(seed: u64) -> RawCase {
             let pc = d.rng.usize(..f.code.len());
             f.code[pc].code = d.rng.u8(OPCODE_COUNT as u8..);
         }
+    }
+    // Now and then thousands of labels at one instruction.
+    if n > 0 && d.rng.u32(0..100) < 2 {
+        let k = d.rng.usize(..n);
+        let count = pick(&mut d.rng, &[2_000, 20_000, 100_000]);
+        crate::raw_shapes::add_labels(&mut d.rng, &mut functions[k], count);
     }
     // Now and then names the verifier does not care about: repeated ones (calls go by
     // index, the entry is the first of that name) and ones that are not identifiers.
@@ -274,6 +293,21 @@ pub fn generate(seed: u64) -> RawCase {
         error_rate,
         plain_names,
         depth_limit,
+    }
+}
+
+/// The case of one function `main` from `raw_shapes`, run as it is.
+fn shaped(seed: u64, main: Function, args: Vec<Value>) -> RawCase {
+    RawCase {
+        seed,
+        program: Program {
+            functions: vec![main],
+        },
+        entry: "main".to_string(),
+        args,
+        error_rate: 0,
+        plain_names: true,
+        depth_limit: DEPTH_LIMIT,
     }
 }
 
@@ -1105,6 +1139,17 @@ pub fn features(program: &Program) -> Vec<&'static str> {
     for f in &program.functions {
         if f.code.len() > 32_767 {
             out.insert("long function");
+        }
+        if f.labels.len() >= 1000 {
+            out.insert("thousands of labels");
+        }
+        let nests = f
+            .code
+            .iter()
+            .filter(|i| i.code == Opcode::ListSetCell as u8)
+            .count();
+        if nests >= 8 {
+            out.insert("nested lists");
         }
         if Bank::ALL.iter().any(|&b| f.regs.get(b) == MAX_REGS) {
             out.insert("65535 registers");

@@ -206,6 +206,13 @@ fn check(seed: u64, trace: bool) -> Result<Verdict, String> {
         Err(RunError::Resources(_)) => "resources refused".to_string(),
     };
     let mut features = raw::features(program);
+    if case
+        .args
+        .iter()
+        .any(|a| matches!(a, vm3::Value::Str(_) | vm3::Value::List(_) | vm3::Value::Map(_)))
+    {
+        features.push("object argument");
+    }
     features.push(match case.depth_limit {
         raw::DEPTH_LIMIT => "depth limit 32",
         0..=3 => "depth limit 0 to 3",
@@ -351,6 +358,31 @@ fn check_round_trip(case: &RawCase) -> Result<bool, String> {
             ));
         }
     }
+    // The same with every run of label lines joined into one line (issue 10: a line of
+    // many labels was quadratic to assemble).
+    if program.functions.iter().any(|f| f.labels.len() > 1) {
+        let joined = labels_on_one_line(&text);
+        match vm3::asm::assemble(&joined, "raw-joined.vm3") {
+            Ok(p) => {
+                if let Some(diff) = difference(&back, &p) {
+                    return Err(report(
+                        case,
+                        &format!("joining label lines changed the program: {diff}"),
+                    ));
+                }
+            }
+            Err(errors) => {
+                let errors: Vec<String> = errors.iter().take(5).map(|e| format!("  {e}")).collect();
+                return Err(report(
+                    case,
+                    &format!(
+                        "with its labels on one line the program does not assemble:\n{}",
+                        errors.join("\n")
+                    ),
+                ));
+            }
+        }
+    }
     let again = vm3::asm::to_text(&back);
     if again != text {
         return Err(report(
@@ -359,6 +391,31 @@ fn check_round_trip(case: &RawCase) -> Result<bool, String> {
         ));
     }
     Ok(unused)
+}
+
+/// `text` with each run of lines that hold only a label (`name:`) joined into one line.
+fn labels_on_one_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    for line in text.lines() {
+        let label = line.ends_with(':') && !line.starts_with(' ') && !line.contains(' ');
+        if label {
+            if !run.is_empty() {
+                run.push(' ');
+            }
+            run.push_str(line);
+            continue;
+        }
+        if !run.is_empty() {
+            out.push_str(&run);
+            out.push('\n');
+            run.clear();
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(&run);
+    out
 }
 
 #[derive(Default)]

@@ -16,8 +16,8 @@ use crate::{DEFAULT_HEAP_LIMIT, NOT_A_STRING};
 use std::sync::atomic::{AtomicU64, Ordering};
 use stencils::heap::HeapView;
 use stencils::{
-    dispatch, Bank, Callee, ConstF64, ConstI64, ConstStr, Dest, Flow, Inst, RegC, RegF, RegI,
-    Table, Tier, Trap,
+    dispatch, ArgStart, Bank, Callee, ConstF64, ConstI64, ConstStr, Dest, Flow, Inst, RegC, RegF,
+    RegI, Table, Tier, Trap,
 };
 
 /// Settings of a run.
@@ -376,7 +376,7 @@ impl<'a> Machine<'a> {
                     Some(caller) => {
                         self.depth -= 1;
                         self.enter(caller.func, caller.frame);
-                        unsafe { *self.reg_ptr(caller.dest.bank, caller.dest.reg) = bits };
+                        unsafe { *self.reg_ptr(caller.dest.__tier_bank(), caller.dest.__tier_raw()) = bits };
                         code = self.prog.func(self.func).code.as_ptr();
                         pc = caller.pc + 1;
                     }
@@ -403,7 +403,7 @@ impl<'a> Machine<'a> {
     /// Copies the arguments of a call from the current frame (`B + k` of each
     /// parameter's bank) into `dst`, the callee's frame, at the callee's parameter slots.
     #[inline(always)]
-    fn copy_arguments(&self, callee: usize, args: usize, dst: *mut u64) {
+    fn copy_arguments(&self, callee: usize, args: ArgStart, dst: *mut u64) {
         let params = &self.prog.func(callee).params;
         for (k, (&bank, &slot)) in params
             .iter()
@@ -411,7 +411,7 @@ impl<'a> Machine<'a> {
             .enumerate()
         {
             // SAFETY: verified argument registers; the callee frame fits the stack.
-            unsafe { *dst.add(slot) = *self.reg_ptr(bank, args + k) };
+            unsafe { *dst.add(slot) = *self.reg_ptr(bank, args.__tier_raw() + k) };
         }
     }
 }
@@ -419,51 +419,51 @@ impl<'a> Machine<'a> {
 impl Tier for Machine<'_> {
     #[inline(always)]
     fn i(&self, r: RegI) -> i64 {
-        unsafe { *self.ri.add(r.0) }
+        unsafe { *self.ri.add(r.__tier_raw()) }
     }
     #[inline(always)]
     fn set_i(&mut self, r: RegI, v: i64) {
-        unsafe { *self.ri.add(r.0) = v }
+        unsafe { *self.ri.add(r.__tier_raw()) = v }
     }
     #[inline(always)]
     fn f(&self, r: RegF) -> f64 {
-        unsafe { *self.rf.add(r.0) }
+        unsafe { *self.rf.add(r.__tier_raw()) }
     }
     #[inline(always)]
     fn set_f(&mut self, r: RegF, v: f64) {
-        unsafe { *self.rf.add(r.0) = v }
+        unsafe { *self.rf.add(r.__tier_raw()) = v }
     }
     #[inline(always)]
     fn cell(&self, r: RegC) -> u64 {
-        unsafe { *self.rc.add(r.0) }
+        unsafe { *self.rc.add(r.__tier_raw()) }
     }
     #[inline(always)]
     fn set_cell(&mut self, r: RegC, v: u64) {
-        unsafe { *self.rc.add(r.0) = v }
+        unsafe { *self.rc.add(r.__tier_raw()) = v }
     }
     /// Only compiled prologues use this; here the registers are i64 indexes.
     #[inline(always)]
     fn fill_slots(&mut self, from: RegI, to: RegI, bits: u64) {
-        for r in from.0..to.0 {
+        for r in from.__tier_raw()..to.__tier_raw() {
             unsafe { *self.ri.add(r) = bits as i64 }
         }
     }
 
     #[inline(always)]
     fn const_i64(&self, k: ConstI64) -> i64 {
-        unsafe { *self.consts.add(k.0) as i64 }
+        unsafe { *self.consts.add(k.__tier_raw()) as i64 }
     }
     #[inline(always)]
     fn const_i64_at(&self, k: ConstI64, i: usize) -> i64 {
-        unsafe { *self.consts.add(k.0 + i) as i64 }
+        unsafe { *self.consts.add(k.__tier_raw() + i) as i64 }
     }
     #[inline(always)]
     fn const_f64(&self, k: ConstF64) -> f64 {
-        f64::from_bits(unsafe { *self.consts.add(k.0) })
+        f64::from_bits(unsafe { *self.consts.add(k.__tier_raw()) })
     }
     #[inline(always)]
     fn lookup(&self, t: Table, index: i64) -> Option<i64> {
-        let table = &self.prog.func(self.func).tables[t.0];
+        let table = &self.prog.func(self.func).tables[t.__tier_raw()];
         usize::try_from(index)
             .ok()
             .and_then(|i| table.get(i).copied())
@@ -483,14 +483,14 @@ impl Tier for Machine<'_> {
     }
 
     #[inline(always)]
-    fn call(&mut self, callee: Callee, args: usize, dest: Dest) -> Flow {
+    fn call(&mut self, callee: Callee, args: ArgStart, dest: Dest) -> Flow {
         if self.depth >= self.depth_limit {
             return Flow::Trap(Trap::CallStackOverflow);
         }
         let prog = self.prog;
         let frame = unsafe { self.frame.add(prog.func(self.func).frame_slots()) };
-        unsafe { clear_frame(prog.func(callee.0), frame) };
-        self.copy_arguments(callee.0, args, frame);
+        unsafe { clear_frame(prog.func(callee.__tier_raw()), frame) };
+        self.copy_arguments(callee.__tier_raw(), args, frame);
         self.depth += 1;
         self.calls.push(Activation {
             func: self.func,
@@ -498,14 +498,14 @@ impl Tier for Machine<'_> {
             frame: self.frame,
             dest,
         });
-        self.enter(callee.0, frame);
+        self.enter(callee.__tier_raw(), frame);
         Flow::Enter
     }
 
     #[inline(always)]
-    fn tail_call(&mut self, callee: Callee, args: usize) -> Flow {
+    fn tail_call(&mut self, callee: Callee, args: ArgStart) -> Flow {
         let prog = self.prog;
-        let target = prog.func(callee.0);
+        let target = prog.func(callee.__tier_raw());
         let mut staged = std::mem::take(&mut self.staged);
         staged.clear();
         staged.extend(
@@ -513,17 +513,17 @@ impl Tier for Machine<'_> {
                 .params
                 .iter()
                 .enumerate()
-                .map(|(k, &bank)| unsafe { *self.reg_ptr(bank, args + k) }),
+                .map(|(k, &bank)| unsafe { *self.reg_ptr(bank, args.__tier_raw() + k) }),
         );
         let frame = self.frame;
         unsafe {
             clear_frame(target, frame);
-            for (&slot, &bits) in prog.funcs[callee.0].param_slots.iter().zip(&staged) {
+            for (&slot, &bits) in prog.funcs[callee.__tier_raw()].param_slots.iter().zip(&staged) {
                 *frame.add(slot) = bits;
             }
         }
         self.staged = staged;
-        self.enter(callee.0, frame);
+        self.enter(callee.__tier_raw(), frame);
         Flow::TailCall
     }
 
@@ -551,7 +551,7 @@ impl Tier for Machine<'_> {
     #[inline(always)]
     fn str_const(&self, k: ConstStr) -> u64 {
         // The pool entry holds the string's program-wide number.
-        let id = unsafe { *self.consts.add(k.0) } as usize;
+        let id = unsafe { *self.consts.add(k.__tier_raw()) } as usize;
         // SAFETY: `id` is one of the verified program's string constants, all of which
         // `Heap::begin_run` allocated.
         unsafe { self.heap().str_const(id) }

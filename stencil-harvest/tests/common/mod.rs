@@ -2,11 +2,13 @@
 
 use std::path::Path;
 
-use stencil_table::OwnedStencilSet;
+use stencil_table::disasm::{disassemble, Line};
+use stencil_table::{Hole, Isa, OwnedStencil, OwnedStencilSet};
 
-/// A reviewable listing of a stencil table: per stencil its code in hex, its data and
-/// its holes. Checked in per target, as CPython does, so a change in what rustc emits
-/// (a toolchain bump, an edited stencil) shows up as a diff to read, not as a surprise.
+/// A reviewable listing of a stencil table: per stencil its code disassembled, with the
+/// bytes of each hole in brackets and what fills it at the end of the line, then its
+/// data. Checked in per target, as CPython does, so a change in what rustc emits (a
+/// toolchain bump, an edited stencil) shows up as a diff to read, not as a surprise.
 pub fn listing(set: &OwnedStencilSet) -> String {
     use std::fmt::Write as _;
     let mut out = format!("# stencils for {}\n", set.target);
@@ -23,21 +25,27 @@ pub fn listing(set: &OwnedStencilSet) -> String {
             s.tail_jump
         )
         .unwrap();
-        for row in s.code.chunks(16) {
-            let hex: Vec<String> = row.iter().map(|b| format!("{b:02x}")).collect();
-            writeln!(out, "  code {}", hex.join(" ")).unwrap();
+        let lines = disassemble(isa_of(&set.target), &s.code, 0);
+        for line in &lines {
+            out.push_str(&instruction_line(s, line));
+        }
+        // A hole no instruction holds (there should be none) still shows.
+        for h in s.holes.iter().filter(|h| {
+            !lines
+                .iter()
+                .any(|l| (l.offset..l.offset + l.len).contains(&(h.offset as usize)))
+        }) {
+            writeln!(
+                out,
+                "  hole outside the code: +{:#x} {}",
+                h.offset,
+                hole_text(h)
+            )
+            .unwrap();
         }
         for row in s.data.chunks(16) {
             let hex: Vec<String> = row.iter().map(|b| format!("{b:02x}")).collect();
             writeln!(out, "  data {} (align {})", hex.join(" "), s.data_align).unwrap();
-        }
-        for h in &s.holes {
-            writeln!(
-                out,
-                "  hole +{:#x} {:?} {:?} {:+}",
-                h.offset, h.kind, h.value, h.addend
-            )
-            .unwrap();
         }
     }
     // The register variants are thousands: one line per base stencil, with a hash of
@@ -75,6 +83,55 @@ pub fn listing(set: &OwnedStencilSet) -> String {
         .unwrap();
     }
     out
+}
+
+fn isa_of(target: &str) -> Isa {
+    if target.starts_with("aarch64") {
+        Isa::Aarch64
+    } else {
+        Isa::X86_64
+    }
+}
+
+/// `  +0x0003  48 8b 86 [00 00 00 00]   mov rax,[rsi]   ; Operand(A) X86_64Abs32S +0`
+fn instruction_line(s: &OwnedStencil, line: &Line) -> String {
+    let range = line.offset..line.offset + line.len;
+    let in_hole = |at: usize| {
+        s.holes
+            .iter()
+            .any(|h| (h.offset as usize..h.offset as usize + h.kind.width()).contains(&at))
+    };
+    let mut hex = String::new();
+    for at in range.clone() {
+        // Brackets around each run of hole bytes within the instruction.
+        let open = in_hole(at) && (at == range.start || !in_hole(at - 1));
+        let close = in_hole(at) && (at + 1 == range.end || !in_hole(at + 1));
+        if !hex.is_empty() {
+            hex.push(' ');
+        }
+        if open {
+            hex.push('[');
+        }
+        hex.push_str(&format!("{:02x}", s.code[at]));
+        if close {
+            hex.push(']');
+        }
+    }
+    let holes: Vec<String> = s
+        .holes
+        .iter()
+        .filter(|h| range.contains(&(h.offset as usize)))
+        .map(hole_text)
+        .collect();
+    let mut text = format!("  +{:#06x}  {hex:<34} {}", line.offset, line.text);
+    if !holes.is_empty() {
+        text = format!("{text:<80} ; {}", holes.join("; "));
+    }
+    format!("{}\n", text.trim_end())
+}
+
+fn hole_text(h: &Hole) -> String {
+    format!("{:?} {:?} {:+}", h.value, h.kind, h.addend)
 }
 
 /// The base stencil of a variant's symbol (`__stencil_AddI64__0m2` -> `__stencil_AddI64`).

@@ -6,37 +6,37 @@ use crate::*;
 /// iA = call C with i64 arguments from iB on.
 #[stencil]
 pub fn CallI64<T: Tier>(t: &mut T, a: RegI, b: ArgsI, c: Callee) -> Flow {
-    t.call(c, b.0, a.into())
+    t.call(c, b.into(), a.into())
 }
 
 /// fA = call C with f64 arguments from fB on.
 #[stencil]
 pub fn CallF64<T: Tier>(t: &mut T, a: RegF, b: ArgsF, c: Callee) -> Flow {
-    t.call(c, b.0, a.into())
+    t.call(c, b.into(), a.into())
 }
 
 /// cA = call C with arguments of any bank from B on.
 #[stencil]
 pub fn CallCell<T: Tier>(t: &mut T, a: RegC, b: ArgsAny, c: Callee) -> Flow {
-    t.call(c, b.0, a.into())
+    t.call(c, b.into(), a.into())
 }
 
 /// xA = call C with arguments of any bank from B on; the bank of A is in `flags`.
 #[stencil]
 pub fn CallMixed<T: Tier>(t: &mut T, a: Dest, b: ArgsAny, c: Callee) -> Flow {
-    t.call(c, b.0, a)
+    t.call(c, b.into(), a)
 }
 
 /// Replace this activation by C with i64 arguments from iB on.
 #[stencil(terminal)]
 pub fn TailCallI64<T: Tier>(t: &mut T, b: ArgsI, c: Callee) -> Flow {
-    t.tail_call(c, b.0)
+    t.tail_call(c, b.into())
 }
 
 /// Replace this activation by C with arguments of any bank from B on.
 #[stencil(terminal)]
 pub fn TailCallMixed<T: Tier>(t: &mut T, b: ArgsAny, c: Callee) -> Flow {
-    t.tail_call(c, b.0)
+    t.tail_call(c, b.into())
 }
 
 /// Return iA.
