@@ -89,13 +89,7 @@ pub fn compile(
     } else {
         lower::CpuFeatures::detect()
     };
-    if stencils.stencils.len() != crate::variants::table_len() {
-        return Err(CompileError::TableMismatch {
-            target: stencils.target.to_string(),
-            found: stencils.stencils.len(),
-            expected: crate::variants::table_len(),
-        });
-    }
+    check_table(stencils)?;
     let mut buffers = BUFFERS.with(|b| b.take());
     // The passes, in order: assign registers, lower, lay out, copy and patch.
     let assignments = regalloc::assign_all(program, &mut buffers.regalloc);
@@ -126,6 +120,7 @@ pub fn compile(
         options,
         base,
         region.bytes(),
+        None,
     )?;
     let functions = lowered
         .functions
@@ -158,6 +153,18 @@ pub fn compile(
         functions,
         code_len,
     })
+}
+
+/// Refuses a table harvested from other stencil sources than this build's.
+pub(crate) fn check_table(stencils: &StencilSet) -> Result<(), CompileError> {
+    if stencils.stencils.len() != crate::variants::table_len() {
+        return Err(CompileError::TableMismatch {
+            target: stencils.target.to_string(),
+            found: stencils.stencils.len(),
+            expected: crate::variants::table_len(),
+        });
+    }
+    Ok(())
 }
 
 /// The largest buffers a compile needs, kept by each thread from one compile to the next

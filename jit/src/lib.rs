@@ -10,6 +10,7 @@
 //! Start reading at `compile.rs` (the two passes), then `lower.rs` (instructions to
 //! stencils) and `patch/` (relocation arithmetic).
 
+pub mod aot;
 pub mod compile;
 mod divide;
 mod emit;

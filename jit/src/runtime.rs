@@ -6,7 +6,7 @@ use crate::{native_stack, preserving};
 use std::ffi::c_void;
 use stencil_table::StencilSet;
 use stencils::helpers::HelperFns;
-use stencils::{Ctx, Exit, ExitKind, Trap};
+use stencils::{Ctx, Exit, ExitKind};
 use vm3::interp::{BegunRun, Config, Machine, Prepared};
 use vm3::{Heap, RunError, TrapInfo, Value, VerifiedProgram};
 
@@ -172,77 +172,85 @@ impl CompiledProgram {
     /// Enters the compiled entry of a begun run and turns its exit status into the
     /// result's bits or a trap.
     fn execute(&self, run: BegunRun<'_>) -> Result<u64, RunError> {
-        let BegunRun {
-            func,
-            frame,
-            depth_limit,
-            heap,
-        } = run;
-        let prepared = Prepared::new(&self.program);
-        let mut state = RunState {
-            prepared: &prepared,
-            depth_limit,
-            heap,
-        };
-        let mut ctx = Ctx {
-            exit: Exit::NONE,
-            depth: 1,
-            depth_limit,
-            native_stack_limit: 0,
-            heap: state.heap.view(),
-            runtime: &mut state as *mut RunState as *mut c_void,
-        };
-        let entry_fn: Entry = unsafe {
-            std::mem::transmute(
-                self.region_address() as usize + self.compiled.functions[func].entry,
+        let entry = self.region_address() as usize + self.compiled.functions[run.func].entry;
+        // SAFETY: the frame entry of `run.func`, compiled from `self.program`.
+        unsafe { execute_at(&self.program, entry, run) }
+    }
+}
+
+/// Enters the frame entry at address `entry` of the code compiled from `program` for
+/// the function of a begun run, and turns its exit status into the result's bits or a
+/// trap. Shared by the JIT and linked ahead-of-time code (`aot::run_linked`).
+///
+/// # Safety
+/// `entry` must be the frame entry of function `run.func` of code compiled from
+/// `program` for this machine, with every hole patched or relocated.
+pub(crate) unsafe fn execute_at(
+    program: &VerifiedProgram,
+    entry: usize,
+    run: BegunRun<'_>,
+) -> Result<u64, RunError> {
+    let BegunRun {
+        func: _,
+        frame,
+        depth_limit,
+        heap,
+    } = run;
+    let prepared = Prepared::new(program);
+    let mut state = RunState {
+        prepared: &prepared,
+        depth_limit,
+        heap,
+    };
+    let mut ctx = Ctx {
+        exit: Exit::NONE,
+        depth: 1,
+        depth_limit,
+        native_stack_limit: 0,
+        heap: state.heap.view(),
+        runtime: &mut state as *mut RunState as *mut c_void,
+    };
+    let entry_fn: Entry = unsafe { std::mem::transmute(entry) };
+    let needed = depth_limit as usize * NATIVE_BYTES_PER_CALL + 2 * NATIVE_MARGIN;
+    let entered = Entered {
+        ctx: &mut ctx,
+        frame,
+        entry: entry_fn,
+    };
+    let bits = native_stack::with_stack(needed, move |floor| {
+        // Moving the whole value makes the closure capture it whole (and so `Send`).
+        let entered = entered;
+        let Entered { ctx, frame, entry } = entered;
+        // SAFETY: `ctx` outlives the call (`with_stack` returns after it).
+        let ctx = unsafe { &mut *ctx };
+        ctx.native_stack_limit = floor + NATIVE_MARGIN;
+        // SAFETY: compiled from a verified program; the frame is on a register stack
+        // sized for the depth limit; the native stack is checked by every call.
+        let bits = unsafe {
+            entry(
+                ctx, frame, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
             )
         };
-        let needed = depth_limit as usize * NATIVE_BYTES_PER_CALL + 2 * NATIVE_MARGIN;
-        let entered = Entered {
-            ctx: &mut ctx,
-            frame,
-            entry: entry_fn,
-        };
-        let bits = native_stack::with_stack(needed, move |floor| {
-            // Moving the whole value makes the closure capture it whole (and so `Send`).
-            let entered = entered;
-            let Entered { ctx, frame, entry } = entered;
-            // SAFETY: `ctx` outlives the call (`with_stack` returns after it).
-            let ctx = unsafe { &mut *ctx };
-            ctx.native_stack_limit = floor + NATIVE_MARGIN;
-            // SAFETY: compiled from a verified program; the frame is on a register stack
-            // sized for the depth limit; the native stack is checked by every call.
-            let bits = unsafe {
-                entry(
-                    ctx, frame, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-                )
-            };
-            // A deopt finished in the interpreter inside the compiled code
-            // (`vm3_deopt_resume`), so only a trap can be pending.
-            bits
-        });
-        let status = ctx.exit;
-        if status == Exit::NONE {
-            return Ok(bits);
-        }
-        match Exit::decode(status) {
-            Some(Exit {
-                kind: ExitKind::Trap(trap),
-                func,
-                pc,
-            }) => Err(RunError::Trap(self.trap_info(trap, func, pc))),
-            _ => panic!("compiled code ended with a malformed exit status {status:#x}"),
-        }
+        // A deopt finished in the interpreter inside the compiled code
+        // (`vm3_deopt_resume`), so only a trap can be pending.
+        bits
+    });
+    let status = ctx.exit;
+    if status == Exit::NONE {
+        return Ok(bits);
     }
-
-    fn trap_info(&self, trap: Trap, func: u32, pc: u32) -> TrapInfo {
-        let func = func as usize;
-        TrapInfo {
-            trap,
+    match Exit::decode(status) {
+        Some(Exit {
+            kind: ExitKind::Trap(trap),
             func,
-            function: self.program.functions[func].name.clone(),
             pc,
-        }
+        }) => Err(RunError::Trap(TrapInfo {
+            trap,
+            func: func as usize,
+            function: program.functions[func as usize].name.clone(),
+            pc,
+        })),
+        _ => panic!("compiled code ended with a malformed exit status {status:#x}"),
     }
 }
 
@@ -293,11 +301,15 @@ pub fn helper_fns() -> HelperFns {
 
 macro_rules! helper {
     ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {
+        // Unmangled: ahead-of-time code (`aot.rs`) is linked against these names, the
+        // names of `stencils::helpers::HELPER_NAMES`.
         $(#[$m])*
         #[cfg(target_arch = "x86_64")]
+        #[no_mangle]
         pub(crate) unsafe extern "sysv64" fn $name($($arg: $ty),*) -> $ret $body
         $(#[$m])*
         #[cfg(not(target_arch = "x86_64"))]
+        #[no_mangle]
         pub(crate) unsafe extern "C" fn $name($($arg: $ty),*) -> $ret $body
     };
 }
