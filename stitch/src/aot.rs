@@ -26,7 +26,8 @@ pub struct Options {
     /// The target triple: x86_64-unknown-linux-gnu, aarch64-unknown-linux-gnu,
     /// x86_64-apple-darwin, aarch64-apple-darwin, x86_64-pc-windows-msvc (default: this
     /// machine's). Another target's stencils are harvested from the stitch source tree
-    /// on first use (a nested cargo build of a minute or two, cached next to stitch).
+    /// (a nested cargo build of a minute or two the first time, in target/stencil-build,
+    /// shared with `cargo build --target T`).
     #[arg(long)]
     target: Option<String>,
     /// The function the executable runs.
@@ -203,7 +204,8 @@ fn link(linker: &str, object: &Path, runtime: &Path, output: &Path) -> Result<()
 }
 
 /// Another target's stencil table, harvested from the source tree stitch was built
-/// from, into a cache next to stitch (a nested cargo build; later calls find it built).
+/// from (a nested cargo build in the directory `jit`'s build script uses; later calls
+/// find it built).
 fn harvest(target: &str) -> Result<stencil_table::OwnedStencilSet, Failure> {
     let workspace = stencil_harvest::workspace_root(Path::new(env!("CARGO_MANIFEST_DIR")));
     if !workspace.join("stencils").is_dir() {
@@ -213,18 +215,11 @@ fn harvest(target: &str) -> Result<stencil_table::OwnedStencilSet, Failure> {
             workspace.display()
         )));
     }
-    let exe = std::env::current_exe().unwrap_or_default();
-    let cache = exe
-        .parent()
-        .map(|d| {
-            if d.ends_with("deps") {
-                d.parent().unwrap_or(d)
-            } else {
-                d
-            }
-        })
-        .unwrap_or(Path::new("."))
-        .join("aot-stencils");
+    // Where `jit`'s build script builds every target's stencils, so a runtime library
+    // built for the target (`cargo build -p aot-runtime --target T`) built them already.
+    let cache = std::env::var_os(stencil_harvest::TARGET_DIR_ENV)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target").join("stencil-build"));
     let options = stencil_harvest::BuildOptions::new(target, &workspace, cache);
     let fail = |e: stencil_harvest::HarvestError| {
         Failure::Internal(format!(
