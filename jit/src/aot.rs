@@ -24,7 +24,7 @@ use crate::regalloc::{assign_all, Scratch};
 use object::write::{Object, Relocation, StandardSection, Symbol, SymbolId, SymbolSection};
 use object::{
     Architecture, BinaryFormat, Endianness, RelocationEncoding, RelocationFlags, RelocationKind,
-    SymbolFlags, SymbolKind, SymbolScope,
+    SectionKind, SymbolFlags, SymbolKind, SymbolScope,
 };
 use stencil_table::{HoleValue, RelocKind, StencilSet};
 use stencils::helpers::HELPER_NAMES;
@@ -160,6 +160,10 @@ pub fn write_object(
         image.len(),
         SymbolKind::Data,
     );
+    if format == BinaryFormat::Elf {
+        // Without this note a GNU linker makes the executable's stack executable.
+        obj.add_section(Vec::new(), b".note.GNU-stack".to_vec(), SectionKind::Other);
+    }
     let mut helper_symbols: Vec<Option<SymbolId>> = vec![None; HELPER_NAMES.len()];
     for hole in helper_holes {
         let name = HELPER_NAMES[hole.helper as usize];

@@ -186,6 +186,59 @@ fn aarch64_linux_executables_print_what_stitch_run_prints_under_qemu() {
     assert!(compared >= 60, "{compared} runs compared");
 }
 
+/// The executable's code is never writable and nothing maps executable memory: no
+/// segment is writable and executable (the stack included), the code region lies in a
+/// read-execute one, and the JIT's memory code is not linked in.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[test]
+fn executable_code_is_never_writable() {
+    build_runtime(None);
+    let exe = tempdir("wx").join("fib_rec");
+    let file = kernels_dir().join("fib_rec.vm3");
+    stitch_build(&[file.as_os_str(), os("-o"), exe.as_os_str()]);
+    let bytes = std::fs::read(&exe).unwrap();
+    let image = object::File::parse(&*bytes).unwrap();
+    let code = image
+        .symbols()
+        .find(|s| s.name() == Ok("stitch_aot_code"))
+        .expect("the code symbol")
+        .address();
+    let elf = object::read::elf::ElfFile64::<object::Endianness>::parse(&*bytes).unwrap();
+    use object::read::elf::ProgramHeader;
+    let endian = elf.endian();
+    let mut in_code_segment = false;
+    for header in elf.elf_program_headers() {
+        let flags = header.p_flags(endian);
+        let (w, x) = (
+            flags.0 & object::elf::PF_W.0 != 0,
+            flags.0 & object::elf::PF_X.0 != 0,
+        );
+        assert!(
+            !(w && x),
+            "a segment is writable and executable: {:#x}",
+            flags.0
+        );
+        if header.p_type(endian) == object::elf::PT_GNU_STACK {
+            assert!(!x, "the stack is executable");
+        }
+        let start = header.p_vaddr(endian);
+        if header.p_type(endian) == object::elf::PT_LOAD
+            && (start..start + header.p_memsz(endian)).contains(&code)
+        {
+            assert!(x && !w, "the code's segment is {:#x}", flags.0);
+            in_code_segment = true;
+        }
+    }
+    assert!(in_code_segment, "the code lies in a loaded segment");
+    for s in image.symbols() {
+        let name = s.name().unwrap_or("");
+        assert!(
+            !name.contains("WritableRegion") && !name.contains("make_executable"),
+            "the JIT's memory code is linked in: {name}"
+        );
+    }
+}
+
 /// The executable's own options, and limits as `stitch run` applies them.
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 #[test]
@@ -198,6 +251,24 @@ fn executables_take_the_limits_of_stitch_run() {
         ("lists_sieve.vm3", &["--heap-limit", "1000", "10000"]),
         ("lists_sieve.vm3", &["not-a-number"]),
     ];
+    // `--entry`: the executable runs another function, as `stitch run --entry` does.
+    let file = kernels_dir().join("mixed_call.vm3");
+    let exe = dir.join("addk");
+    stitch_build(&[
+        file.as_os_str(),
+        os("--entry"),
+        os("addk"),
+        os("-o"),
+        exe.as_os_str(),
+    ]);
+    let expected = run(Command::new(STITCH)
+        .args(["run", "--entry", "addk"])
+        .arg(&file)
+        .args(["3", "1.5"]));
+    let got = run(Command::new(&exe).args(["3", "1.5"]));
+    assert_eq!(expected.status.code(), Some(0));
+    assert_eq!(got.stdout, expected.stdout);
+    assert_eq!(got.status.code(), Some(0));
     for (kernel, args) in cases {
         let file = kernels_dir().join(kernel);
         let exe = dir.join(kernel.trim_end_matches(".vm3"));
