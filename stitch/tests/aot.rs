@@ -290,9 +290,10 @@ fn executables_take_the_limits_of_stitch_run() {
 
 /// Objects for the Apple and Windows targets: `object` reads them back (the code, the
 /// image, relocations against the helpers), and the target's linker resolves every
-/// symbol of ours against the target's runtime library. `ld64.lld` links an arm64
-/// Mach-O executable completely (`-undefined dynamic_lookup` stands in for the
-/// macOS SDK's libSystem, which is not here); `lld-link` without the Windows SDK's
+/// symbol of ours against the target's runtime library. `ld64.lld` links arm64 and
+/// x86-64 Mach-O executables completely (`-undefined dynamic_lookup` stands in for the
+/// macOS SDK's libSystem, which is not here), in which every helper call is checked to
+/// reach its helper (they cannot run here); `lld-link` without the Windows SDK's
 /// libraries only lists what is left undefined, which must be C runtime and system
 /// symbols only: none of the object's or the runtime library's.
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
@@ -301,6 +302,7 @@ fn apple_and_windows_objects_read_back_and_link_with_their_runtime() {
     let kernel = kernels_dir().join("lists_sieve.vm3");
     for (target, format) in [
         ("aarch64-apple-darwin", object::BinaryFormat::MachO),
+        ("x86_64-apple-darwin", object::BinaryFormat::MachO),
         ("x86_64-pc-windows-msvc", object::BinaryFormat::Coff),
     ] {
         let runtime = build_runtime(Some(target));
@@ -335,23 +337,24 @@ fn apple_and_windows_objects_read_back_and_link_with_their_runtime() {
         } else {
             ".text"
         });
-        let relocated: Vec<String> = text
+        // (offset in the code, symbol) of every relocation.
+        let relocated: Vec<(u64, String)> = text
             .expect("a text section")
             .relocations()
-            .filter_map(|(_, r)| match r.target() {
+            .filter_map(|(offset, r)| match r.target() {
                 object::RelocationTarget::Symbol(i) => file
                     .symbol_by_index(i)
                     .ok()?
                     .name()
                     .ok()
-                    .map(str::to_string),
+                    .map(|n| (offset, n.to_string())),
                 _ => None,
             })
             .collect();
         assert!(
             relocated
                 .iter()
-                .any(|n| n.ends_with("vm3_list_push_grow_preserving")),
+                .any(|(_, n)| n.ends_with("vm3_list_push_grow_preserving")),
             "{target}: helper calls are relocations: {relocated:?}"
         );
         let ours = |undefined: &str| {
@@ -361,9 +364,10 @@ fn apple_and_windows_objects_read_back_and_link_with_their_runtime() {
         if format == object::BinaryFormat::MachO {
             let exe = dir.join("lists_sieve");
             let mut cmd = Command::new(linking::tool(&["ld64.lld", "ld64.lld-14"]));
+            let arm64 = target.starts_with("aarch64");
             cmd.args([
                 "-arch",
-                "arm64",
+                if arm64 { "arm64" } else { "x86_64" },
                 "-platform_version",
                 "macos",
                 "11.0",
@@ -387,6 +391,29 @@ fn apple_and_windows_objects_read_back_and_link_with_their_runtime() {
             assert!(image
                 .symbols()
                 .any(|s| s.name() == Ok("_main") && s.is_definition()));
+            // Every helper call reaches its helper: the relocations' addends came
+            // through the Mach-O writer's implicit-addend encoding intact.
+            let address = |name: &str| {
+                image
+                    .symbols()
+                    .find(|s| s.name() == Ok(name) && s.is_definition())
+                    .unwrap_or_else(|| panic!("{target}: {name} is not in the executable"))
+                    .address()
+            };
+            let code = address("_stitch_aot_code");
+            for (offset, name) in &relocated {
+                let place = code + offset;
+                let field =
+                    u32::from_le_bytes(linking::bytes_at(&image, place, 4).try_into().unwrap());
+                let reached = if arm64 {
+                    // `bl`: imm26 words from the instruction.
+                    place.wrapping_add_signed(((field << 6) as i32 >> 4) as i64)
+                } else {
+                    // `call rel32`: from the end of the 4-byte field.
+                    (place + 4).wrapping_add_signed(field as i32 as i64)
+                };
+                assert_eq!(reached, address(name), "{target}: call at +{offset:#x}");
+            }
         } else {
             let undefined = |inputs: &[&Path]| {
                 let out = run(Command::new(linking::tool(&["lld-link"]))
