@@ -13,7 +13,7 @@ mod common;
 #[path = "../../jit/tests/common/linking.rs"]
 mod linking;
 
-use common::{kernels, kernels_dir};
+use common::{kernels, kernels_dir, programs_in};
 use object::read::{Object, ObjectSection, ObjectSymbol};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -91,11 +91,21 @@ fn stitch_build(args: &[&std::ffi::OsStr]) {
 }
 
 /// The programs: every kernel with its `; run:` argument lists, every bench program
-/// with its suite argument (read from `src/suite.rs`) and a small one.
-fn programs() -> Vec<(PathBuf, Vec<Vec<String>>)> {
-    let mut programs: Vec<(PathBuf, Vec<Vec<String>>)> = kernels()
+/// with its suite argument (read from `src/suite.rs`) and a small one, and this test's
+/// own programs (`tests/programs/`: deopts, whose interpreter is the runtime library's).
+/// Each run: its arguments and, from a `; run:` line, what it prints.
+type Runs = Vec<(Vec<String>, Option<String>)>;
+
+fn programs() -> Vec<(PathBuf, Runs)> {
+    let own = programs_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/programs"));
+    assert!(own.len() >= 2);
+    let mut programs: Vec<(PathBuf, Runs)> = kernels()
         .into_iter()
-        .map(|k| (k.path, k.runs.into_iter().map(|(args, _)| args).collect()))
+        .chain(own)
+        .map(|k| {
+            let runs = k.runs.into_iter().map(|(a, e)| (a, Some(e))).collect();
+            (k.path, runs)
+        })
         .collect();
     let suite = include_str!("../src/suite.rs");
     let bench_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench");
@@ -114,7 +124,7 @@ fn programs() -> Vec<(PathBuf, Vec<Vec<String>>)> {
             .replace('_', "");
         let path = bench_dir.join(format!("{name}.vm3"));
         assert!(path.is_file(), "{} is in the suite", path.display());
-        programs.push((path, vec![vec![arg], vec!["7".to_string()]]));
+        programs.push((path, vec![(vec![arg], None), (vec!["7".to_string()], None)]));
         benches += 1;
     }
     assert!(benches >= 15, "found {benches} bench programs in suite.rs");
@@ -135,8 +145,22 @@ fn executables_match_stitch_run(target: Option<&str>, exec: impl Fn(&Path) -> Co
             args.extend([os("--target"), os(target)]);
         }
         stitch_build(&args);
-        for run_args in runs {
+        for (run_args, line) in runs {
             let expected = run(Command::new(STITCH).arg("run").arg(&file).args(&run_args));
+            if let Some(line) = line {
+                // The `; run:` line holds (what `stitch run` prints is checked
+                // against it for kernels by tests/cli.rs; here for this test's own).
+                let printed = if line.starts_with("trap:") {
+                    &expected.stderr
+                } else {
+                    &expected.stdout
+                };
+                assert_eq!(
+                    String::from_utf8_lossy(printed).trim_end(),
+                    line,
+                    "{file:?}"
+                );
+            }
             let got = run(exec(&exe).args(&run_args));
             let what = format!("{name} {run_args:?} built for {target:?}");
             assert_eq!(

@@ -14,7 +14,12 @@ pub struct Kernel {
 }
 
 pub fn kernels() -> Vec<Kernel> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(kernels_dir())
+    programs_in(&kernels_dir())
+}
+
+/// The `.vm3` files of `dir` with their `; run:` lines, by name.
+pub fn programs_in(dir: &Path) -> Vec<Kernel> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("kernels directory")
         .map(|e| e.expect("directory entry").path())
         .filter(|p| p.extension().is_some_and(|e| e == "vm3"))
