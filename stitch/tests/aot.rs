@@ -36,6 +36,14 @@ fn target_dir_and_profile() -> (PathBuf, String) {
     )
 }
 
+/// Where other targets' stencils are built: the directory `jit`'s tests
+/// (linkers.rs, other_formats.rs) harvest every target in, so the workspace's test run
+/// builds each target's stencils once. Given to the runtime library's builds for other
+/// targets (`jit`'s build script) and to `stitch build` (its harvest).
+fn shared_stencil_build() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("stencil-build")
+}
+
 /// Builds the runtime library for `target` (the host when `None`) where `stitch build`
 /// finds it by default; returns its path.
 fn build_runtime(target: Option<&str>) -> PathBuf {
@@ -52,7 +60,8 @@ fn build_runtime(target: Option<&str>) -> PathBuf {
     }
     let mut dir = target_dir.clone();
     if let Some(target) = target {
-        cmd.args(["--target", target]);
+        cmd.args(["--target", target])
+            .env("STENCIL_BUILD_TARGET_DIR", shared_stencil_build());
         dir = dir.join(target);
     }
     let out = cmd.output().expect("cargo runs");
@@ -82,7 +91,10 @@ fn run(cmd: &mut Command) -> Output {
 
 /// `stitch build ARGS`, which must succeed.
 fn stitch_build(args: &[&std::ffi::OsStr]) {
-    let out = run(Command::new(STITCH).arg("build").args(args));
+    let out = run(Command::new(STITCH)
+        .arg("build")
+        .args(args)
+        .env("STENCIL_BUILD_TARGET_DIR", shared_stencil_build()));
     assert!(
         out.status.success(),
         "stitch build {args:?} failed:\n{}",
