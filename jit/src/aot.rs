@@ -53,6 +53,19 @@ pub const TARGETS: &[&str] = &[
     "x86_64-pc-windows-msvc",
 ];
 
+/// Which optional instructions the code may use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Cpu {
+    /// Only the target's baseline instruction set: runs on every CPU of the target
+    /// (x86-64 `FmaF64` calls a helper).
+    #[default]
+    Baseline,
+    /// What this machine's CPU offers, as the JIT uses (x86-64 FMA when present): the
+    /// same code as the JIT's here, which a CPU without those instructions cannot run.
+    /// Only for a target with this machine's instruction set.
+    Host,
+}
+
 /// Why no object was written.
 #[derive(Debug, thiserror::Error)]
 pub enum AotError {
@@ -75,6 +88,10 @@ pub enum AotError {
         stencil: String,
         kind: RelocKind,
     },
+    #[error(
+        "the code for `{0}` cannot use this machine's CPU features: it is another instruction set"
+    )]
+    HostCpuForOtherTarget(String),
     #[error("cannot write the object: {0}")]
     Object(#[from] object::write::Error),
     #[error("internal error: the program's text does not read back as the same program")]
@@ -96,20 +113,31 @@ pub fn object_format(target: &str) -> Result<(BinaryFormat, Architecture), AotEr
 
 /// Writes the object file of `program` compiled with `stencils` (a table harvested for
 /// the target the object is for, which names the target), running function `entry`
-/// when linked with the runtime library (`aot-runtime`).
+/// when linked with the runtime library (`aot-runtime`), with the instructions `cpu`
+/// allows.
 pub fn write_object(
     program: &VerifiedProgram,
     stencils: &StencilSet,
     entry: &str,
+    cpu: Cpu,
 ) -> Result<Vec<u8>, AotError> {
     let (format, arch) = object_format(stencils.target)?;
     let entry_index = program
         .function_index(entry)
         .ok_or_else(|| AotError::NoEntry(entry.to_string()))?;
     check_table(stencils)?;
-    // The target's baseline: which CPU runs the executable is not known here.
-    let cpu = CpuFeatures {
-        fma: arch == Architecture::Aarch64,
+    let host_arch = match std::env::consts::ARCH {
+        "x86_64" => Some(Architecture::X86_64),
+        "aarch64" => Some(Architecture::Aarch64),
+        _ => None,
+    };
+    let cpu = match cpu {
+        // FMA is baseline on aarch64, optional on x86-64.
+        Cpu::Baseline => CpuFeatures {
+            fma: arch == Architecture::Aarch64,
+        },
+        Cpu::Host if host_arch == Some(arch) => CpuFeatures::detect(),
+        Cpu::Host => return Err(AotError::HostCpuForOtherTarget(stencils.target.into())),
     };
     let options = Options::default();
     // Helper addresses of this process fill nothing that is written out (helper holes

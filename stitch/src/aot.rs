@@ -6,6 +6,15 @@ use crate::{load, Failure};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Which optional instructions the code may use (`jit::aot::Cpu`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Cpu {
+    /// The target's baseline instruction set.
+    Baseline,
+    /// This machine's CPU features (only for its own instruction set).
+    Host,
+}
+
 /// What `stitch build` writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Emit {
@@ -36,6 +45,11 @@ pub struct Options {
     /// An executable, or only the object file.
     #[arg(long, value_enum, default_value_t = Emit::Exe)]
     emit: Emit,
+    /// Which optional CPU instructions the code may use: the target's baseline (runs on
+    /// every CPU of the target), or this machine's, as the JIT does (x86-64 FMA; the
+    /// executable then needs a CPU that has them).
+    #[arg(long, value_enum, default_value_t = Cpu::Baseline)]
+    cpu: Cpu,
     /// The runtime library to link with (default: `libaot_runtime.a` built by
     /// `cargo build --release -p aot-runtime [--target T]` next to stitch).
     #[arg(long)]
@@ -63,8 +77,13 @@ pub fn build(options: &Options) -> Result<(), Failure> {
     let program = load::load(&options.file, options.max_file_bytes)?;
     load::function_index(&program, &options.entry, &options.file)?;
     let write = |set: &stencil_table::StencilSet| {
-        jit::aot::write_object(&program, set, &options.entry).map_err(|e| {
-            Failure::Internal(format!("internal error: cannot compile ahead of time: {e}"))
+        let cpu = match options.cpu {
+            Cpu::Baseline => jit::aot::Cpu::Baseline,
+            Cpu::Host => jit::aot::Cpu::Host,
+        };
+        jit::aot::write_object(&program, set, &options.entry, cpu).map_err(|e| match e {
+            jit::aot::AotError::HostCpuForOtherTarget(_) => Failure::input(format!("error: {e}")),
+            e => Failure::Internal(format!("internal error: cannot compile ahead of time: {e}")),
         })
     };
     let object = if target == host {

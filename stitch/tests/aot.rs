@@ -275,10 +275,11 @@ fn executable_code_is_never_writable() {
     }
 }
 
-/// The executable's own options, and limits as `stitch run` applies them.
+/// The executable's own options, and limits as `stitch run` applies them; `--entry` and
+/// `--cpu host` of `stitch build`.
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 #[test]
-fn executables_take_the_limits_of_stitch_run() {
+fn executables_take_the_options_of_stitch_run() {
     build_runtime(None);
     let dir = tempdir("limits");
     let cases: [(&str, &[&str]); 4] = [
@@ -305,6 +306,26 @@ fn executables_take_the_limits_of_stitch_run() {
     assert_eq!(expected.status.code(), Some(0));
     assert_eq!(got.stdout, expected.stdout);
     assert_eq!(got.status.code(), Some(0));
+    // `--cpu host`: the JIT's own code on this machine (FMA where the CPU has it).
+    let file = kernels_dir().join("mandel_row.vm3");
+    let exe = dir.join("mandel_host");
+    stitch_build(&[
+        file.as_os_str(),
+        os("--cpu"),
+        os("host"),
+        os("-o"),
+        exe.as_os_str(),
+    ]);
+    for args in [["640"], ["13"]] {
+        let expected = run(Command::new(STITCH).arg("run").arg(&file).args(args));
+        let got = run(Command::new(&exe).args(args));
+        assert_eq!(expected.status.code(), Some(0));
+        assert_eq!(
+            got.stdout, expected.stdout,
+            "mandel_row {args:?} --cpu host"
+        );
+        assert_eq!(got.status.code(), Some(0));
+    }
     for (kernel, args) in cases {
         let file = kernels_dir().join(kernel);
         let exe = dir.join(kernel.trim_end_matches(".vm3"));
@@ -480,13 +501,24 @@ fn apple_and_windows_objects_read_back_and_link_with_their_runtime() {
     }
 }
 
+/// A Linux target of another instruction set than this machine's.
+fn other_isa() -> &'static str {
+    if cfg!(target_arch = "aarch64") {
+        "x86_64-unknown-linux-gnu"
+    } else {
+        AARCH64
+    }
+}
+
 /// What a user can get wrong is reported with status 2 and says what to do.
 #[test]
 fn user_errors_are_reported() {
     let kernel = kernels_dir().join("fib_iter.vm3");
     let fails = |args: &[&std::ffi::OsStr], path: Option<&str>, needle: &str| {
         let mut cmd = Command::new(STITCH);
-        cmd.arg("build").args(args);
+        cmd.arg("build")
+            .args(args)
+            .env("STENCIL_BUILD_TARGET_DIR", shared_stencil_build());
         if let Some(path) = path {
             cmd.env("PATH", path);
         }
@@ -516,6 +548,19 @@ fn user_errors_are_reported() {
         &[k, os("--target"), os("aarch64-apple-darwin")],
         None,
         "`--emit obj`",
+    );
+    fails(
+        &[
+            k,
+            os("--cpu"),
+            os("host"),
+            os("--emit"),
+            os("obj"),
+            os("--target"),
+            os(other_isa()),
+        ],
+        None,
+        "it is another instruction set",
     );
     fails(
         &[k, os("--entry"), os("nope")],
