@@ -100,6 +100,12 @@ pub fn build(options: &Options) -> Result<(), Failure> {
             (Emit::Obj, true) => stem.with_extension("obj"),
         }
     });
+    if output == options.file {
+        return Err(Failure::input(format!(
+            "error: the output would overwrite {} (it has no `.vm3` extension); give `-o OUT`",
+            options.file.display()
+        )));
+    }
     let (Some(linker), Some(runtime)) = (linker, runtime) else {
         return write_file(&output, &object);
     };

@@ -562,6 +562,13 @@ fn user_errors_are_reported() {
         None,
         "it is another instruction set",
     );
+    let bare = tempdir("errors").join("fib_iter");
+    std::fs::copy(&kernel, &bare).unwrap();
+    fails(&[bare.as_os_str()], None, "would overwrite");
+    assert_eq!(
+        std::fs::read(&bare).unwrap(),
+        std::fs::read(&kernel).unwrap()
+    );
     fails(
         &[k, os("--entry"), os("nope")],
         None,
