@@ -116,13 +116,7 @@ pub fn compile(
     } else {
         lower::CpuFeatures::detect()
     };
-    if stencils.stencils.len() != crate::variants::table_len() {
-        return Err(CompileError::TableMismatch {
-            target: stencils.target.to_string(),
-            found: stencils.stencils.len(),
-            expected: crate::variants::table_len(),
-        });
-    }
+    check_table(stencils)?;
     let mut buffers = BUFFERS.with(|b| b.take());
     // The passes, in order: assign registers, lower, lay out, copy and patch.
     let assignments = regalloc::assign_all(program, &mut buffers.regalloc);
@@ -154,6 +148,7 @@ pub fn compile(
         options,
         base,
         region.bytes(),
+        None,
     )?;
     let start = |piece: u32| layout.piece_offsets[piece as usize] as usize;
     let mut inst_code = Vec::with_capacity(lowered.inst_start.len());
@@ -192,6 +187,18 @@ pub fn compile(
         inst_code,
         code_len,
     })
+}
+
+/// Refuses a table harvested from other stencil sources than this build's.
+pub(crate) fn check_table(stencils: &StencilSet) -> Result<(), CompileError> {
+    if stencils.stencils.len() != crate::variants::table_len() {
+        return Err(CompileError::TableMismatch {
+            target: stencils.target.to_string(),
+            found: stencils.stencils.len(),
+            expected: crate::variants::table_len(),
+        });
+    }
+    Ok(())
 }
 
 /// The largest buffers a compile needs, kept by each thread from one compile to the next

@@ -5,11 +5,24 @@ use crate::compile::{CompileError, Options};
 use crate::layout::{helper_address, Layout, PatchSite};
 use crate::lower::Lowered;
 use crate::patch::{self, PatchError};
-use stencil_table::{HoleValue, StencilSet};
+use stencil_table::{HoleValue, RelocKind, StencilSet};
 use stencils::helpers::HelperFns;
 use vm3::{Const, VerifiedProgram};
 
+/// A helper call left for a linker to resolve (ahead-of-time compiles, `aot.rs`): the
+/// field at `offset` of the region, of `kind`, wants `helper`'s address plus `addend`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HelperHole {
+    pub(crate) offset: usize,
+    pub(crate) kind: RelocKind,
+    pub(crate) helper: u16,
+    pub(crate) addend: i64,
+}
+
 /// Fills the region mapped at `base`: data first, then every piece of code.
+/// With `link_time`, helper holes are not patched but recorded there (and trampolines
+/// are left unwritten): the code is for an object file, whose linker places the helpers.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn emit(
     program: &VerifiedProgram,
     stencils: &StencilSet,
@@ -19,14 +32,23 @@ pub(crate) fn emit(
     options: Options,
     base: u64,
     bytes: &mut [u8],
+    mut link_time: Option<&mut Vec<HelperHole>>,
 ) -> Result<(), CompileError> {
-    write_data(program, stencils, layout, helpers, base, bytes)?;
+    write_data(
+        program,
+        stencils,
+        layout,
+        helpers,
+        base,
+        bytes,
+        link_time.is_some(),
+    )?;
     for (i, word) in lowered.data.iter().enumerate() {
         let at = layout.data + 8 * i;
         bytes[at..at + 8].copy_from_slice(&word.to_le_bytes());
     }
     for site in PatchSite::every_piece(program, layout, lowered, helpers, base) {
-        site.copy_and_patch(stencils, options, bytes)?;
+        site.copy_and_patch(stencils, options, bytes, link_time.as_deref_mut())?;
     }
     Ok(())
 }
@@ -39,13 +61,14 @@ fn write_data(
     helpers: &HelperFns,
     base: u64,
     bytes: &mut [u8],
+    helpers_at_link_time: bool,
 ) -> Result<(), CompileError> {
     for (i, value) in layout.got.slots.iter().enumerate() {
         let at = layout.got.offset + 8 * i;
         bytes[at..at + 8].copy_from_slice(&value.address(base).to_le_bytes());
     }
     for (index, placed) in layout.trampolines.iter().enumerate() {
-        if let Some(placed) = placed {
+        if let (Some(placed), false) = (placed, helpers_at_link_time) {
             let address = helper_address(helpers, index as u16)?;
             (placed.trampoline.write)(bytes, placed.offset, address);
         }
@@ -83,6 +106,7 @@ impl PatchSite<'_> {
         stencils: &StencilSet,
         options: Options,
         bytes: &mut [u8],
+        mut link_time: Option<&mut Vec<HelperHole>>,
     ) -> Result<(), CompileError> {
         let stencil = &stencils.stencils[self.piece.stencil as usize];
         let at = self.layout.piece_offsets[self.index] as usize;
@@ -91,6 +115,16 @@ impl PatchSite<'_> {
         // Holes in a dropped tail jump are dropped with it.
         for hole in stencil.holes.iter().filter(|h| (h.offset as usize) < len) {
             let field = at + hole.offset as usize;
+            if let (HoleValue::Helper(helper), Some(holes)) = (hole.value, link_time.as_deref_mut())
+            {
+                holes.push(HelperHole {
+                    offset: field,
+                    kind: hole.kind,
+                    helper,
+                    addend: hole.addend,
+                });
+                continue;
+            }
             let place = self.base + field as u64;
             let resolved = self.resolve(hole.value, stencil)?;
             let value = resolved.address(self.base);

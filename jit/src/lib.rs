@@ -10,6 +10,7 @@
 //! Start reading the compiler at `compile.rs` (the two passes), then `lower.rs`
 //! (instructions to stencils) and `patch/` (relocation arithmetic).
 
+pub mod aot;
 mod compile;
 mod constants;
 mod divide;

@@ -143,8 +143,27 @@ impl CompiledCode {
     /// Enters the compiled entry of a begun run and turns its exit status into the
     /// result's bits or a trap. A `Deopt` finishes the activation in the interpreter.
     pub(crate) fn execute(&self, prepared: &Prepared, run: BegunRun<'_>) -> Result<u64, RunError> {
+        let entry = self.region_address() as usize + self.compiled.functions[run.func].entry;
+        // SAFETY: the frame entry of `run.func`, compiled from the prepared program.
+        unsafe { execute_at(prepared, entry, run) }
+    }
+}
+
+/// Enters the frame entry at address `entry` of the code compiled from `prepared`'s
+/// program for the function of a begun run, and turns its exit status into the result's
+/// bits or a trap. Shared by the JIT and linked ahead-of-time code (`aot`).
+///
+/// # Safety
+/// `entry` must be the frame entry of function `run.func` of code compiled from the
+/// prepared program for this machine, with every hole patched or relocated.
+pub(crate) unsafe fn execute_at(
+    prepared: &Prepared,
+    entry: usize,
+    run: BegunRun<'_>,
+) -> Result<u64, RunError> {
+    {
         let BegunRun {
-            func,
+            func: _,
             frame,
             depth_limit,
             heap,
@@ -165,11 +184,7 @@ impl CompiledCode {
             fuel: limits.map_or(0, |l| unsafe { *l.fuel }),
             interrupt: limits.map_or(std::ptr::null(), |l| l.interrupt),
         };
-        let entry_fn: Entry = unsafe {
-            std::mem::transmute(
-                self.region_address() as usize + self.compiled.functions[func].entry,
-            )
-        };
+        let entry_fn: Entry = unsafe { std::mem::transmute(entry) };
         let needed = usize::try_from(depth_limit)
             .ok()
             .and_then(|d| d.checked_mul(NATIVE_BYTES_PER_CALL))
@@ -284,11 +299,15 @@ pub(crate) fn helper_fns() -> HelperFns {
 
 macro_rules! helper {
     ($(#[$m:meta])* fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {
+        // Unmangled: ahead-of-time code (`aot.rs`) is linked against these names, the
+        // names of `stencils::helpers::HELPER_NAMES`.
         $(#[$m])*
         #[cfg(target_arch = "x86_64")]
+        #[no_mangle]
         pub(crate) unsafe extern "sysv64" fn $name($($arg: $ty),*) -> $ret $body
         $(#[$m])*
         #[cfg(not(target_arch = "x86_64"))]
+        #[no_mangle]
         pub(crate) unsafe extern "C" fn $name($($arg: $ty),*) -> $ret $body
     };
 }

@@ -17,6 +17,7 @@ macro_rules! outln {
     };
 }
 
+mod aot;
 mod argv;
 mod bench;
 mod dump;
@@ -26,7 +27,6 @@ mod run;
 mod suite;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -84,6 +84,22 @@ enum Command {
         #[arg(long)]
         gdb_jit: bool,
     },
+    /// Compile a .vm3 program ahead of time into a native executable (or object file)
+    /// that runs its entry as `stitch run FILE` does.
+    ///
+    /// The executable takes the entry's arguments, `--depth-limit` and `--heap-limit`,
+    /// and prints the result, traps and exit statuses exactly as `stitch run`. Its code
+    /// is the stencils patched as the JIT patches them, with helper calls left to the
+    /// linker: nothing is compiled or mapped executable at run time.
+    ///
+    /// Targets: x86_64-unknown-linux-gnu (links with `cc`), aarch64-unknown-linux-gnu
+    /// (links with `aarch64-linux-gnu-gcc` on other hosts); both need the runtime
+    /// library, `cargo build --release -p aot-runtime [--target T]`. For
+    /// x86_64-apple-darwin, aarch64-apple-darwin and x86_64-pc-windows-msvc, `--emit obj`
+    /// writes the object (Mach-O, COFF) to link with that target's runtime library
+    /// using the platform's linker.
+    #[command(verbatim_doc_comment)]
+    Build(aot::Options),
     /// Time the built-in benchmark suite: interpreter, JIT and native Rust.
     Bench(bench::Options),
     /// Compile a .vm3 program and print each instruction with its machine code.
@@ -99,68 +115,7 @@ enum Command {
     },
 }
 
-/// Why a command did not succeed. The message lines are complete (`error:` prefixes
-/// included) and go to standard error.
-#[derive(Debug)]
-pub enum Failure {
-    /// The input was wrong: status 2.
-    Input(Vec<String>),
-    /// The program trapped: status 1.
-    Trap(vm3::TrapInfo),
-    /// The program's result cannot be printed (nested too deep, containing itself,
-    /// too large expanded): status 1, as for a trap.
-    Result(String),
-    /// A bug or an environment problem, not the user's fault: status 3.
-    Internal(String),
-}
-
-impl Failure {
-    pub fn input(message: impl Into<String>) -> Failure {
-        Failure::Input(vec![message.into()])
-    }
-
-    fn report(self) -> ExitCode {
-        match self {
-            Failure::Input(lines) => {
-                for line in lines {
-                    eprintln!("{line}");
-                }
-                ExitCode::from(2)
-            }
-            Failure::Trap(trap) => {
-                eprintln!("{trap}");
-                ExitCode::from(1)
-            }
-            Failure::Result(message) => {
-                eprintln!("{message}");
-                ExitCode::from(1)
-            }
-            Failure::Internal(message) => {
-                eprintln!("{message}");
-                ExitCode::from(3)
-            }
-        }
-    }
-}
-
-/// Writes to standard output and flushes. `println!` panics when the reader has gone
-/// (`stitch dump f.vm3 | head`); here a closed pipe ends the process quietly, and any
-/// other write error with a message and status 3.
-pub fn emit(text: std::fmt::Arguments) {
-    emit_bytes(text.to_string().as_bytes());
-}
-
-/// Writes bytes to standard output as they are (a string result need not be UTF-8).
-pub fn emit_bytes(bytes: &[u8]) {
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(bytes).and_then(|()| out.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-        eprintln!("error: cannot write to standard output: {e}");
-        std::process::exit(3);
-    }
-}
+pub use stitch_io::{emit, emit_bytes, Failure};
 
 fn main() -> ExitCode {
     // `run`'s negative-number arguments are put after a `--` first (see `argv`).
@@ -169,6 +124,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => bench::bench(&bench::Options::default()),
         Some(Command::Bench(options)) => bench::bench(&options),
+        Some(Command::Build(options)) => aot::build(&options),
         Some(Command::Run {
             file,
             args,
@@ -207,6 +163,6 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(failure) => failure.report(),
+        Err(failure) => ExitCode::from(failure.report()),
     }
 }

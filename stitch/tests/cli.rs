@@ -1,14 +1,12 @@
 //! The `stitch` binary end to end: the shared kernels in both tiers, malformed input,
 //! `dump` and a quick `bench`.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{kernels, kernels_dir};
 use std::process::{Command, Output};
 
 const STITCH: &str = env!("CARGO_BIN_EXE_stitch");
-
-fn kernels_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/kernels")
-}
 
 fn stitch<A: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[A]) -> Output {
     let output = Command::new(STITCH)
@@ -25,42 +23,6 @@ fn stitch<A: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[A]) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A kernel and its `; run: ARGS => EXPECTED` lines.
-struct Kernel {
-    path: PathBuf,
-    runs: Vec<(Vec<String>, String)>,
-}
-
-fn kernels() -> Vec<Kernel> {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(kernels_dir())
-        .expect("kernels directory")
-        .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "vm3"))
-        .collect();
-    paths.sort();
-    paths
-        .into_iter()
-        .map(|path| {
-            let source = std::fs::read_to_string(&path).expect("kernel source");
-            let runs = source
-                .lines()
-                .filter_map(|line| line.trim().strip_prefix("; run:"))
-                .map(|spec| {
-                    let (args, expected) =
-                        spec.split_once("=>").expect("`; run: ARGS => EXPECTED`");
-                    let args = args
-                        .split(',')
-                        .map(|a| a.trim().to_string())
-                        .filter(|a| !a.is_empty())
-                        .collect();
-                    (args, expected.trim().to_string())
-                })
-                .collect();
-            Kernel { path, runs }
-        })
-        .collect()
 }
 
 #[test]
