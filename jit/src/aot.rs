@@ -99,6 +99,10 @@ pub enum AotError {
     TextRoundTrip,
 }
 
+/// This machine's stencil table (what [`write_object`] takes for an object for the
+/// machine that builds it).
+pub use crate::runtime::host_stencils;
+
 /// The object format and CPU of a supported target triple.
 pub fn object_format(target: &str) -> Result<(BinaryFormat, Architecture), AotError> {
     use {Architecture as A, BinaryFormat as F};
@@ -145,7 +149,7 @@ pub fn write_object(
     // become relocations); the layout needs them only to plan GOT slots.
     let helpers = crate::runtime::helper_fns();
     let assignments = assign_all(program, &mut Scratch::default());
-    let lowered = lower(program, &assignments, cpu, Vec::new(), Vec::new());
+    let lowered = lower(program, &assignments, cpu, false, Vec::new(), Vec::new());
     let layout = lay_out(program, stencils, &lowered, &helpers, options, Vec::new())?;
     check_position_independent(program, stencils, &lowered, &layout, &helpers)?;
     let mut code = vec![0u8; layout.total];

@@ -60,7 +60,7 @@ pub struct Options {
 }
 
 pub fn build(options: &Options) -> Result<(), Failure> {
-    let host = jit::host_stencils().target;
+    let host = jit::aot::host_stencils().target;
     let target = options.target.as_deref().unwrap_or(host);
     if let Err(e) = jit::aot::object_format(target) {
         return Err(Failure::input(format!("error: {e}")));
@@ -87,7 +87,7 @@ pub fn build(options: &Options) -> Result<(), Failure> {
         })
     };
     let object = if target == host {
-        write(jit::host_stencils())?
+        write(jit::aot::host_stencils())?
     } else {
         harvest(target)?.with_set(write)?
     };

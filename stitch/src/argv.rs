@@ -87,7 +87,7 @@ fn option_of(command: &clap::Command, token: &str) -> Option<bool> {
 fn is_number(token: &OsStr) -> bool {
     token
         .to_str()
-        .is_some_and(|t| crate::run::parse_i64(t).is_some() || t.trim().parse::<f64>().is_ok())
+        .is_some_and(|t| stitch_io::parse_i64(t).is_some() || t.trim().parse::<f64>().is_ok())
 }
 
 #[cfg(test)]

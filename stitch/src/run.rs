@@ -134,4 +134,3 @@ pub fn parse_timeout(text: &str) -> Result<Duration, String> {
         .and_then(|s| Duration::try_from_secs_f64(s).ok())
         .ok_or_else(|| format!("`{text}` is not a positive number of seconds"))
 }
-

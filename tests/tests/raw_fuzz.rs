@@ -206,11 +206,12 @@ fn check(seed: u64, trace: bool) -> Result<Verdict, String> {
         Err(RunError::Resources(_)) => "resources refused".to_string(),
     };
     let mut features = raw::features(program);
-    if case
-        .args
-        .iter()
-        .any(|a| matches!(a, vm3::Value::Str(_) | vm3::Value::List(_) | vm3::Value::Map(_)))
-    {
+    if case.args.iter().any(|a| {
+        matches!(
+            a,
+            vm3::Value::Str(_) | vm3::Value::List(_) | vm3::Value::Map(_)
+        )
+    }) {
         features.push("object argument");
     }
     features.push(match case.depth_limit {

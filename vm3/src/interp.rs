@@ -376,7 +376,10 @@ impl<'a> Machine<'a> {
                     Some(caller) => {
                         self.depth -= 1;
                         self.enter(caller.func, caller.frame);
-                        unsafe { *self.reg_ptr(caller.dest.__tier_bank(), caller.dest.__tier_raw()) = bits };
+                        unsafe {
+                            *self.reg_ptr(caller.dest.__tier_bank(), caller.dest.__tier_raw()) =
+                                bits
+                        };
                         code = self.prog.func(self.func).code.as_ptr();
                         pc = caller.pc + 1;
                     }
@@ -518,7 +521,11 @@ impl Tier for Machine<'_> {
         let frame = self.frame;
         unsafe {
             clear_frame(target, frame);
-            for (&slot, &bits) in prog.funcs[callee.__tier_raw()].param_slots.iter().zip(&staged) {
+            for (&slot, &bits) in prog.funcs[callee.__tier_raw()]
+                .param_slots
+                .iter()
+                .zip(&staged)
+            {
                 *frame.add(slot) = bits;
             }
         }
