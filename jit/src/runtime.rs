@@ -23,43 +23,76 @@ const NATIVE_BYTES_PER_CALL: usize = 128;
 /// interpreter from inside compiled code).
 const NATIVE_MARGIN: usize = 256 * 1024;
 
-/// The signature of compiled code: a function's entry or any stencil.
-/// The cached registers are arguments too (see `stencils::variant`); a function's frame
-/// entry reads its parameters from the frame, so they enter as zeros.
-#[cfg(target_arch = "x86_64")]
-type Entry = unsafe extern "sysv64" fn(
-    *mut Ctx,
-    *mut u64,
-    u64,
-    u64,
-    u64,
-    u64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-) -> u64;
-#[cfg(not(target_arch = "x86_64"))]
-type Entry = unsafe extern "C" fn(
-    *mut Ctx,
-    *mut u64,
-    u64,
-    u64,
-    u64,
-    u64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-    f64,
-) -> u64;
+/// Enters compiled code at address `entry`, a function's frame entry (which reads the
+/// parameters from the frame), with the run context, the entry's frame and the cached
+/// registers cleared (every stencil takes them: see `stencils::variant`), and with
+/// `Ctx::calls_left` in the register compiled code keeps it in while it runs (r15 on
+/// x86-64, x28 on aarch64; callee-saved, so the caller's value is kept around the call).
+/// Returns the result's bits.
+///
+/// # Safety
+/// `entry` must be a frame entry of compiled code for this machine, `ctx` a run's
+/// context and `frame` the entry function's frame on the run's register stack.
+unsafe fn enter(entry: usize, ctx: *mut Ctx, frame: *mut u64) -> u64 {
+    let bits: u64;
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::asm!(
+            "push r15",
+            // Keeps the stack aligned for the call, as at any call.
+            "sub rsp, 8",
+            "mov r15, [rdi + {calls_left}]",
+            "call r11",
+            "add rsp, 8",
+            "pop r15",
+            calls_left = const std::mem::offset_of!(Ctx, calls_left),
+            in("r11") entry,
+            in("rdi") ctx,
+            in("rsi") frame,
+            in("rdx") 0u64,
+            in("rcx") 0u64,
+            in("r8") 0u64,
+            in("r9") 0u64,
+            in("xmm0") 0f64,
+            in("xmm1") 0f64,
+            in("xmm2") 0f64,
+            in("xmm3") 0f64,
+            in("xmm4") 0f64,
+            in("xmm5") 0f64,
+            in("xmm6") 0f64,
+            in("xmm7") 0f64,
+            lateout("rax") bits,
+            clobber_abi("sysv64"),
+        );
+    }
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        std::arch::asm!(
+            "str x28, [sp, #-16]!",
+            "ldr x28, [x0, #{calls_left}]",
+            "blr x9",
+            "ldr x28, [sp], #16",
+            calls_left = const std::mem::offset_of!(Ctx, calls_left),
+            in("x9") entry,
+            inout("x0") ctx as u64 => bits,
+            in("x1") frame,
+            in("x2") 0u64,
+            in("x3") 0u64,
+            in("x4") 0u64,
+            in("x5") 0u64,
+            in("d0") 0f64,
+            in("d1") 0f64,
+            in("d2") 0f64,
+            in("d3") 0f64,
+            in("d4") 0f64,
+            in("d5") 0f64,
+            in("d6") 0f64,
+            in("d7") 0f64,
+            clobber_abi("C"),
+        );
+    }
+    bits
+}
 
 /// A verified program's functions compiled to native code for this machine (what a
 /// compiled [`crate::Module`] holds beside the program).
@@ -184,7 +217,6 @@ pub(crate) unsafe fn execute_at(
             fuel: limits.map_or(0, |l| unsafe { *l.fuel }),
             interrupt: limits.map_or(std::ptr::null(), |l| l.interrupt),
         };
-        let entry_fn: Entry = unsafe { std::mem::transmute(entry) };
         let needed = usize::try_from(depth_limit)
             .ok()
             .and_then(|d| d.checked_mul(NATIVE_BYTES_PER_CALL))
@@ -193,7 +225,7 @@ pub(crate) unsafe fn execute_at(
         let entered = Entered {
             ctx: &mut ctx,
             frame,
-            entry: entry_fn,
+            entry,
         };
         let bits = native_stack::with_stack(needed, move || {
             // Moving the whole value makes the closure capture it whole (and so `Send`).
@@ -205,11 +237,7 @@ pub(crate) unsafe fn execute_at(
             // sized for the depth limit, and this native stack too (the depth limit is
             // checked by every call). A deopt finishes in the interpreter inside the
             // compiled code (`vm3_deopt_resume`), so only a trap can be pending after it.
-            unsafe {
-                entry(
-                    ctx, frame, 0, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
-                )
-            }
+            unsafe { enter(entry, ctx, frame) }
         })
         .map_err(|e| native_stack_error(depth_limit, format!("{needed} bytes: {e}")))?;
         if let Some(limits) = limits {
@@ -271,7 +299,7 @@ unsafe fn heap_of<'a>(ctx: *mut Ctx) -> &'a mut Heap {
 struct Entered {
     ctx: *mut Ctx,
     frame: *mut u64,
-    entry: Entry,
+    entry: usize,
 }
 
 // SAFETY: the thread that receives an `Entered` runs while the sending thread waits for
@@ -315,13 +343,12 @@ macro_rules! helper {
 helper! {
     /// Finishes a deoptimised activation in the interpreter: the frame holds the exact
     /// register state, `exit` (the deopt status) names the function and the instruction
-    /// to resume at. Returns the result's bits, or stores a trap in `Ctx::exit` and
-    /// marks the run as unwinding (`Ctx::UNWINDING`) as a trapping stencil does.
+    /// to resume at (`Ctx::calls_left` says how deep it is). Returns the result's bits,
+    /// or stores a trap in `Ctx::exit`.
     fn vm3_deopt_resume(ctx: *mut Ctx, frame: *mut u64, exit: u64) -> u64 {
         let ctx = unsafe { &mut *ctx };
         let Some(Exit { kind: ExitKind::Deopt, func, pc }) = Exit::decode(exit) else {
             ctx.exit = exit;
-            ctx.calls_left = Ctx::UNWINDING;
             return 0;
         };
         let state = unsafe { &mut *(ctx.runtime as *mut RunState) };
@@ -344,7 +371,6 @@ helper! {
             Ok(Ok(bits)) => bits,
             Ok(Err(trap)) => {
                 ctx.exit = Exit::trap_status(trap.trap, trap.func as u64, trap.pc as u64);
-                ctx.calls_left = Ctx::UNWINDING;
                 0
             }
             Err(_) => std::process::abort(),

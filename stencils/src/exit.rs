@@ -7,20 +7,19 @@
 pub struct Ctx {
     /// How the run is ending, when it is: 0 while compiled code runs normally, else an
     /// exit status (a trap or a deopt, see [`Exit`]) set by the stencil that stopped.
-    /// A stencil returns its function's result bits; a caller learns that its callee
-    /// trapped from `calls_left` instead, and the runtime reads this when compiled code
-    /// returns to it.
+    /// A stencil returns its function's result bits; a caller checks this after each
+    /// call (a load nobody has just stored, so it costs nothing on the path that
+    /// returns).
     pub exit: u64,
     /// How many more activations may begin before the depth limit: the limit minus the
-    /// activations live (the entry function counts as one). A call takes one and gives
-    /// it back when its callee returns; a call that finds none left traps. Counting
-    /// down costs the call stencil one read-modify-write each way, where a depth and
-    /// its limit took a load, a compare, an increment and a store.
-    ///
-    /// A trap sets it to [`Ctx::UNWINDING`] (the status is in `exit`): the increment
-    /// after the call then gives 0, so the same instruction that gives the activation
-    /// back tells the caller its callee trapped (`inc qword [ctx + 8]; je`), with no
-    /// load of `exit` on the path that returns.
+    /// activations live (the entry function counts as one), as the runtime enters
+    /// compiled code and as a deopting stencil leaves it for the interpreter. While
+    /// compiled code runs the count lives in a callee-saved machine register that is in
+    /// no stencil's signature (r15 on x86-64, x28 on aarch64): a call takes one and gives it back with a register
+    /// decrement and increment inside its `asm!` block, which leaves the register as it
+    /// found it, so every stencil and helper preserves it without knowing. In memory
+    /// the count made every call a chain of two read-modify-writes of one location,
+    /// each waiting for the last through store forwarding: half of `fib_rec`'s time.
     pub calls_left: u64,
     /// The embedder's runtime, for helpers. Opaque to stencils.
     pub runtime: *mut core::ffi::c_void,
@@ -32,11 +31,6 @@ pub struct Ctx {
     pub fuel: u64,
     /// Run limits: a flag another thread sets to stop the run (non-zero: stop).
     pub interrupt: *const core::sync::atomic::AtomicU64,
-}
-
-impl Ctx {
-    /// `calls_left` while a trap ends every activation up to the runtime.
-    pub const UNWINDING: u64 = u64::MAX;
 }
 
 /// The reasons a run can trap (spec §3).

@@ -175,6 +175,23 @@ macro_rules! call_preserving {
     }};
 }
 
+/// How many more activations may begin ([`Ctx::calls_left`], which lives in r15 or x28
+/// while compiled code runs; `call_compiled` takes one and gives it back around the
+/// call).
+#[inline(always)]
+fn calls_left() -> u64 {
+    let left: u64;
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        core::arch::asm!("mov {}, r15", out(reg) left, options(pure, nomem, nostack, preserves_flags))
+    };
+    #[cfg(target_arch = "aarch64")]
+    unsafe {
+        core::arch::asm!("mov {}, x28", out(reg) left, options(pure, nomem, nostack, preserves_flags))
+    };
+    left
+}
+
 /// Calls the callee's code with the tier's state and returns its result's bits: the
 /// callee's frame in the frame register, the arguments it keeps in machine registers in
 /// them already. Written as `asm!` so that the run context and the caller's frame are
@@ -197,11 +214,13 @@ unsafe fn call_compiled(
     #[cfg(target_arch = "x86_64")]
     unsafe {
         core::arch::asm!(
+            "dec r15",
             "push rdi",
             "push {frame}",
             "call {callee}",
             "pop rsi",
             "pop rdi",
+            "inc r15",
             frame = in(reg) frame,
             callee = sym _JIT_CALLEE,
             inout("rdi") ctx => ctx_after,
@@ -225,10 +244,12 @@ unsafe fn call_compiled(
     #[cfg(target_arch = "aarch64")]
     unsafe {
         core::arch::asm!(
+            "sub x28, x28, #1",
             "stp x0, {frame}, [sp, #-16]!",
             "bl {callee}",
             "mov x8, x0",
             "ldp x0, x1, [sp], #16",
+            "add x28, x28, #1",
             frame = in(reg) frame,
             callee = sym _JIT_CALLEE,
             inout("x0") ctx => ctx_after,
@@ -429,7 +450,6 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> JitTier<A, B, C, D> {
                     halves
                         .add(1)
                         .write((status >> 32) as u32 | hole!(_JIT_FUNC) as u32);
-                    (*self.ctx).calls_left = Ctx::UNWINDING;
                     return 0;
                 }
                 // The interpreter finishes this activation from the frame (the JIT stored
@@ -438,14 +458,12 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> JitTier<A, B, C, D> {
                 Flow::Deopt => {
                     let status =
                         Exit::deopt_status(hole!(_JIT_FUNC) as u64, hole!(_JIT_PC) as u64 + 1);
+                    // The interpreter counts the activations from here on.
+                    (*self.ctx).calls_left = calls_left();
                     return ffi::vm3_deopt_resume(self.ctx, self.frame, status);
                 }
-                // The status is in `Ctx::exit` already; the increment of the call
-                // that saw the trap wrapped the count to 0.
-                Flow::Unwind => {
-                    (*self.ctx).calls_left = Ctx::UNWINDING;
-                    return 0;
-                }
+                // The status is in `Ctx::exit` already.
+                Flow::Unwind => return 0,
                 // Only the interpreter's tier produces `Enter`; `#[stencil]` bodies may not.
                 Flow::Enter => u64::MAX,
             };
@@ -588,10 +606,7 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
     fn call(&mut self, _callee: Callee, _args: ArgStart, dest: Dest) -> Flow {
         unsafe {
             let ctx = self.ctx;
-            let (left, none_left) = (*ctx).calls_left.overflowing_sub(1);
-            (*ctx).calls_left = left;
-            if none_left {
-                // The run ends here: the count is not read again.
+            if calls_left() == 0 {
                 core::hint::cold_path();
                 return Flow::Trap(Trap::CallStackOverflow);
             }
@@ -599,10 +614,8 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
             let (ctx, frame, bits) =
                 call_compiled(ctx, self.frame, callee_frame, &mut self.r, &mut self.f);
             (self.ctx, self.frame) = (ctx, frame);
-            let left = (*ctx).calls_left.wrapping_add(1);
-            (*ctx).calls_left = left;
-            if left == 0 {
-                // A trap below (`Ctx::UNWINDING`): this activation ends too.
+            if (*ctx).exit != Exit::NONE {
+                // A trap below: this activation ends too.
                 core::hint::cold_path();
                 return Flow::Unwind;
             }
