@@ -63,6 +63,16 @@ mod tests {
         magic_quotient(x, w[0] as i64, w[1] as i64, w[2] as i64, w[3] as i64)
     }
 
+    /// The magic words of `d` give `wrapping_div` and `wrapping_rem` for every dividend.
+    fn check_divisor(d: i64, dividends: impl IntoIterator<Item = i64>) {
+        let w = magic_words(d);
+        for n in dividends {
+            assert_eq!(quotient(n, &w), n.wrapping_div(d), "{n} / {d}");
+            let r = magic_remainder(n, w[0] as i64, w[1] as i64, w[2] as i64, w[3] as i64, d);
+            assert_eq!(r, n.wrapping_rem(d), "{n} % {d}");
+        }
+    }
+
     /// Every 16-bit divisor but -1, 0, 1, against `wrapping_div` / `wrapping_rem` (the
     /// spec's truncating division) on the edges and a spread of dividends.
     #[test]
@@ -98,13 +108,8 @@ mod tests {
             if (-1..=1).contains(&d) {
                 continue;
             }
-            let w = magic_words(d);
             let extra = [d, -d, d * 3 + 1, d * 1000 - 1, i64::MIN + d.abs() - 1];
-            for &n in dividends.iter().chain(&extra) {
-                assert_eq!(quotient(n, &w), n.wrapping_div(d), "{n} / {d}");
-                let r = magic_remainder(n, w[0] as i64, w[1] as i64, w[2] as i64, w[3] as i64, d);
-                assert_eq!(r, n.wrapping_rem(d), "{n} % {d}");
-            }
+            check_divisor(d, dividends.iter().chain(&extra).copied());
         }
     }
 
@@ -150,7 +155,6 @@ mod tests {
             if (-1..=1).contains(&d) {
                 continue;
             }
-            let w = magic_words(d);
             let extra = [
                 d,
                 d.wrapping_neg(),
@@ -158,11 +162,7 @@ mod tests {
                 d.wrapping_sub(1),
                 d.wrapping_mul(2),
             ];
-            for &n in dividends.iter().chain(&extra) {
-                assert_eq!(quotient(n, &w), n.wrapping_div(d), "{n} / {d}");
-                let r = magic_remainder(n, w[0] as i64, w[1] as i64, w[2] as i64, w[3] as i64, d);
-                assert_eq!(r, n.wrapping_rem(d), "{n} % {d}");
-            }
+            check_divisor(d, dividends.iter().chain(&extra).copied());
         }
     }
 
