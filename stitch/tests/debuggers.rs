@@ -2,7 +2,7 @@
 //! names the vm3 function that called a helper, and `stitch run --perf-map` under
 //! `perf record` lets `perf report` name compiled functions.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const STITCH: &str = env!("CARGO_BIN_EXE_stitch");
@@ -39,18 +39,14 @@ fn have(tool: &str) -> bool {
     found
 }
 
-/// The frames of a `bt`, one per line, from `#0`.
-fn frames(output: &str) -> Vec<&str> {
-    output.lines().filter(|l| l.starts_with('#')).collect()
-}
-
-#[test]
-fn gdb_backtrace_in_a_helper_names_the_vm3_function_that_called_it() {
-    if !have("gdb") {
-        return;
+/// `stitch run PROGRAM 5` under `gdb -batch`, stopped in the helper `vm3_new_list` for a
+/// backtrace, with or without `--gdb-jit`.
+fn gdb_backtrace_in_new_list(program: &Path, gdb_jit: bool) -> std::process::Output {
+    let mut run = vec!["run"];
+    if gdb_jit {
+        run.push("--gdb-jit");
     }
-    let program = program_file("calls_a_helper.vm3", CALLS_A_HELPER);
-    let output = Command::new("gdb")
+    Command::new("gdb")
         .args([
             "-batch",
             "-nx",
@@ -63,11 +59,25 @@ fn gdb_backtrace_in_a_helper_names_the_vm3_function_that_called_it() {
         ])
         .arg("--args")
         .arg(STITCH)
-        .args(["run", "--gdb-jit"])
-        .arg(&program)
+        .args(run)
+        .arg(program)
         .arg("5")
         .output()
-        .expect("cannot start gdb");
+        .expect("cannot start gdb")
+}
+
+/// The frames of a `bt`, one per line, from `#0`.
+fn frames(output: &str) -> Vec<&str> {
+    output.lines().filter(|l| l.starts_with('#')).collect()
+}
+
+#[test]
+fn gdb_backtrace_in_a_helper_names_the_vm3_function_that_called_it() {
+    if !have("gdb") {
+        return;
+    }
+    let program = program_file("calls_a_helper.vm3", CALLS_A_HELPER);
+    let output = gdb_backtrace_in_new_list(&program, true);
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     let stack = frames(&text);
     assert!(
@@ -92,24 +102,7 @@ fn gdb_sees_no_symbols_for_compiled_code_without_the_option() {
         return;
     }
     let program = program_file("calls_a_helper_plain.vm3", CALLS_A_HELPER);
-    let output = Command::new("gdb")
-        .args([
-            "-batch",
-            "-nx",
-            "-ex",
-            "break vm3_new_list",
-            "-ex",
-            "run",
-            "-ex",
-            "bt",
-        ])
-        .arg("--args")
-        .arg(STITCH)
-        .arg("run")
-        .arg(&program)
-        .arg("5")
-        .output()
-        .expect("cannot start gdb");
+    let output = gdb_backtrace_in_new_list(&program, false);
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     let stack = frames(&text);
     assert!(stack.len() > 2, "no backtrace:\n{text}");
