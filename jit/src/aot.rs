@@ -16,11 +16,10 @@
 //! Nothing is patched at load time: the executable's code is never writable, and
 //! nothing executable is mapped at run time.
 
-use crate::compile::{check_table, CompileError, Options};
+use crate::compile::{check_table, plan, Buffers, CompileError, Options};
 use crate::emit::{emit, HelperHole};
-use crate::layout::{lay_out, PatchSite, Resolved};
-use crate::lower::{lower, CpuFeatures};
-use crate::regalloc::{assign_all, Scratch};
+use crate::layout::{PatchSite, Resolved};
+use crate::lower::CpuFeatures;
 use object::write::{Object, Relocation, StandardSection, Symbol, SymbolId, SymbolSection};
 use object::{
     Architecture, BinaryFormat, Endianness, RelocationEncoding, RelocationFlags, RelocationKind,
@@ -148,9 +147,16 @@ pub fn write_object(
     // Helper addresses of this process fill nothing that is written out (helper holes
     // become relocations); the layout needs them only to plan GOT slots.
     let helpers = crate::runtime::helper_fns();
-    let assignments = assign_all(program, &mut Scratch::default());
-    let lowered = lower(program, &assignments, cpu, false, Vec::new(), Vec::new());
-    let layout = lay_out(program, stencils, &lowered, &helpers, options, Vec::new())?;
+    // No run limits: an executable has no embedder to set them.
+    let (_, lowered, layout) = plan(
+        program,
+        stencils,
+        cpu,
+        options,
+        false,
+        &helpers,
+        &mut Buffers::default(),
+    )?;
     check_position_independent(program, stencils, &lowered, &layout, &helpers)?;
     let mut code = vec![0u8; layout.total];
     let mut helper_holes = Vec::new();

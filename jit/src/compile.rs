@@ -16,6 +16,7 @@ use crate::patch::PatchError;
 use crate::{emit, layout, lower, regalloc, runtime};
 use std::ops::Range;
 use stencil_table::StencilSet;
+use stencils::helpers::HelperFns;
 use vm3::VerifiedProgram;
 
 /// Knobs of the compiler.
@@ -118,25 +119,17 @@ pub fn compile(
     };
     check_table(stencils)?;
     let mut buffers = BUFFERS.with(|b| b.take());
-    // The passes, in order: assign registers, lower, lay out, copy and patch.
-    let assignments = regalloc::assign_all(program, &mut buffers.regalloc);
-    let lowered = lower::lower(
-        program,
-        &assignments,
-        cpu,
-        run_limits,
-        std::mem::take(&mut buffers.pieces),
-        std::mem::take(&mut buffers.inst_start),
-    );
     let helpers = runtime::helper_fns();
-    let layout = layout::lay_out(
+    let (assignments, lowered, layout) = plan(
         program,
         stencils,
-        &lowered,
-        &helpers,
+        cpu,
         options,
-        std::mem::take(&mut buffers.piece_offsets),
+        run_limits,
+        &helpers,
+        &mut buffers,
     )?;
+    // Then the last pass: copy and patch.
     let mut region = WritableRegion::new(layout.total)?;
     let base = region.address();
     emit::emit(
@@ -201,11 +194,44 @@ pub(crate) fn check_table(stencils: &StencilSet) -> Result<(), CompileError> {
     Ok(())
 }
 
+/// The passes before any code is written, in order: assign registers, lower, lay out.
+/// Shared by the JIT ([`compile`]) and ahead-of-time objects (`aot::write_object`),
+/// which then copy and patch into their own memory. `buffers` lends its memory to the
+/// pieces, instruction starts and piece offsets (hand it back with `Buffers::keep`).
+pub(crate) fn plan(
+    program: &VerifiedProgram,
+    stencils: &StencilSet,
+    cpu: lower::CpuFeatures,
+    options: Options,
+    run_limits: bool,
+    helpers: &HelperFns,
+    buffers: &mut Buffers,
+) -> Result<(Vec<regalloc::Assignment>, lower::Lowered, layout::Layout), CompileError> {
+    let assignments = regalloc::assign_all(program, &mut buffers.regalloc);
+    let lowered = lower::lower(
+        program,
+        &assignments,
+        cpu,
+        run_limits,
+        std::mem::take(&mut buffers.pieces),
+        std::mem::take(&mut buffers.inst_start),
+    );
+    let layout = layout::lay_out(
+        program,
+        stencils,
+        &lowered,
+        helpers,
+        options,
+        std::mem::take(&mut buffers.piece_offsets),
+    )?;
+    Ok((assignments, lowered, layout))
+}
+
 /// The largest buffers a compile needs, kept by each thread from one compile to the next
 /// when they are not too big: a fresh multi-megabyte allocation costs a page fault per
 /// page, a quarter of a large compile's time.
 #[derive(Default)]
-struct Buffers {
+pub(crate) struct Buffers {
     regalloc: regalloc::Scratch,
     pieces: Vec<lower::Piece>,
     inst_start: Vec<u32>,
