@@ -91,6 +91,36 @@ pub struct HeapView {
     str_consts_len: u64,
 }
 
+/// An arena object, which records the handle that names it.
+trait Named {
+    fn handle(&self) -> u64;
+}
+
+macro_rules! named {
+    ($($t:ty),*) => {$(
+        impl Named for $t {
+            #[inline(always)]
+            fn handle(&self) -> u64 {
+                self.handle
+            }
+        }
+    )*};
+}
+named!(ListObj, StrObj, MapObj);
+
+/// The object of an arena of `live` objects at `objects` that `handle` names (see
+/// [`HeapView::list`]).
+#[inline(always)]
+fn named<T: Named>(objects: *const T, live: u64, handle: u64) -> Option<*const T> {
+    let slot = handle as u32 as u64;
+    if slot >= live {
+        return None;
+    }
+    // SAFETY: slots below the arena's live count are initialised objects (`HeapView`).
+    let obj = unsafe { objects.add(slot as usize) };
+    (unsafe { (*obj).handle() } == handle).then_some(obj)
+}
+
 /// Whether a map of `mask + 1` entries may take one more key without growing.
 #[inline(always)]
 pub const fn map_has_room(len: u64, mask: u64) -> bool {
@@ -183,33 +213,17 @@ impl HeapView {
     /// a bound check and a compare.
     #[inline(always)]
     pub fn list(&self, handle: u64) -> Option<*mut ListObj> {
-        let slot = handle as u32 as u64;
-        if slot >= self.lists_live {
-            return None;
-        }
-        // SAFETY: slots below `lists_live` are initialised objects.
-        let obj = unsafe { self.lists.add(slot as usize) };
-        (unsafe { (*obj).handle } == handle).then_some(obj)
+        named(self.lists, self.lists_live, handle).map(|l| l as *mut ListObj)
     }
 
     #[inline(always)]
     pub fn string(&self, handle: u64) -> Option<*const StrObj> {
-        let slot = handle as u32 as u64;
-        if slot >= self.strs_live {
-            return None;
-        }
-        let obj = unsafe { self.strs.add(slot as usize) };
-        (unsafe { (*obj).handle } == handle).then_some(obj)
+        named(self.strs, self.strs_live, handle)
     }
 
     #[inline(always)]
     pub fn map(&self, handle: u64) -> Option<*mut MapObj> {
-        let slot = handle as u32 as u64;
-        if slot >= self.maps_live {
-            return None;
-        }
-        let obj = unsafe { self.maps.add(slot as usize) };
-        (unsafe { (*obj).handle } == handle).then_some(obj)
+        named(self.maps, self.maps_live, handle).map(|m| m as *mut MapObj)
     }
 
     /// The byte length of a string.
