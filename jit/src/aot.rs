@@ -151,6 +151,7 @@ pub fn write_object(
     let (_, lowered, layout) = plan(
         program,
         stencils,
+        crate::lower::Scope::Program,
         cpu,
         options,
         false,

@@ -102,6 +102,9 @@ pub struct Compiled {
     /// (argument moves of calls included).
     pub inst_code: Vec<Range<usize>>,
     pub code_len: usize,
+    /// On-stack-replacement entries of a unit (empty for a whole program): function,
+    /// loop header, offset in the region.
+    pub osr: Vec<(u32, u32, usize)>,
 }
 
 /// `run_limits`: check the run limits (fuel, interrupt) at every function entry and
@@ -112,6 +115,46 @@ pub fn compile(
     options: Options,
     run_limits: bool,
 ) -> Result<Compiled, CompileError> {
+    let compiled = compile_scope(
+        program,
+        stencils,
+        options,
+        run_limits,
+        lower::Scope::Program,
+        |_| true,
+    )?;
+    Ok(compiled.expect("a whole program is always admitted"))
+}
+
+/// Compiles a unit (`roles`: which functions it holds, which it calls through bridges;
+/// see `lower::Role`) for tier-up. `admit` is asked, with the region's size, whether
+/// the region may be mapped (the engine's code cap); `None` when it says no.
+pub fn compile_unit(
+    program: &VerifiedProgram,
+    stencils: &StencilSet,
+    options: Options,
+    run_limits: bool,
+    roles: &[lower::Role],
+    admit: impl FnOnce(usize) -> bool,
+) -> Result<Option<Compiled>, CompileError> {
+    compile_scope(
+        program,
+        stencils,
+        options,
+        run_limits,
+        lower::Scope::Unit(roles),
+        admit,
+    )
+}
+
+fn compile_scope(
+    program: &VerifiedProgram,
+    stencils: &StencilSet,
+    options: Options,
+    run_limits: bool,
+    scope: lower::Scope,
+    admit: impl FnOnce(usize) -> bool,
+) -> Result<Option<Compiled>, CompileError> {
     let cpu = if options.baseline_cpu {
         lower::CpuFeatures::baseline()
     } else {
@@ -123,12 +166,18 @@ pub fn compile(
     let (assignments, lowered, layout) = plan(
         program,
         stencils,
+        scope,
         cpu,
         options,
         run_limits,
         &helpers,
         &mut buffers,
     )?;
+    if !admit(layout.total) {
+        buffers.keep(lowered.pieces, lowered.inst_start, layout.piece_offsets);
+        BUFFERS.with(|b| b.replace(buffers));
+        return Ok(None);
+    }
     // Then the last pass: copy and patch.
     let mut region = WritableRegion::new(layout.total)?;
     let base = region.address();
@@ -157,7 +206,7 @@ pub fn compile(
                 let end = if pc + 1 < low.insts.len() {
                     start(lowered.inst_start[low.insts.start as usize + pc + 1])
                 } else {
-                    start(low.pieces.end)
+                    start(low.code_end)
                 };
                 layout.piece_offsets[lowered.inst_piece(f, pc)] as usize..end
             }));
@@ -165,21 +214,27 @@ pub fn compile(
                 entry: start(low.pieces.start),
                 prologue: start(low.pieces.start)..start(low.body),
                 insts: first..inst_code.len(),
-                end: start(low.pieces.end),
+                end: start(low.code_end),
             }
         })
+        .collect();
+    let osr = lowered
+        .osr
+        .iter()
+        .map(|e| (e.func, e.pc, start(e.piece)))
         .collect();
     let region = region.make_executable()?;
     let code_len = layout.code_len;
     buffers.keep(lowered.pieces, lowered.inst_start, layout.piece_offsets);
     BUFFERS.with(|b| b.replace(buffers));
-    Ok(Compiled {
+    Ok(Some(Compiled {
         region,
         cached: assignments.iter().map(|a| a.regs).collect(),
         functions,
         inst_code,
         code_len,
-    })
+        osr,
+    }))
 }
 
 /// Refuses a table harvested from other stencil sources than this build's.
@@ -198,19 +253,34 @@ pub(crate) fn check_table(stencils: &StencilSet) -> Result<(), CompileError> {
 /// Shared by the JIT ([`compile`]) and ahead-of-time objects (`aot::write_object`),
 /// which then copy and patch into their own memory. `buffers` lends its memory to the
 /// pieces, instruction starts and piece offsets (hand it back with `Buffers::keep`).
+#[allow(clippy::too_many_arguments)] // The passes' inputs, each used.
 pub(crate) fn plan(
     program: &VerifiedProgram,
     stencils: &StencilSet,
+    scope: lower::Scope,
     cpu: lower::CpuFeatures,
     options: Options,
     run_limits: bool,
     helpers: &HelperFns,
     buffers: &mut Buffers,
 ) -> Result<(Vec<regalloc::Assignment>, lower::Lowered, layout::Layout), CompileError> {
-    let assignments = regalloc::assign_all(program, &mut buffers.regalloc);
+    let assignments = match scope {
+        lower::Scope::Program => regalloc::assign_all(program, &mut buffers.regalloc),
+        // Only the unit's own functions keep registers in machine registers.
+        lower::Scope::Unit(roles) => program
+            .functions
+            .iter()
+            .zip(roles)
+            .map(|(func, role)| match role {
+                lower::Role::Compiled => regalloc::assign(program, func, &mut buffers.regalloc),
+                _ => regalloc::Assignment::frame_only(),
+            })
+            .collect(),
+    };
     let lowered = lower::lower(
         program,
         &assignments,
+        scope,
         cpu,
         run_limits,
         std::mem::take(&mut buffers.pieces),

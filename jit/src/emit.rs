@@ -78,7 +78,8 @@ fn write_data(
         bytes[offset..offset + data.len()].copy_from_slice(data);
     }
     for (f, func) in program.functions.iter().enumerate() {
-        for (k, c) in func.consts.iter().enumerate() {
+        // Functions outside a unit have no data laid out (`layout.consts[f]` empty).
+        for (c, &at) in func.consts.iter().zip(&layout.consts[f]) {
             let bits = match c {
                 Const::I64(v) => *v as u64,
                 Const::F64(v) => v.to_bits(),
@@ -86,11 +87,9 @@ fn write_data(
                 // the run's, so nothing of it is placed here.
                 Const::Str(_) => 0,
             };
-            let at = layout.consts[f][k];
             bytes[at..at + 8].copy_from_slice(&bits.to_le_bytes());
         }
-        for (t, table) in func.tables.iter().enumerate() {
-            let at = layout.tables[f][t];
+        for (table, &at) in func.tables.iter().zip(&layout.tables[f]) {
             bytes[at..at + 8].copy_from_slice(&(table.len() as u64).to_le_bytes());
             for (j, v) in table.iter().enumerate() {
                 bytes[at + 8 + 8 * j..at + 16 + 8 * j].copy_from_slice(&v.to_le_bytes());

@@ -9,8 +9,10 @@
 //! slot tables, the program's string constants) is kept by the [`Store`]; a call only
 //! places its arguments, runs, and reads the result.
 
+use crate::code_cache::{CodeCache, CodeReport, Lease};
 use crate::compile::{CompileError, Options as CompileOptions};
 use crate::runtime::{host_stencils, CompiledCode};
+use crate::tier_up::{self, AutoRun, TierState};
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -28,6 +30,43 @@ pub enum Tier {
     Compiled,
     /// Nothing is compiled: the reference interpreter runs every function.
     Interpreted,
+    /// Tier-up on demand: every function starts interpreted and is compiled alone once
+    /// it is hot ([`EngineOptions::tier_up`]); calls cross tiers both ways, and an
+    /// interpreted activation in a hot loop goes on in compiled code at the loop header
+    /// (on-stack replacement). Compiles stop at [`EngineOptions::code_limit`].
+    Auto,
+}
+
+/// When [`Tier::Auto`] compiles a function: once it was called `calls` times, or once
+/// its loops jumped back `back_edges` times (counted per function over all its
+/// activations and threads). 0 compiles at the first call or backward jump;
+/// [`TierUp::NEVER`] never for that reason.
+///
+/// The defaults, 100 calls and 1,000 back-edges: compiling one function with
+/// copy-and-patch costs about as much as interpreting a few thousand instructions (it
+/// copies a stencil per instruction and patches its holes), so a function called a
+/// hundred times, or a loop run a thousand times, repays its compile within a few
+/// times that; lower thresholds compile code that runs once (`main`'s set-up, error
+/// paths), higher ones leave short hot loops interpreted. A back-edge is cheaper than
+/// a call, hence the larger count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TierUp {
+    pub calls: u32,
+    pub back_edges: u32,
+}
+
+impl TierUp {
+    /// A threshold that is never reached.
+    pub const NEVER: u32 = u32::MAX;
+}
+
+impl Default for TierUp {
+    fn default() -> TierUp {
+        TierUp {
+            calls: 100,
+            back_edges: 1000,
+        }
+    }
 }
 
 /// The options of an engine. New options are added as fields with defaults, so build
@@ -43,6 +82,14 @@ pub struct EngineOptions {
     pub run_limits: bool,
     /// Knobs of the compiler (tests use them to take rare code paths on purpose).
     pub compile: CompileOptions,
+    /// When [`Tier::Auto`] compiles a function.
+    pub tier_up: TierUp,
+    /// Bytes of executable memory the engine's modules may hold together (whole pages;
+    /// `None`, the default: no cap). A compile that would pass it is refused and its
+    /// functions stay interpreted, never an error: under [`Tier::Auto`] that function,
+    /// under [`Tier::Compiled`] the whole module. [`Engine::code_report`] says how much
+    /// is compiled and how much was refused.
+    pub code_limit: Option<usize>,
 }
 
 /// The stencils and the options. Cheap to clone (shared); `Send + Sync`.
@@ -54,6 +101,7 @@ pub struct Engine {
 struct EngineInner {
     stencils: &'static StencilSet<'static>,
     options: EngineOptions,
+    cache: Arc<CodeCache>,
 }
 
 impl Engine {
@@ -63,12 +111,19 @@ impl Engine {
             inner: Arc::new(EngineInner {
                 stencils: host_stencils(),
                 options,
+                cache: Arc::new(CodeCache::new(options.code_limit)),
             }),
         }
     }
 
     pub fn options(&self) -> &EngineOptions {
         &self.inner.options
+    }
+
+    /// How much code the engine's live modules hold, how much the cap refused, and how
+    /// often runs crossed tiers.
+    pub fn code_report(&self) -> CodeReport {
+        self.inner.cache.report()
     }
 
     fn same(&self, other: &Engine) -> bool {
@@ -92,7 +147,11 @@ pub struct Module {
 struct ModuleInner {
     engine: Engine,
     prepared: Prepared,
+    /// Declared before the lease: the code goes before its bytes are given back.
     code: Option<CompiledCode>,
+    _lease: Option<Lease>,
+    /// `Tier::Auto`'s per-function state and units.
+    tier: Option<TierState>,
 }
 
 impl Module {
@@ -114,21 +173,29 @@ impl Module {
         program: &VerifiedProgram,
         stencils: &StencilSet<'_>,
     ) -> Result<Module, CompileError> {
-        let code = match engine.inner.options.tier {
-            Tier::Interpreted => None,
-            // SAFETY: the caller's contract.
+        let options = &engine.inner.options;
+        let (mut code, mut lease, mut tier) = (None, None, None);
+        match options.tier {
+            Tier::Interpreted => {}
             Tier::Compiled => {
-                let options = &engine.inner.options;
-                Some(unsafe {
+                // SAFETY: the caller's contract.
+                let compiled = unsafe {
                     CompiledCode::new(program, stencils, options.compile, options.run_limits)?
-                })
+                };
+                // Over the cap, the module is interpreted (and the refusal reported).
+                let bytes = compiled.region_bytes().len();
+                lease = engine.inner.cache.reserve(bytes, program.functions.len());
+                code = lease.is_some().then_some(compiled);
             }
-        };
+            Tier::Auto => tier = Some(TierState::new(program.functions.len())),
+        }
         Ok(Module {
             inner: Arc::new(ModuleInner {
                 engine: engine.clone(),
                 prepared: Prepared::new(program.clone()),
                 code,
+                _lease: lease,
+                tier,
             }),
         })
     }
@@ -141,9 +208,18 @@ impl Module {
         &self.inner.engine
     }
 
-    /// Bytes of machine code compiled for this module (0 when interpreted).
+    /// Bytes of machine code compiled for this module up front (0 when interpreted or
+    /// tiering up: see [`Engine::code_report`]).
     pub fn code_bytes(&self) -> usize {
         self.inner.code.as_ref().map_or(0, CompiledCode::code_len)
+    }
+
+    /// How many functions tier-up has compiled so far (0 in the other tiers).
+    pub fn tiered_up_functions(&self) -> usize {
+        self.inner
+            .tier
+            .as_ref()
+            .map_or(0, TierState::compiled_functions)
     }
 
     /// The function called `name`.
@@ -312,9 +388,20 @@ impl Func {
             limits,
             &mut store.heap,
             stack,
-            |prepared, run| match &module.code {
-                Some(code) => code.execute(prepared, run),
-                None => interpret(prepared, run),
+            |prepared, run| match (&module.code, &module.tier) {
+                (Some(code), _) => code.execute(prepared, run),
+                (None, Some(state)) => {
+                    let engine = &*module.engine.inner;
+                    let auto = AutoRun {
+                        state,
+                        prepared,
+                        stencils: engine.stencils,
+                        options: &engine.options,
+                        cache: &engine.cache,
+                    };
+                    tier_up::execute(&auto, run)
+                }
+                (None, None) => interpret(prepared, run),
             },
         );
         if let Err(RunError::Trap(t)) = &result {

@@ -138,6 +138,10 @@ fn symbol_file(program: &VerifiedProgram, compiled: &Compiled) -> Vec<u8> {
     let code = &compiled.region.bytes()[..compiled.code_len];
     object.append_section_data(text, code, 16);
     for (function, code) in program.functions.iter().zip(&compiled.functions) {
+        if code.insts.is_empty() {
+            // Outside a unit compiled alone (tier-up): no code of its own here.
+            continue;
+        }
         let range = code.range();
         object.add_symbol(Symbol {
             name: function.name.as_bytes().to_vec(),

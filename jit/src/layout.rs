@@ -129,8 +129,9 @@ pub(crate) fn lay_out(
         for index in low.pieces.start as usize..low.pieces.end as usize {
             let piece = &lowered.pieces[index];
             let stencil = &stencils.stencils[piece.stencil as usize];
-            // The last piece of a function has no next piece to fall into.
-            let last = index + 1 == low.pieces.end as usize;
+            // The last piece of a function has no next piece to fall into (nor has its
+            // last instruction's, when on-stack-replacement entries follow it).
+            let last = index + 1 == low.pieces.end as usize || index + 1 == low.code_end as usize;
             let len = if last {
                 stencil.code.len()
             } else {
@@ -179,7 +180,13 @@ pub(crate) fn lay_out(
     offset = align(offset, 16);
     let mut consts = Vec::with_capacity(program.functions.len());
     let mut tables = Vec::with_capacity(program.functions.len());
-    for func in program.functions.iter() {
+    for (func, low) in program.functions.iter().zip(&lowered.functions) {
+        // A function without code here (outside a unit) needs none of its data.
+        if low.insts.is_empty() {
+            consts.push(Vec::new());
+            tables.push(Vec::new());
+            continue;
+        }
         let mut place = |len: usize| {
             let at = offset;
             offset += len;
@@ -353,7 +360,9 @@ impl<'a> PatchSite<'a> {
             HoleValue::Pc => Fixed(self.piece.pc as u64),
             HoleValue::Func => Fixed(self.func as u64),
             HoleValue::Continue => {
-                if self.index + 1 >= self.lowered.functions[self.func].pieces.end as usize {
+                let low = &self.lowered.functions[self.func];
+                let next = self.index + 1;
+                if next >= low.pieces.end as usize || next == low.code_end as usize {
                     return Err(CompileError::ContinuesPastEnd {
                         function: self.program.functions[self.func].name.clone(),
                         pc: self.piece.pc,

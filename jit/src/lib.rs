@@ -11,6 +11,7 @@
 //! (instructions to stencils) and `patch/` (relocation arithmetic).
 
 pub mod aot;
+mod code_cache;
 mod compile;
 mod constants;
 mod divide;
@@ -26,16 +27,18 @@ pub mod perf_map;
 mod preserving;
 mod regalloc;
 mod runtime;
+mod tier_up;
 mod variants;
 
 mod table {
     include!(concat!(env!("OUT_DIR"), "/stencils.rs"));
 }
 
+pub use code_cache::CodeReport;
 pub use compile::{CompileError, Options as CompileOptions};
 pub use engine::{
     Engine, EngineOptions, Func, InterruptHandle, Limits, Module, Param, Params, Return, Store,
-    Tier, TypedFunc,
+    Tier, TierUp, TypedFunc,
 };
 pub use patch::PatchError;
 

@@ -55,6 +55,45 @@ pub struct Piece {
     pub callee: Option<u32>,
 }
 
+/// What a compile covers.
+#[derive(Clone, Copy)]
+pub enum Scope<'a> {
+    /// Every function, calls being direct (the compiled tier, ahead-of-time objects).
+    Program,
+    /// A unit compiled alone (tier-up): the role of every function of the program.
+    Unit(&'a [Role]),
+}
+
+/// What a function is to a unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Not called from the unit: no code.
+    Absent,
+    /// Called from the unit but not in it: a bridge stub stands for it, a `Deopt` whose
+    /// status names the function at pc [`BRIDGE_PC`]` + 1`, which the runtime reads as
+    /// a fresh activation (`runtime::vm3_deopt_resume`). Callers see it as a function
+    /// that keeps nothing in machine registers.
+    Bridge,
+    /// Compiled in the unit, with an on-stack-replacement entry per loop header.
+    Compiled,
+}
+
+/// The `_JIT_PC` of a bridge stub. A deopt resumes at its pc + 1, and the Deopt
+/// stencil folds that + 1 into the hole's addend (x86-64 `mov ecx, imm32`), so the
+/// brief's `u32::MAX` would patch `2^32`, out of the field's reach: one less, and the
+/// status's pc is `u32::MAX`, which no instruction has.
+pub const BRIDGE_PC: u32 = u32::MAX - 1;
+
+/// An on-stack-replacement entry: loads every cached register from the frame and jumps
+/// to the code of loop header `pc` (its `CheckLimits` piece first, if any).
+#[derive(Clone, Copy, Debug)]
+pub struct OsrEntry {
+    pub func: u32,
+    pub pc: u32,
+    /// Its first piece.
+    pub piece: u32,
+}
+
 /// A whole program as one array of pieces, function after function.
 pub struct Lowered {
     pub pieces: Vec<Piece>,
@@ -64,6 +103,8 @@ pub struct Lowered {
     /// Words the compiler computed for stencils to read (division magic), laid out
     /// with the constants.
     pub data: Vec<u64>,
+    /// On-stack-replacement entries (only in units), in function and pc order.
+    pub osr: Vec<OsrEntry>,
 }
 
 /// Where one function's pieces are.
@@ -78,6 +119,8 @@ pub struct LoweredFunction {
     pub body: u32,
     /// Its instructions' entries in `Lowered::inst_start`.
     pub insts: Range<u32>,
+    /// Where its instructions' pieces end (before its on-stack-replacement entries).
+    pub code_end: u32,
 }
 
 impl Lowered {
@@ -166,6 +209,7 @@ impl CpuFeatures {
 pub fn lower(
     program: &Program,
     assignments: &[Assignment],
+    scope: Scope,
     cpu: CpuFeatures,
     run_limits: bool,
     mut pieces: Vec<Piece>,
@@ -181,6 +225,7 @@ pub fn lower(
         functions: Vec::with_capacity(program.functions.len()),
         inst_start,
         data: Vec::new(),
+        osr: Vec::new(),
     };
     let (mut string_ids, mut next_string) = (Vec::new(), 0);
     let mut moves = Vec::new();
@@ -188,6 +233,26 @@ pub fn lower(
         next_string = func.string_constant_ids(next_string, &mut string_ids);
         let assignment = &assignments[f];
         let first = lowered.pieces.len() as u32;
+        let role = match scope {
+            Scope::Program => Role::Compiled,
+            Scope::Unit(roles) => roles[f],
+        };
+        if role != Role::Compiled {
+            if role == Role::Bridge {
+                let deopt = variant(Opcode::Deopt as usize, [Loc::Frame; 3]);
+                lowered.pieces.push(piece(deopt, BRIDGE_PC, [known(0); 4]));
+            }
+            let end = lowered.pieces.len() as u32;
+            let insts = lowered.inst_start.len() as u32;
+            lowered.functions.push(LoweredFunction {
+                pieces: first..end,
+                register_entry: first,
+                body: end,
+                insts: insts..insts,
+                code_end: end,
+            });
+            continue;
+        }
         // The entry from outside compiled code: the arguments are in the frame.
         for (k, &bank) in func.params.iter().enumerate() {
             if let Some(m) = assignment.machine_reg(bank, k) {
@@ -225,14 +290,48 @@ pub fn lower(
                 &mut moves,
             );
         }
+        let code_end = lowered.pieces.len() as u32;
+        if let Scope::Unit(_) = scope {
+            lower_osr_entries(f, func, assignment, &mut lowered);
+        }
         lowered.functions.push(LoweredFunction {
             pieces: first..lowered.pieces.len() as u32,
             register_entry,
             body,
             insts: first_inst..lowered.inst_start.len() as u32,
+            code_end,
         });
     }
     lowered
+}
+
+/// An entry per loop header past pc 0 (the targets of backward branches, where
+/// `Function::limit_checks` holds): the interpreter's frame is exact there, so the entry
+/// loads every cached register from its slot and jumps to the header's code, its
+/// `CheckLimits` piece included, so that fuel is counted where the interpreter counts it.
+fn lower_osr_entries(f: usize, func: &Function, assignment: &Assignment, lowered: &mut Lowered) {
+    for (pc, _) in func
+        .limit_checks()
+        .iter()
+        .enumerate()
+        .skip(1)
+        .filter(|(_, &header)| header)
+    {
+        let pc = pc as u32;
+        lowered.osr.push(OsrEntry {
+            func: f as u32,
+            pc,
+            piece: lowered.pieces.len() as u32,
+        });
+        for (bank, reg, m) in assignment.cached() {
+            let slot = Place::Slot(func.regs.slot(bank, reg) as u64 * 8);
+            lowered.pieces.push(move_piece(pc, Place::from(m), slot));
+        }
+        let jump = variant(Opcode::Jump as usize, [Loc::Frame; 3]);
+        let mut jump = piece(jump, pc, [known(0); 4]);
+        jump.target = Some(pc);
+        lowered.pieces.push(jump);
+    }
 }
 
 /// Clears every register but the parameters (spec §1) that can be read before it is

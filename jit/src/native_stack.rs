@@ -77,13 +77,17 @@ fn cached_floor() -> Option<usize> {
     })
 }
 
+/// Whether the current thread has at least `needed` bytes of native stack below the
+/// current frame (false where the platform does not say).
+pub fn has_room(needed: usize) -> bool {
+    cached_floor().is_some_and(|floor| stack_pointer().saturating_sub(floor) >= needed)
+}
+
 /// Runs `f` with at least `needed` bytes of native stack below the current frame.
 /// Fails only when a thread with a stack that large cannot be made.
 pub fn with_stack<R: Send>(needed: usize, f: impl FnOnce() -> R + Send) -> std::io::Result<R> {
-    if let Some(floor) = cached_floor() {
-        if stack_pointer().saturating_sub(floor) >= needed {
-            return Ok(f());
-        }
+    if has_room(needed) {
+        return Ok(f());
     }
     // A thread whose stack is `needed` plus room for the thread's own start-up frames
     // and thread-local storage.

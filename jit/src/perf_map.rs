@@ -29,6 +29,10 @@ pub fn append(program: &VerifiedProgram, compiled: &Compiled) -> std::io::Result
     let base = compiled.region.address();
     let mut lines = String::new();
     for (function, code) in program.functions.iter().zip(&compiled.functions) {
+        if code.insts.is_empty() {
+            // Outside a unit compiled alone (tier-up): no code of its own here.
+            continue;
+        }
         let range = code.range();
         let start = base + range.start as u64;
         let size = range.len();

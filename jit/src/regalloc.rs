@@ -125,6 +125,23 @@ fn bank_index(bank: Bank) -> usize {
 }
 
 impl Assignment {
+    /// Nothing in machine registers: how a unit compiled alone (tier-up) sees a callee
+    /// outside it, reached through a bridge that reads every argument from the frame.
+    pub fn frame_only() -> Assignment {
+        Assignment {
+            regs: CachedSet {
+                int: [None; CACHED_INT],
+                float: [None; CACHED_FLOAT],
+            },
+            int_keys: [NO_KEY; CACHED_INT],
+            float_keys: [NO_KEY; CACHED_FLOAT],
+            live_out: Vec::new(),
+            live_at_entry: 0,
+            liveness: Liveness::CachedOnly,
+            known_divisors: Vec::new(),
+        }
+    }
+
     /// Where register `reg` of `bank` lives.
     pub fn loc(&self, bank: Bank, reg: usize) -> Loc {
         match self.machine_reg(bank, reg) {

@@ -7,7 +7,7 @@ use std::ffi::c_void;
 use stencil_table::StencilSet;
 use stencils::helpers::HelperFns;
 use stencils::{Ctx, Exit, ExitKind, Trap};
-use vm3::tier_support::{BegunRun, Machine, Prepared, RunLimits};
+use vm3::tier_support::{BegunRun, Machine, NativeEntry, Prepared, RunLimits};
 use vm3::{Heap, RunError, TrapInfo, VerifiedProgram};
 
 /// Native stack one level of compiled call nesting may use: the call stencil pushes
@@ -22,6 +22,10 @@ const NATIVE_BYTES_PER_CALL: usize = 128;
 /// Stack kept free below the deepest compiled frame, for helpers (a deopt runs the
 /// interpreter from inside compiled code).
 const NATIVE_MARGIN: usize = 256 * 1024;
+/// Native stack one bridge from compiled code into the interpreter may use before the
+/// interpreter checks again (`native_stack_allows`) where it enters compiled code: the
+/// helper, the interpreter's loop and the tier-up hook's frames, and the entry.
+const BRIDGE_BYTES: usize = 64 * 1024;
 
 /// Enters compiled code at address `entry`, a function's frame entry (which reads the
 /// parameters from the frame), with the run context, the entry's frame and the cached
@@ -123,6 +127,34 @@ impl CompiledCode {
         run_limits: bool,
     ) -> Result<CompiledCode, CompileError> {
         let compiled = compile::compile(program, stencils, options, run_limits)?;
+        CompiledCode::announced(program, compiled, options)
+    }
+
+    /// Compiles a unit of `program` alone (tier-up; see `compile::compile_unit`):
+    /// `None` when `admit` refuses its size.
+    ///
+    /// # Safety
+    /// As [`CompiledCode::new`].
+    pub(crate) unsafe fn unit(
+        program: &VerifiedProgram,
+        stencils: &StencilSet<'_>,
+        options: Options,
+        run_limits: bool,
+        roles: &[crate::lower::Role],
+        admit: impl FnOnce(usize) -> bool,
+    ) -> Result<Option<CompiledCode>, CompileError> {
+        match compile::compile_unit(program, stencils, options, run_limits, roles, admit)? {
+            Some(compiled) => CompiledCode::announced(program, compiled, options).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Tells profilers and debuggers where the code is, if the options ask.
+    fn announced(
+        program: &VerifiedProgram,
+        compiled: Compiled,
+        options: Options,
+    ) -> Result<CompiledCode, CompileError> {
         if options.perf_map {
             perf_map::append(program, &compiled).map_err(|error| CompileError::PerfMap {
                 path: perf_map::path(),
@@ -136,6 +168,10 @@ impl CompiledCode {
             _debugger: debugger,
             compiled,
         })
+    }
+
+    pub(crate) fn compiled(&self) -> &Compiled {
+        &self.compiled
     }
 
     /// Bytes of machine code (without trampolines, stencil data and constants).
@@ -194,73 +230,108 @@ pub(crate) unsafe fn execute_at(
     entry: usize,
     run: BegunRun<'_>,
 ) -> Result<u64, RunError> {
-    {
-        let BegunRun {
-            func: _,
-            frame,
-            depth_limit,
-            heap,
-            limits,
-        } = run;
-        let mut state = RunState {
-            prepared,
-            depth_limit,
-            heap,
-        };
-        let mut ctx = Ctx {
-            exit: Exit::NONE,
-            // The entry's activation is live.
-            calls_left: depth_limit - 1,
-            heap: state.heap.view(),
-            runtime: &mut state as *mut RunState as *mut c_void,
-            // SAFETY: the run's fuel counter (`run_prepared`); copied back below.
-            fuel: limits.map_or(0, |l| unsafe { *l.fuel }),
-            interrupt: limits.map_or(std::ptr::null(), |l| l.interrupt),
-        };
-        let needed = usize::try_from(depth_limit)
-            .ok()
-            .and_then(|d| d.checked_mul(NATIVE_BYTES_PER_CALL))
-            .and_then(|b| b.checked_add(2 * NATIVE_MARGIN))
-            .ok_or_else(|| native_stack_error(depth_limit, "the size overflows".into()))?;
-        let entered = Entered {
-            ctx: &mut ctx,
-            frame,
-            entry,
-        };
-        let bits = native_stack::with_stack(needed, move || {
-            // Moving the whole value makes the closure capture it whole (and so `Send`).
-            let entered = entered;
-            let Entered { ctx, frame, entry } = entered;
-            // SAFETY: `ctx` outlives the call (`with_stack` returns after it).
-            let ctx = unsafe { &mut *ctx };
-            // SAFETY: compiled from a verified program; the frame is on a register stack
-            // sized for the depth limit, and this native stack too (the depth limit is
-            // checked by every call). A deopt finishes in the interpreter inside the
-            // compiled code (`vm3_deopt_resume`), so only a trap can be pending after it.
-            unsafe { enter(entry, ctx, frame) }
-        })
-        .map_err(|e| native_stack_error(depth_limit, format!("{needed} bytes: {e}")))?;
-        if let Some(limits) = limits {
-            // SAFETY: the run's fuel counter, which outlives the run.
-            unsafe { *limits.fuel = ctx.fuel };
-        }
-        let status = ctx.exit;
-        if status == Exit::NONE {
-            return Ok(bits);
-        }
-        match Exit::decode(status) {
-            Some(Exit {
-                kind: ExitKind::Trap(trap),
-                func,
-                pc,
-            }) => Err(RunError::Trap(trap_info(
-                prepared.program(),
-                trap,
-                func,
-                pc,
-            ))),
-            _ => panic!("compiled code ended with a malformed exit status {status:#x}"),
-        }
+    let depth_limit = run.depth_limit;
+    let needed = native_stack_needed(depth_limit)?;
+    let native = NativeEntry {
+        func: run.func,
+        pc: 0,
+        frame: run.frame,
+        // The entry's activation is live.
+        depth: 1,
+        depth_limit,
+        heap: run.heap,
+        limits: run.limits,
+    };
+    let entered = Entered { native, entry };
+    native_stack::with_stack(needed, move || {
+        // Moving the whole value makes the closure capture it whole (and so `Send`).
+        let entered = entered;
+        // SAFETY: compiled from a verified program; the frame is on a register stack
+        // sized for the depth limit, and this native stack too (the depth limit is
+        // checked by every call).
+        unsafe { enter_native(prepared, entered.entry, &entered.native, None) }
+    })
+    .map_err(|e| native_stack_error(depth_limit, format!("{needed} bytes: {e}")))?
+    .map_err(RunError::Trap)
+}
+
+/// The native stack a run of `depth_limit` nested compiled calls is entered on: the
+/// calls, a bridge into the interpreter and back (tier-up), and helpers.
+pub(crate) fn native_stack_needed(depth_limit: u64) -> Result<usize, RunError> {
+    usize::try_from(depth_limit)
+        .ok()
+        .and_then(|d| d.checked_mul(NATIVE_BYTES_PER_CALL))
+        .and_then(|b| b.checked_add(2 * NATIVE_MARGIN + BRIDGE_BYTES))
+        .ok_or_else(|| native_stack_error(depth_limit, "the size overflows".into()))
+}
+
+/// Whether compiled code may be entered from here for an activation at `depth`: the
+/// native stack left must hold every compiled call the depth limit still allows, one
+/// bridge into the interpreter (which checks again before it enters compiled code) and
+/// the helpers' margin. Calls nest natively across tiers (tier-up), so the runtime's
+/// guarantee that the depth limit trips before the native stack runs out holds only
+/// because every interpreter-to-compiled entry asks this first; when it says no, the
+/// interpreter keeps the activation (the same semantics, on the register stack).
+pub(crate) fn native_stack_allows(depth: u64, depth_limit: u64) -> bool {
+    let calls_left = depth_limit.saturating_sub(depth);
+    usize::try_from(calls_left)
+        .ok()
+        .and_then(|c| c.checked_mul(NATIVE_BYTES_PER_CALL))
+        .and_then(|b| b.checked_add(NATIVE_MARGIN + BRIDGE_BYTES))
+        .is_some_and(native_stack::has_room)
+}
+
+/// Enters compiled code at address `entry` (a frame entry, or an on-stack-replacement
+/// entry of a tier-up unit) for the activation `native` describes, with a run context
+/// of its own whose fuel is copied from the run's counter and written back, and turns
+/// the exit status into the result's bits or the trap. `tier_up`: the run's tier-up
+/// hook, which bridges from the code into the interpreter use.
+///
+/// # Safety
+/// `entry` must be an entry of code compiled from the prepared program for this machine
+/// for the activation's function; its pointers must be the run's, its frame on the
+/// run's register stack at its depth, with enough native stack (`native_stack_allows`).
+pub(crate) unsafe fn enter_native(
+    prepared: &Prepared,
+    entry: usize,
+    native: &NativeEntry,
+    tier_up: Option<&crate::tier_up::AutoRun<'_>>,
+) -> Result<u64, TrapInfo> {
+    let mut state = RunState {
+        prepared,
+        depth_limit: native.depth_limit,
+        // SAFETY: the run's heap, which nothing else uses while compiled code runs.
+        heap: unsafe { &mut *native.heap },
+        tier_up: tier_up.map(|t| t as *const crate::tier_up::AutoRun<'_> as *const ()),
+    };
+    let limits = native.limits;
+    let mut ctx = Ctx {
+        exit: Exit::NONE,
+        calls_left: native.depth_limit - native.depth,
+        heap: state.heap.view(),
+        runtime: &mut state as *mut RunState as *mut c_void,
+        // SAFETY: the run's fuel counter (`run_prepared`); copied back below.
+        fuel: limits.map_or(0, |l| unsafe { *l.fuel }),
+        interrupt: limits.map_or(std::ptr::null(), |l| l.interrupt),
+    };
+    // SAFETY: the caller's contract. A deopt finishes in the interpreter inside the
+    // compiled code (`vm3_deopt_resume`), so only a trap can be pending after it.
+    let bits = unsafe { enter(entry, &mut ctx, native.frame) };
+    if let Some(limits) = limits {
+        // SAFETY: the run's fuel counter, which outlives the run.
+        unsafe { *limits.fuel = ctx.fuel };
+    }
+    let status = ctx.exit;
+    if status == Exit::NONE {
+        return Ok(bits);
+    }
+    match Exit::decode(status) {
+        Some(Exit {
+            kind: ExitKind::Trap(trap),
+            func,
+            pc,
+        }) => Err(trap_info(prepared.program(), trap, func, pc)),
+        _ => panic!("compiled code ended with a malformed exit status {status:#x}"),
     }
 }
 
@@ -285,6 +356,9 @@ struct RunState<'a> {
     prepared: &'a Prepared,
     depth_limit: u64,
     heap: &'a mut Heap,
+    /// The run's tier-up hook (`tier_up::AutoRun`, type-erased for its lifetime), if
+    /// the module tiers up: bridges into the interpreter hand it on.
+    tier_up: Option<*const ()>,
 }
 
 /// The run's heap, from inside a helper.
@@ -296,10 +370,9 @@ unsafe fn heap_of<'a>(ctx: *mut Ctx) -> &'a mut Heap {
 }
 
 /// What compiled code is entered with, handed to the thread that runs it.
-struct Entered {
-    ctx: *mut Ctx,
-    frame: *mut u64,
-    entry: usize,
+pub(crate) struct Entered {
+    pub(crate) native: NativeEntry,
+    pub(crate) entry: usize,
 }
 
 // SAFETY: the thread that receives an `Entered` runs while the sending thread waits for
@@ -358,14 +431,39 @@ helper! {
             fuel: &mut ctx.fuel,
             interrupt: ctx.interrupt,
         });
-        // SAFETY: compiled code is stopped in this helper; the heap and the limits are
-        // the run's.
+        // SAFETY: set by `enter_native` from an `AutoRun` that outlives the run.
+        let tier_up = state
+            .tier_up
+            .map(|t| unsafe { &*(t as *const crate::tier_up::AutoRun<'_>) });
         let depth = state.depth_limit - ctx.calls_left;
-        let mut machine =
-            unsafe { Machine::new(state.prepared, state.depth_limit, depth, heap, limits) };
+        let (func, prepared, depth_limit) = (func as usize, state.prepared, state.depth_limit);
         // A panic must not unwind through compiled frames, which have no unwind tables.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe {
-            machine.execute(func as usize, pc as usize, frame)
+            let mut pc = pc as usize;
+            if pc == crate::lower::BRIDGE_PC as usize + 1 {
+                // A bridge: a call from a tier-up unit of a function outside it. A fresh
+                // activation, as the interpreter's call makes it (its arguments are in
+                // their slots); compiled since, it runs natively.
+                prepared.clear_all_but_parameters(func, frame);
+                let native = NativeEntry { func, pc: 0, frame, depth, depth_limit, heap, limits };
+                if let Some(result) = tier_up.and_then(|t| t.bridge(&native)) {
+                    return result;
+                }
+                pc = 0;
+            } else if let Some(tier_up) = tier_up {
+                tier_up.deopted();
+            }
+            // SAFETY: compiled code is stopped in this helper; the heap and the limits
+            // are the run's.
+            let mut machine = Machine::new(
+                prepared,
+                depth_limit,
+                depth,
+                heap,
+                limits,
+                tier_up.map(|t| t as &dyn vm3::tier_support::TierUp),
+            );
+            machine.execute(func, pc, frame)
         }));
         match result {
             Ok(Ok(bits)) => bits,

@@ -82,7 +82,8 @@ pub fn run_on(
 pub fn interpret(prepared: &Prepared, run: BegunRun<'_>) -> Result<u64, RunError> {
     // SAFETY: the heap began this run and is ours until it ends; the limits' pointers
     // are the run's (`run_prepared`).
-    let mut machine = unsafe { Machine::new(prepared, run.depth_limit, 1, run.heap, run.limits) };
+    let mut machine =
+        unsafe { Machine::new(prepared, run.depth_limit, 1, run.heap, run.limits, None) };
     // SAFETY: verified program, sized stack (module docs).
     unsafe { machine.execute(run.func, 0, run.frame) }.map_err(RunError::Trap)
 }
@@ -100,6 +101,43 @@ pub struct BegunRun<'a> {
     /// The run limits, when the run has them: the fuel left (a tier that keeps it
     /// elsewhere while it runs writes back what is left) and the interrupt flag.
     pub limits: Option<RunLimits>,
+}
+
+/// An activation a tier-up hook may run natively: its frame holds its parameters (a
+/// call) or its whole register state (a loop header reached by a backward jump).
+pub struct NativeEntry {
+    pub func: usize,
+    /// 0 for a call; a loop header (a target of a backward jump) for on-stack
+    /// replacement.
+    pub pc: usize,
+    pub frame: *mut u64,
+    /// Live activations, this one included.
+    pub depth: u64,
+    pub depth_limit: u64,
+    pub heap: *mut Heap,
+    pub limits: Option<RunLimits>,
+}
+
+/// What the interpreter asks, when a machine has one, at calls, tail calls and backward
+/// jumps (never elsewhere, so the loop pays nothing per instruction): whether the
+/// activation should run natively instead. `None`: keep interpreting (the hook may
+/// have counted). `Some`: the activation ran to its end natively, with this result or
+/// trap. The `jit` crate implements it for its tier-up (`Tier::Auto`); `vm3` knows
+/// nothing of compiled code.
+pub trait TierUp {
+    /// A call or tail call of `entry.func`: the frame is cleared and holds the
+    /// arguments, as the interpreter's own call leaves it.
+    ///
+    /// # Safety
+    /// The entry's pointers are the run's and its frame lies on the run's register
+    /// stack at the depth given.
+    unsafe fn call(&self, entry: &NativeEntry) -> Option<Result<u64, TrapInfo>>;
+
+    /// A backward jump to `entry.pc`, before the limit check there.
+    ///
+    /// # Safety
+    /// As [`TierUp::call`]; the frame holds the activation's exact register state.
+    unsafe fn back_edge(&self, entry: &NativeEntry) -> Option<Result<u64, TrapInfo>>;
 }
 
 /// A run's limits as the tiers reach them.
@@ -216,10 +254,44 @@ impl Prepared {
         &self.program
     }
 
+    /// Makes the frame of `func` at `frame` that of a fresh activation whose arguments
+    /// are already in their parameter slots: every other register cleared, as the
+    /// interpreter's call leaves a callee's frame (spec §1).
+    ///
+    /// # Safety
+    /// `frame` must hold `func`'s frame on a register stack.
+    pub unsafe fn clear_all_but_parameters(&self, func: usize, frame: *mut u64) {
+        let slots = &self.funcs[func].param_slots;
+        let mut kept = [0u64; 16];
+        let mut spilled = Vec::new();
+        let saved: &mut [u64] = if slots.len() <= kept.len() {
+            &mut kept[..slots.len()]
+        } else {
+            spilled.resize(slots.len(), 0);
+            &mut spilled
+        };
+        // SAFETY: the caller's contract; parameter slots lie in the frame.
+        unsafe {
+            for (bits, &slot) in saved.iter_mut().zip(slots) {
+                *bits = *frame.add(slot);
+            }
+            clear_frame(self.func(func), frame);
+            for (&bits, &slot) in saved.iter().zip(slots) {
+                *frame.add(slot) = bits;
+            }
+        }
+    }
+
     #[inline(always)]
     fn func(&self, index: usize) -> &Function {
         &self.program.functions[index]
     }
+}
+
+/// What the tier-up hook made of a call.
+enum NativeCall {
+    Returned(u64),
+    Trapped(Trap),
 }
 
 /// What a caller left behind when it called: where to continue and where the result goes.
@@ -250,6 +322,10 @@ pub struct Machine<'a> {
     /// a machine from inside a helper.
     heap: *mut Heap,
     view: *const HeapView,
+    /// Asked at calls, tail calls and backward jumps whether to run natively.
+    tier_up: Option<&'a dyn TierUp>,
+    /// The trap of an activation the hook ran natively, returned as it is.
+    pending: Option<TrapInfo>,
 }
 
 impl<'a> Machine<'a> {
@@ -264,6 +340,7 @@ impl<'a> Machine<'a> {
         depth: u64,
         heap: *mut Heap,
         limits: Option<RunLimits>,
+        tier_up: Option<&'a dyn TierUp>,
     ) -> Machine<'a> {
         Machine {
             prog,
@@ -280,6 +357,8 @@ impl<'a> Machine<'a> {
             limits,
             heap,
             view: unsafe { (*heap).view() },
+            tier_up,
+            pending: None,
         }
     }
 
@@ -329,17 +408,20 @@ impl<'a> Machine<'a> {
         pc: usize,
         frame: *mut u64,
     ) -> Result<u64, TrapInfo> {
-        // Two loops, so that a run without limits does not test for them per instruction.
-        if self.limits.is_some() {
-            unsafe { self.execute_loop::<true>(func, pc, frame) }
-        } else {
-            unsafe { self.execute_loop::<false>(func, pc, frame) }
+        // A loop per combination, so that a run without limits does not test for them
+        // per instruction, nor one without a tier-up hook for backward jumps.
+        match (self.limits.is_some(), self.tier_up.is_some()) {
+            (false, false) => unsafe { self.execute_loop::<false, false>(func, pc, frame) },
+            (true, false) => unsafe { self.execute_loop::<true, false>(func, pc, frame) },
+            (false, true) => unsafe { self.execute_loop::<false, true>(func, pc, frame) },
+            (true, true) => unsafe { self.execute_loop::<true, true>(func, pc, frame) },
         }
     }
 
-    /// [`Machine::execute`], checking the run limits where `LIMITS`.
+    /// [`Machine::execute`], checking the run limits where `LIMITS`, asking the tier-up
+    /// hook at backward jumps where `TIER_UP`.
     #[inline(always)]
-    unsafe fn execute_loop<const LIMITS: bool>(
+    unsafe fn execute_loop<const LIMITS: bool, const TIER_UP: bool>(
         &mut self,
         func: usize,
         pc: usize,
@@ -356,7 +438,20 @@ impl<'a> Machine<'a> {
             }
             // SAFETY: pc stays inside the function: verified targets, no fall-off.
             let inst = unsafe { *code.add(pc) };
-            match dispatch(self, inst) {
+            let mut flow = dispatch(self, inst);
+            if TIER_UP && matches!(flow, Flow::Jump) {
+                let target = inst.c as u16 as usize;
+                if target <= pc {
+                    // On-stack replacement: the hook may finish the activation natively
+                    // from the loop header, before the limit check there.
+                    match self.back_edge(target) {
+                        Some(Ok(bits)) => flow = Flow::Return(bits),
+                        Some(Err(trap)) => return Err(trap),
+                        None => {}
+                    }
+                }
+            }
+            match flow {
                 Flow::Next | Flow::Deopt => pc += 1,
                 Flow::Jump => pc = inst.c as u16 as usize,
                 Flow::Enter => {
@@ -384,12 +479,60 @@ impl<'a> Machine<'a> {
                         pc = caller.pc + 1;
                     }
                 },
-                Flow::Trap(trap) => return Err(self.trap_info(trap, pc)),
+                Flow::Trap(trap) => {
+                    if let Some(native) = self.pending.take() {
+                        return Err(native);
+                    }
+                    return Err(self.trap_info(trap, pc));
+                }
                 // An opcode the verifier would have refused.
                 Flow::Unwind => unreachable!(
                     "unverified instruction {inst:?} in {}",
                     self.prog.func(self.func).name
                 ),
+            }
+        }
+    }
+
+    /// Asks the hook whether the current activation continues natively at loop header
+    /// `pc`.
+    #[inline(never)]
+    fn back_edge(&mut self, pc: usize) -> Option<Result<u64, TrapInfo>> {
+        let hook = self.tier_up?;
+        let entry = NativeEntry {
+            func: self.func,
+            pc,
+            frame: self.frame,
+            depth: self.depth,
+            depth_limit: self.depth_limit,
+            heap: self.heap,
+            limits: self.limits,
+        };
+        // SAFETY: the machine's own run state; the frame is exact.
+        unsafe { hook.back_edge(&entry) }
+    }
+
+    /// Asks the hook whether the activation just set up for `func` at `frame` (depth
+    /// `depth`) runs natively; turns its answer into the flow the loop takes.
+    #[inline(never)]
+    fn native_call(&mut self, func: usize, frame: *mut u64, depth: u64) -> Option<NativeCall> {
+        let hook = self.tier_up?;
+        let entry = NativeEntry {
+            func,
+            pc: 0,
+            frame,
+            depth,
+            depth_limit: self.depth_limit,
+            heap: self.heap,
+            limits: self.limits,
+        };
+        // SAFETY: the machine's own run state; the frame is cleared with its arguments.
+        match unsafe { hook.call(&entry) }? {
+            Ok(bits) => Some(NativeCall::Returned(bits)),
+            Err(trap) => {
+                let reason = trap.trap;
+                self.pending = Some(trap);
+                Some(NativeCall::Trapped(reason))
             }
         }
     }
@@ -494,6 +637,16 @@ impl Tier for Machine<'_> {
         let frame = unsafe { self.frame.add(prog.func(self.func).frame_slots()) };
         unsafe { clear_frame(prog.func(callee.__tier_raw()), frame) };
         self.copy_arguments(callee.__tier_raw(), args, frame);
+        if self.tier_up.is_some() {
+            match self.native_call(callee.__tier_raw(), frame, self.depth + 1) {
+                Some(NativeCall::Returned(bits)) => {
+                    unsafe { *self.reg_ptr(dest.__tier_bank(), dest.__tier_raw()) = bits };
+                    return Flow::Next;
+                }
+                Some(NativeCall::Trapped(trap)) => return Flow::Trap(trap),
+                None => {}
+            }
+        }
         self.depth += 1;
         self.calls.push(Activation {
             func: self.func,
@@ -530,6 +683,14 @@ impl Tier for Machine<'_> {
             }
         }
         self.staged = staged;
+        if self.tier_up.is_some() {
+            match self.native_call(callee.__tier_raw(), frame, self.depth) {
+                // The callee's result is this activation's.
+                Some(NativeCall::Returned(bits)) => return Flow::Return(bits),
+                Some(NativeCall::Trapped(trap)) => return Flow::Trap(trap),
+                None => {}
+            }
+        }
         self.enter(callee.__tier_raw(), frame);
         Flow::TailCall
     }

@@ -35,6 +35,8 @@ pub mod interp {
 /// its functions have safety contracts of their own.
 #[doc(hidden)]
 pub mod tier_support {
-    pub use crate::machine::{interpret, run_prepared, BegunRun, Machine, Prepared, RunLimits};
+    pub use crate::machine::{
+        interpret, run_prepared, BegunRun, Machine, NativeEntry, Prepared, RunLimits, TierUp,
+    };
     pub use crate::stack::RegisterStack;
 }
