@@ -121,12 +121,21 @@ fn loops_go_on_in_compiled_code_and_calls_cross_tiers_both_ways() {
     let program = assemble(LOOPS);
     let args = [Value::I64(5000)];
     let expected = interpreted(&program, &args, 10_000);
-    for (calls, back_edges) in [(TierUp::NEVER, 0), (TierUp::NEVER, 50), (0, TierUp::NEVER), (3, 7)] {
+    for (calls, back_edges) in [
+        (TierUp::NEVER, 0),
+        (TierUp::NEVER, 50),
+        (0, TierUp::NEVER),
+        (3, 7),
+    ] {
         let engine = auto(TierUp { calls, back_edges });
         let module = Module::new(&engine, &program).unwrap();
         let main = module.func("main").unwrap();
         let mut store = Store::new(&engine);
-        assert_eq!(outcome(main.call(&mut store, &args)), expected, "{calls} {back_edges}");
+        assert_eq!(
+            outcome(main.call(&mut store, &args)),
+            expected,
+            "{calls} {back_edges}"
+        );
         let report = engine.code_report();
         if back_edges != TierUp::NEVER {
             assert!(report.osr_entries >= 1, "{calls} {back_edges}: {report:?}");
@@ -201,7 +210,13 @@ end
     for n in [150_000, 199_998, 199_999, 250_000] {
         let args = [Value::I64(n)];
         let expected = interpreted(&program, &args, depth_limit);
-        for tier_up in [TierUp::default(), TierUp { calls: 0, back_edges: 0 }] {
+        for tier_up in [
+            TierUp::default(),
+            TierUp {
+                calls: 0,
+                back_edges: 0,
+            },
+        ] {
             let engine = auto(tier_up);
             let module = Module::new(&engine, &program).unwrap();
             let mut store = Store::with_limits(&engine, limits(depth_limit));
@@ -217,12 +232,14 @@ end
 #[test]
 fn a_program_bigger_than_the_code_cap_runs_partly_interpreted() {
     // 40 functions, each a loop, chained: f0 calls f1 ... f39.
-    let mut source = String::from(
-        "func main(i64) -> i64\n    CallI64 i1, i0, f0\n    ReturnI64 i1\nend\n",
-    );
+    let mut source =
+        String::from("func main(i64) -> i64\n    CallI64 i1, i0, f0\n    ReturnI64 i1\nend\n");
     for k in 0..40 {
         let call = if k + 1 < 40 {
-            format!("    CallI64     i3, i0, f{}\n    AddI64      i1, i1, i3\n", k + 1)
+            format!(
+                "    CallI64     i3, i0, f{}\n    AddI64      i1, i1, i3\n",
+                k + 1
+            )
         } else {
             String::new()
         };
@@ -266,9 +283,15 @@ end
     assert!(report.compiled_bytes <= 10 * page, "{report:?}");
     assert!(report.compiled_functions >= 5, "{report:?}");
     assert!(report.refused_functions >= 10, "{report:?}");
-    assert!(report.refused_bytes >= report.refused_functions * page, "{report:?}");
+    assert!(
+        report.refused_bytes >= report.refused_functions * page,
+        "{report:?}"
+    );
     assert_eq!(module.tiered_up_functions(), report.compiled_functions);
-    assert!(report.compiled_functions + report.refused_functions == 41, "{report:?}");
+    assert!(
+        report.compiled_functions + report.refused_functions == 41,
+        "{report:?}"
+    );
     // The module's code goes with it, and its bytes back to the engine.
     drop((main, module));
     assert_eq!(engine.code_report().compiled_bytes, 0);
@@ -280,9 +303,16 @@ end
     let module = Module::new(&engine, &program).unwrap();
     assert_eq!(module.code_bytes(), 0);
     let mut store = Store::new(&engine);
-    assert_eq!(outcome(module.func("main").unwrap().call(&mut store, &args)), expected);
+    assert_eq!(
+        outcome(module.func("main").unwrap().call(&mut store, &args)),
+        expected
+    );
     let report = engine.code_report();
-    assert_eq!((report.compiled_bytes, report.refused_functions), (0, 41), "{report:?}");
+    assert_eq!(
+        (report.compiled_bytes, report.refused_functions),
+        (0, 41),
+        "{report:?}"
+    );
 }
 
 /// Issue 9: "One compiled program is run from 8 threads at once, each with its own
@@ -295,7 +325,16 @@ fn eight_threads_tier_up_one_module_at_once() {
     let expected: Vec<String> = (0..50)
         .map(|n| interpreted(&program, &[Value::I64(n)], 10_000))
         .collect();
-    for tier_up in [TierUp { calls: 0, back_edges: 0 }, TierUp { calls: 20, back_edges: 30 }] {
+    for tier_up in [
+        TierUp {
+            calls: 0,
+            back_edges: 0,
+        },
+        TierUp {
+            calls: 20,
+            back_edges: 30,
+        },
+    ] {
         let engine = auto(tier_up);
         let module = Module::new(&engine, &program).unwrap();
         std::thread::scope(|s| {

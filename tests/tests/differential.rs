@@ -9,6 +9,7 @@
 //! `VM3_DIFF_SEED=<seed> VM3_DIFF_CASES=1 cargo test -p vm3-tests --test differential`.
 
 use jit::CompileOptions as Options;
+use jit::{CodeReport, Engine, EngineOptions, Limits, Module, Store, Tier, TierUp};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use vm3::interp::Config;
@@ -40,11 +41,69 @@ struct Stats {
     outcomes: BTreeMap<String, u64>,
     /// Cases also run with other compile options.
     other_options: u64,
+    /// What the tier-up runs did, summed over the cases' engines.
+    tier_up: CodeReport,
+}
+
+/// A tier-up threshold drawn from `seed`: 0, 1, small, or never (issue 9: "random
+/// thresholds (0, 1, small, never)").
+fn threshold(seed: u64) -> u32 {
+    match seed % 4 {
+        0 => 0,
+        1 => 1,
+        2 => 2 + (seed / 4 % 6) as u32,
+        _ => TierUp::NEVER,
+    }
+}
+
+/// Runs the case twice under `Tier::Auto` with thresholds drawn from its seed (the
+/// second run finds what the first compiled) and checks both against the interpreter's
+/// outcome. Returns the engine's report.
+fn check_tier_up(
+    case: &Case,
+    program: &vm3::VerifiedProgram,
+    expected: &Result<Value, RunError>,
+) -> CodeReport {
+    let mut options = EngineOptions::default();
+    options.tier = Tier::Auto;
+    options.tier_up = TierUp {
+        calls: threshold(case.seed / 3),
+        back_edges: threshold(case.seed / 17),
+    };
+    let engine = Engine::new(options);
+    let module = Module::new(&engine, program).expect("a verified program compiles");
+    let mut limits = Limits::default();
+    limits.depth_limit = gen::DEPTH_LIMIT;
+    limits.heap_limit = case.heap_limit;
+    let mut store = Store::with_limits(&engine, limits);
+    let func = module.func(&case.entry).expect("the entry exists");
+    for run in ["first", "second"] {
+        let got = func.call(&mut store, &case.args);
+        let what = format!("Tier::Auto with {:?}, {run} run", options.tier_up);
+        assert!(
+            same_outcome(expected, &got),
+            "{}",
+            failure(case, &what, expected, &got)
+        );
+    }
+    engine.code_report()
+}
+
+fn add(total: &mut CodeReport, report: &CodeReport) {
+    total.compiled_functions += report.compiled_functions;
+    total.calls_into_compiled += report.calls_into_compiled;
+    total.calls_into_interpreter += report.calls_into_interpreter;
+    total.osr_entries += report.osr_entries;
+    total.deopts += report.deopts;
+    if report.last_compile_error.is_some() {
+        total.last_compile_error = report.last_compile_error.clone();
+    }
 }
 
 /// Generates, verifies and runs one case in the interpreter and compiled with default
-/// options, and also with `options` if given. Returns the outcome's kind.
-fn check(seed: u64, options: Option<Options>) -> String {
+/// options, and also with `options` if given, and under tier-up. Returns the outcome's
+/// kind and the tier-up engine's report.
+fn check(seed: u64, options: Option<Options>) -> (String, CodeReport) {
     let case = gen::generate(seed);
     let program = match case.program.clone().verify() {
         Ok(p) => p,
@@ -87,13 +146,15 @@ fn check(seed: u64, options: Option<Options>) -> String {
             failure(&case, &format!("{options:?}"), &expected, &got)
         );
     }
-    match expected {
+    let report = check_tier_up(&case, &program, &expected);
+    let kind = match expected {
         Ok(_) => "value".to_string(),
         Err(RunError::Trap(t)) => t.trap.message().to_string(),
         Err(RunError::Result(_)) => "result refused".to_string(),
         Err(RunError::Resources(_)) => "resources refused".to_string(),
         Err(RunError::Arguments(_)) => unreachable!("refused above"),
-    }
+    };
+    (kind, report)
 }
 
 #[test]
@@ -132,9 +193,10 @@ fn tiers_agree_on_generated_programs() {
                         }),
                         _ => None,
                     };
-                    let kind = check(seed, options);
+                    let (kind, report) = check(seed, options);
                     let mut st = stats.lock().unwrap_or_else(|e| e.into_inner());
                     *st.outcomes.entry(kind).or_default() += 1;
+                    add(&mut st.tier_up, &report);
                     st.other_options += options.is_some() as u64;
                 }
             });
@@ -147,6 +209,19 @@ fn tiers_agree_on_generated_programs() {
         stats.other_options,
         stats.outcomes
     );
+    // The tier-up runs really mixed tiers over the set (not on every program): issue 9,
+    // "so that runs really mix tiers, enter loops through on-stack replacement and
+    // deopt back".
+    let t = &stats.tier_up;
+    eprintln!("differential: tier-up {t:?}");
+    assert_eq!(t.last_compile_error, None);
+    if cases >= 200 {
+        assert!(t.compiled_functions > 0, "{t:?}");
+        assert!(t.calls_into_compiled > 0, "{t:?}");
+        assert!(t.calls_into_interpreter > 0, "{t:?}");
+        assert!(t.osr_entries > 0, "{t:?}");
+        assert!(t.deopts > 0, "{t:?}");
+    }
 }
 
 /// Generated programs survive printing and assembling again (`to_text` promises an
