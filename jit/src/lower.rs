@@ -305,17 +305,25 @@ pub fn lower(
     lowered
 }
 
-/// An entry per loop header past pc 0 (the targets of backward branches, where
-/// `Function::limit_checks` holds): the interpreter's frame is exact there, so the entry
-/// loads every cached register from its slot and jumps to the header's code, its
-/// `CheckLimits` piece included, so that fuel is counted where the interpreter counts it.
+/// An entry per loop header (the targets of backward branches, where
+/// `Function::limit_checks` holds past pc 0; pc 0 too when a branch targets it): the
+/// interpreter's frame is exact there, so the entry loads every cached register from its
+/// slot and jumps to the header's code (past the prologue), its `CheckLimits` piece
+/// included, so that fuel is counted where the interpreter counts it.
 fn lower_osr_entries(f: usize, func: &Function, assignment: &Assignment, lowered: &mut Lowered) {
-    for (pc, _) in func
-        .limit_checks()
+    let branches_to_entry = func.code.iter().any(|inst| {
+        Opcode::from_u8(inst.code).is_some_and(|op| {
+            op.info()
+                .operands
+                .iter()
+                .any(|&(field, kind)| kind == OperandKind::Target && inst.field(field) == 0)
+        })
+    });
+    let headers = func.limit_checks();
+    for (pc, _) in headers
         .iter()
         .enumerate()
-        .skip(1)
-        .filter(|(_, &header)| header)
+        .filter(|&(pc, &header)| header && (pc > 0 || branches_to_entry))
     {
         let pc = pc as u32;
         lowered.osr.push(OsrEntry {

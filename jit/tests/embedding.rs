@@ -106,6 +106,7 @@ fn engines() -> [Engine; 2] {
 fn tier_name(engine: &Engine) -> &'static str {
     match engine.options().tier {
         Tier::Interpreted => "interpreted",
+        Tier::Auto => "tier-up",
         _ => "compiled",
     }
 }
@@ -312,11 +313,17 @@ fn a_depth_limit_beyond_the_address_space_is_a_clear_error() {
     }
 }
 
-fn limited_engines() -> [Engine; 2] {
-    [Tier::Compiled, Tier::Interpreted].map(|tier| {
+/// Run limits on, compiled, interpreted and tiering up (with thresholds small enough
+/// that runs cross tiers, enter loops through OSR and call both ways).
+fn limited_engines() -> [Engine; 3] {
+    [Tier::Compiled, Tier::Interpreted, Tier::Auto].map(|tier| {
         let mut options = EngineOptions::default();
         options.tier = tier;
         options.run_limits = true;
+        options.tier_up = jit::TierUp {
+            calls: 3,
+            back_edges: 5,
+        };
         Engine::new(options)
     })
 }
@@ -425,7 +432,7 @@ fn fuel_counts_entries_and_runs_out_exactly() {
 fn without_run_limits_nothing_is_checked_and_fuel_is_refused() {
     let program = assemble(FIB);
     let plain = Module::new(&Engine::default(), &program).unwrap();
-    let [limited, _] = limited_engines();
+    let [limited, _, _] = limited_engines();
     let checked = Module::new(&limited, &program).unwrap();
     assert!(
         plain.code_bytes() < checked.code_bytes(),
@@ -445,25 +452,32 @@ fn without_run_limits_nothing_is_checked_and_fuel_is_refused() {
     assert!(matches!(r, Err(RunError::Arguments(_))), "{r:?}");
 }
 
-/// Every kernel, with a range of fuel amounts: both tiers end the same way (the
-/// kernels include deopts, where the interpreter goes on counting compiled code's fuel).
+/// Every kernel, with a range of fuel amounts: every tier ends the same way (the
+/// kernels include deopts, where the interpreter goes on counting compiled code's fuel;
+/// under tier-up the count crosses tiers at calls, OSR entries and bridges).
 #[test]
 fn kernels_run_out_of_fuel_at_the_same_place_in_both_tiers() {
-    let [compiled, interpreted] = limited_engines();
+    let [compiled, interpreted, auto] = limited_engines();
     let mut out_of_fuel = 0;
     for kernel in common_kernels::kernels() {
         let c = Module::new(&compiled, &kernel.program).unwrap();
         let i = Module::new(&interpreted, &kernel.program).unwrap();
+        let t = Module::new(&auto, &kernel.program).unwrap();
         let (fc, fi) = (c.func("main").unwrap(), i.func("main").unwrap());
+        let ft = t.func("main").unwrap();
         let (mut sc, mut si) = (Store::new(&compiled), Store::new(&interpreted));
+        let mut st = Store::new(&auto);
         for (args, _) in &kernel.runs {
             for fuel in [0, 1, 2, 5, 17, 100, 1000, 10_000] {
                 let mut limits = Limits::default();
                 limits.fuel = Some(fuel);
                 sc.set_limits(limits);
                 si.set_limits(limits);
+                st.set_limits(limits);
                 let (a, b) = (fi.call(&mut si, args), fc.call(&mut sc, args));
                 assert_eq!(a, b, "{} {args:?} with fuel {fuel}", kernel.name);
+                let c = ft.call(&mut st, args);
+                assert_eq!(a, c, "{} {args:?} with fuel {fuel}, tier-up", kernel.name);
                 if matches!(&a, Err(RunError::Trap(t)) if t.trap == Trap::OutOfFuel) {
                     out_of_fuel += 1;
                 }

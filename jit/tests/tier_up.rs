@@ -357,3 +357,58 @@ fn eight_threads_tier_up_one_module_at_once() {
         assert_eq!(report.compiled_functions, 3, "{report:?}");
     }
 }
+
+/// Issue 9's run limits under tier-up: an endless loop (its header at pc 0, and past a
+/// first instruction) goes on in compiled code through OSR, where an interrupt from
+/// another thread stops it (`interrupted`), and fuel runs out at the same function and
+/// instruction as in the interpreter.
+#[test]
+fn an_interrupt_and_fuel_stop_a_loop_that_went_on_in_compiled_code() {
+    let spins = [
+        "func main() -> i64\nloop:\n    Jump        loop\nend\n",
+        "func main() -> i64\n    ConstI64K   i0, 0\nloop:\n    AddI64K     i0, i0, 1\n    Jump        loop\nend\n",
+    ];
+    for (header, source) in spins.iter().enumerate() {
+        let program = assemble(source);
+        let mut options = EngineOptions::default();
+        options.tier = Tier::Auto;
+        options.run_limits = true;
+        options.tier_up = TierUp {
+            calls: TierUp::NEVER,
+            back_edges: 100,
+        };
+        let engine = Engine::new(options);
+        let module = Module::new(&engine, &program).unwrap();
+        let main = module.func("main").unwrap();
+        let mut store = Store::new(&engine);
+        let handle = store.interrupt_handle().unwrap();
+        let stopper = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            handle.interrupt();
+        });
+        let got = outcome(main.call(&mut store, &[]));
+        stopper.join().unwrap();
+        assert_eq!(got, format!("trap: interrupted in main at {header}"));
+        assert!(
+            engine.code_report().osr_entries >= 1,
+            "{:?}",
+            engine.code_report()
+        );
+        for fuel in [0, 1, 50, 99, 100, 101, 102, 5000] {
+            let mut limits = Limits::default();
+            limits.fuel = Some(fuel);
+            store.set_limits(limits);
+            let expected = {
+                let interpreted = {
+                    let mut o = options;
+                    o.tier = Tier::Interpreted;
+                    Engine::new(o)
+                };
+                let m = Module::new(&interpreted, &program).unwrap();
+                let mut s = Store::with_limits(&interpreted, limits);
+                outcome(m.func("main").unwrap().call(&mut s, &[]))
+            };
+            assert_eq!(outcome(main.call(&mut store, &[])), expected, "fuel {fuel}");
+        }
+    }
+}

@@ -1,5 +1,5 @@
-//! Run limits (issue 9): fuel runs out at the same function and instruction in both
-//! tiers, on the differential generator's programs, with fuel amounts from none to
+//! Run limits (issue 9): fuel runs out at the same function and instruction in every
+//! tier (tier-up included, with thresholds that make runs cross tiers), on the differential generator's programs, with fuel amounts from none to
 //! plenty; without run limits, compiled code has no checks.
 //!
 //! `VM3_FUEL_CASES` sets the number of generated cases (default 400), `VM3_FUEL_SEED`
@@ -15,6 +15,11 @@ fn limited(tier: Tier) -> Engine {
     let mut options = EngineOptions::default();
     options.tier = tier;
     options.run_limits = true;
+    // Small thresholds: tier-up runs cross tiers (calls, OSR, bridges) within the fuel.
+    options.tier_up = jit::TierUp {
+        calls: 1,
+        back_edges: 2,
+    };
     Engine::new(options)
 }
 
@@ -35,6 +40,7 @@ fn fuel_runs_out_at_the_same_place_in_both_tiers_on_generated_programs() {
     let cases = env_u64("VM3_FUEL_CASES").unwrap_or(400);
     let base = env_u64("VM3_FUEL_SEED").unwrap_or(1);
     let (compiled, interpreted) = (limited(Tier::Compiled), limited(Tier::Interpreted));
+    let auto = limited(Tier::Auto);
     let mut out_of_fuel = 0;
     let mut finished = 0;
     for seed in base..base + cases {
@@ -59,6 +65,14 @@ fn fuel_runs_out_at_the_same_place_in_both_tiers_on_generated_programs() {
             show(&b),
             vm3::asm::to_text(&case.program)
         );
+        let c = run(&auto, &program, &case.entry, &case.args, limits);
+        assert!(
+            same_outcome(&a, &c),
+            "seed {seed}, fuel {fuel}: interpreter {}, tier-up {}\n{}",
+            show(&a),
+            show(&c),
+            vm3::asm::to_text(&case.program)
+        );
         match a {
             Err(RunError::Trap(t)) if t.trap == Trap::OutOfFuel => out_of_fuel += 1,
             _ => finished += 1,
@@ -74,6 +88,7 @@ fn fuel_runs_out_at_the_same_place_in_both_tiers_on_generated_programs() {
 #[test]
 fn enough_fuel_changes_nothing() {
     let (compiled, interpreted) = (limited(Tier::Compiled), limited(Tier::Interpreted));
+    let auto = limited(Tier::Auto);
     for seed in 0..100 {
         let case = gen::generate(seed);
         let program = case.program.clone().verify().unwrap();
@@ -88,7 +103,7 @@ fn enough_fuel_changes_nothing() {
             limits,
         );
         limits.fuel = Some(u64::MAX);
-        for engine in [&compiled, &interpreted] {
+        for engine in [&compiled, &interpreted, &auto] {
             let got = run(engine, &program, &case.entry, &case.args, limits);
             assert!(
                 same_outcome(&unlimited, &got),
