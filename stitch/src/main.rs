@@ -72,6 +72,19 @@ enum Command {
         /// Seconds after which the run traps with `interrupted` (fractions allowed).
         #[arg(long, value_parser = run::parse_timeout)]
         timeout: Option<std::time::Duration>,
+        /// Bytes of executable memory compiled code may take (whole pages); past it,
+        /// functions stay interpreted (`--tier auto`: each function that does not fit;
+        /// `--tier jit`: the whole program).
+        #[arg(long, value_name = "BYTES")]
+        code_limit: Option<usize>,
+        /// `--tier auto`: calls of a function before it is compiled (0: at its first
+        /// call; default 100).
+        #[arg(long, value_name = "N")]
+        tier_up_calls: Option<u32>,
+        /// `--tier auto`: backward jumps in a function before it is compiled and its
+        /// looping activations go on in compiled code (0: at the first; default 1000).
+        #[arg(long, value_name = "N")]
+        tier_up_back_edges: Option<u32>,
         /// The largest .vm3 file read, in bytes.
         #[arg(long, default_value_t = load::DEFAULT_MAX_FILE_BYTES)]
         max_file_bytes: u64,
@@ -134,6 +147,9 @@ fn main() -> ExitCode {
             heap_limit,
             fuel,
             timeout,
+            code_limit,
+            tier_up_calls,
+            tier_up_back_edges,
             max_file_bytes,
             perf_map,
             gdb_jit,
@@ -147,6 +163,11 @@ fn main() -> ExitCode {
                 heap: heap_limit,
                 fuel,
                 timeout,
+                code: code_limit,
+                tier_up: jit::TierUp {
+                    calls: tier_up_calls.unwrap_or(jit::TierUp::default().calls),
+                    back_edges: tier_up_back_edges.unwrap_or(jit::TierUp::default().back_edges),
+                },
                 file_bytes: max_file_bytes,
             },
             jit::CompileOptions {

@@ -12,8 +12,11 @@ use vm3::{Value, VerifiedProgram};
 pub enum Tier {
     /// The reference interpreter.
     Interp,
-    /// The copy-and-patch JIT.
+    /// The copy-and-patch JIT, every function compiled before the run.
     Jit,
+    /// Tier-up on demand: functions start interpreted and are compiled alone once hot;
+    /// hot loops go on in compiled code (on-stack replacement).
+    Auto,
 }
 
 /// Limits given on the command line (the defaults of [`jit::Limits`] otherwise).
@@ -25,6 +28,10 @@ pub struct Limits {
     pub fuel: Option<u64>,
     /// Time after which the run is interrupted (`--timeout`).
     pub timeout: Option<Duration>,
+    /// Bytes of executable memory the run's engine may hold (`--code-limit`).
+    pub code: Option<usize>,
+    /// When `--tier auto` compiles a function (`--tier-up-calls`, `--tier-up-back-edges`).
+    pub tier_up: jit::TierUp,
     /// The largest file read.
     pub file_bytes: u64,
 }
@@ -48,34 +55,28 @@ pub fn run(
         run_limits.heap_limit = limit;
     }
     run_limits.fuel = limits.fuel;
-    let value = run_in(
-        &program,
-        tier,
-        entry,
-        &args,
-        run_limits,
-        limits.timeout,
-        jit_options,
-    )?;
+    let mut options = engine_options(tier);
+    options.compile = jit_options;
+    options.code_limit = limits.code;
+    options.tier_up = limits.tier_up;
+    let value = run_in(&program, options, entry, &args, run_limits, limits.timeout)?;
     stitch_io::print_result(&value);
     Ok(())
 }
 
-/// Runs `entry` in `tier` (compiling first for the JIT) through the embedding
-/// interface, as an embedder would; with run limits on when there is fuel or a
-/// timeout, which a timer thread enforces through the store's interrupt handle.
+/// Runs `entry` on an engine with `options` (its tier, compile options and code cap)
+/// through the embedding interface, as an embedder would; with run limits on when
+/// there is fuel or a timeout, which a timer thread enforces through the store's
+/// interrupt handle.
 pub fn run_in(
     program: &VerifiedProgram,
-    tier: Tier,
+    mut options: jit::EngineOptions,
     entry: &str,
     args: &[Value],
     limits: jit::Limits,
     timeout: Option<Duration>,
-    jit_options: jit::CompileOptions,
 ) -> Result<Value, Failure> {
-    let mut options = engine_options(tier);
     options.run_limits = limits.fuel.is_some() || timeout.is_some();
-    options.compile = jit_options;
     let module = module_with(program, options)?;
     let mut store = jit::Store::with_limits(module.engine(), limits);
     if let (Some(timeout), Some(handle)) = (timeout, store.interrupt_handle()) {
@@ -97,6 +98,7 @@ pub fn engine_options(tier: Tier) -> jit::EngineOptions {
     options.tier = match tier {
         Tier::Interp => jit::Tier::Interpreted,
         Tier::Jit => jit::Tier::Compiled,
+        Tier::Auto => jit::Tier::Auto,
     };
     options
 }

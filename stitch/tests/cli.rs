@@ -26,7 +26,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 #[test]
-fn kernels_print_expected_results_in_both_tiers() {
+fn kernels_print_expected_results_in_every_tier() {
     let kernels = kernels();
     assert!(
         kernels.len() >= 10,
@@ -38,8 +38,24 @@ fn kernels_print_expected_results_in_both_tiers() {
         let file = kernel.path.to_str().expect("UTF-8 path");
         assert!(!kernel.runs.is_empty(), "{file} has no `; run:` lines");
         for (args, expected) in &kernel.runs {
-            for tier in ["interp", "jit"] {
-                let mut argv = vec!["run", file, "--tier", tier];
+            // Issue 9: "With `--tier auto` every kernel of `../shared/kernels` gives its
+            // expected result", at the default thresholds and at 0.
+            let every_tier: [&[&str]; 4] = [
+                &["--tier", "interp"],
+                &["--tier", "jit"],
+                &["--tier", "auto"],
+                &[
+                    "--tier",
+                    "auto",
+                    "--tier-up-calls",
+                    "0",
+                    "--tier-up-back-edges",
+                    "0",
+                ],
+            ];
+            for tier in every_tier {
+                let mut argv = vec!["run", file];
+                argv.extend(tier);
                 argv.extend(args.iter().map(String::as_str));
                 let out = stitch(&argv);
                 let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
@@ -56,7 +72,7 @@ fn kernels_print_expected_results_in_both_tiers() {
             }
         }
     }
-    assert!(checked >= 40);
+    assert!(checked >= 80);
 }
 
 fn kernel(name: &str) -> String {
@@ -211,7 +227,7 @@ fn arguments_may_be_negative_hex_or_float() {
 #[test]
 fn depth_limit_option() {
     let rec = kernel("fact_rec.vm3");
-    for tier in ["interp", "jit"] {
+    for tier in ["interp", "jit", "auto"] {
         let out = stitch(&["run", &rec, "12", "--tier", tier, "--depth-limit", "5"]);
         assert_eq!(out.status.code(), Some(1), "{tier}");
         assert_eq!(
@@ -383,7 +399,7 @@ fn timeout_and_fuel_stop_an_endless_loop() {
         "spin.vm3",
         b"func main() -> i64\nloop:\n    Jump loop\nend\n",
     );
-    for tier in ["jit", "interp"] {
+    for tier in ["jit", "interp", "auto"] {
         let start = std::time::Instant::now();
         let out = stitch(&["run", &spin, "--timeout", "0.5", "--tier", tier]);
         let took = start.elapsed();
@@ -419,7 +435,7 @@ fn the_depth_limit_holds_with_a_huge_unused_frame() {
 func down(i64) -> i64\n    CmpLeI64KBr i0, 0, base\n    SubI64K i1, i0, 1\n    CallI64 i2, i1, down\n    AddI64K i2, i2, 1\n    ReturnI64 i2\nbase:\n    ReturnI64 i0\nend\n\
 func big() -> i64\n    ConstI64K i65534, 7\n    ReturnI64 i65534\nend\n",
     );
-    for tier in ["jit", "interp"] {
+    for tier in ["jit", "interp", "auto"] {
         let out = stitch(&["run", &deep, "9000", "--tier", tier]);
         assert_eq!(text(&out.stdout), "9000\n", "{tier}: {}", text(&out.stderr));
         let out = stitch(&[
@@ -438,4 +454,25 @@ func big() -> i64\n    ConstI64K i65534, 7\n    ReturnI64 i65534\nend\n",
             text(&out.stderr)
         );
     }
+}
+
+/// Issue 9: `--code-limit BYTES` caps the executable memory; past it functions stay
+/// interpreted and the result is the same (`--tier auto` per function, `--tier jit`
+/// the whole program); a limit that is not a number is refused with status 2.
+#[test]
+fn a_code_limit_keeps_results_and_bad_limits_are_refused() {
+    let fib = kernel("fib_rec.vm3");
+    for tier in ["auto", "jit"] {
+        for limit in ["0", "4096", "100000000"] {
+            let out = stitch(&["run", &fib, "20", "--tier", tier, "--code-limit", limit]);
+            assert_eq!(
+                text(&out.stdout),
+                "6765\n",
+                "{tier} {limit}: {}",
+                text(&out.stderr)
+            );
+        }
+    }
+    let out = stitch(&["run", &fib, "20", "--code-limit", "lots"]);
+    assert_eq!(out.status.code(), Some(2));
 }
