@@ -3,6 +3,7 @@
 //! ([`CodeReport`]). Shared by the engine's modules and threads; all counters relaxed
 //! (they are reports, not synchronisation).
 
+use crate::memory::WritableRegion;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
@@ -52,6 +53,10 @@ pub(crate) struct CodeCache {
     pub(crate) osr_entries: AtomicU64,
     pub(crate) deopts: AtomicU64,
     last_compile_error: Mutex<Option<String>>,
+    /// Where units go, made at the first (`memory/pool.rs`; platforms without one map
+    /// each unit on its own).
+    #[cfg(all(unix, not(target_os = "macos")))]
+    pool: Mutex<Option<crate::memory::pool::Pool>>,
 }
 
 /// Bytes of the cache held by one compile; given back when dropped (with the module).
@@ -101,6 +106,50 @@ impl CodeCache {
             bytes,
             functions,
         })
+    }
+
+    /// Memory for a unit of `len` bytes and its lease: whole pages of the engine's
+    /// pool, if the cap and the pool have room (else counted as refused: `None`).
+    pub(crate) fn unit_region(
+        self: &Arc<Self>,
+        len: usize,
+    ) -> std::io::Result<Option<(WritableRegion, Lease)>> {
+        #[cfg(all(unix, not(target_os = "macos")))]
+        {
+            let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
+            if pool.is_none() {
+                let size = self.limit.unwrap_or(usize::MAX);
+                *pool = Some(crate::memory::pool::Pool::new(size)?);
+            }
+            let pool = pool.as_ref().expect("made above");
+            // The cap counts what the pool gives: its pages may be larger than `PAGE`.
+            let given = len.max(1).div_ceil(pool.page()) * pool.page();
+            let Some(lease) = self.reserve(given, 1) else {
+                return Ok(None);
+            };
+            match pool.allocate(given)? {
+                Some(slice) => Ok(Some((WritableRegion::pooled(slice), lease))),
+                None => {
+                    // The pool's reservation is full: as if the cap were reached.
+                    self.refused_bytes.fetch_add(lease.bytes, Relaxed);
+                    self.refused_functions.fetch_add(lease.functions, Relaxed);
+                    Ok(None)
+                }
+            }
+        }
+        #[cfg(not(all(unix, not(target_os = "macos"))))]
+        {
+            let Some(lease) = self.reserve(len, 1) else {
+                return Ok(None);
+            };
+            Ok(Some((WritableRegion::new(len)?, lease)))
+        }
+    }
+
+    /// Whether units can call each other directly: they all lie in one pool, within
+    /// a direct call's reach.
+    pub(crate) fn units_reach_each_other(&self) -> bool {
+        cfg!(all(unix, not(target_os = "macos")))
     }
 
     pub(crate) fn compile_failed(&self, error: String) {

@@ -121,21 +121,21 @@ pub fn compile(
         options,
         run_limits,
         lower::Scope::Program,
-        |_| true,
+        |len| Ok(Some(WritableRegion::new(len)?)),
     )?;
     Ok(compiled.expect("a whole program is always admitted"))
 }
 
 /// Compiles a unit (`roles`: which functions it holds, which it calls through bridges;
-/// see `lower::Role`) for tier-up. `admit` is asked, with the region's size, whether
-/// the region may be mapped (the engine's code cap); `None` when it says no.
+/// see `lower::Role`) for tier-up, into the memory `allocate` gives for the region's
+/// size (the engine's pool, under its code cap); `None` when it gives none.
 pub fn compile_unit(
     program: &VerifiedProgram,
     stencils: &StencilSet,
     options: Options,
     run_limits: bool,
     roles: &[lower::Role],
-    admit: impl FnOnce(usize) -> bool,
+    allocate: impl FnOnce(usize) -> Result<Option<WritableRegion>, CompileError>,
 ) -> Result<Option<Compiled>, CompileError> {
     compile_scope(
         program,
@@ -143,7 +143,7 @@ pub fn compile_unit(
         options,
         run_limits,
         lower::Scope::Unit(roles),
-        admit,
+        allocate,
     )
 }
 
@@ -153,7 +153,7 @@ fn compile_scope(
     options: Options,
     run_limits: bool,
     scope: lower::Scope,
-    admit: impl FnOnce(usize) -> bool,
+    allocate: impl FnOnce(usize) -> Result<Option<WritableRegion>, CompileError>,
 ) -> Result<Option<Compiled>, CompileError> {
     let cpu = if options.baseline_cpu {
         lower::CpuFeatures::baseline()
@@ -173,13 +173,12 @@ fn compile_scope(
         &helpers,
         &mut buffers,
     )?;
-    if !admit(layout.total) {
+    let Some(mut region) = allocate(layout.total)? else {
         buffers.keep(lowered.pieces, lowered.inst_start, layout.piece_offsets);
         BUFFERS.with(|b| b.replace(buffers));
         return Ok(None);
-    }
+    };
     // Then the last pass: copy and patch.
-    let mut region = WritableRegion::new(layout.total)?;
     let base = region.address();
     emit::emit(
         program,

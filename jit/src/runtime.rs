@@ -131,7 +131,7 @@ impl CompiledCode {
     }
 
     /// Compiles a unit of `program` alone (tier-up; see `compile::compile_unit`):
-    /// `None` when `admit` refuses its size.
+    /// `None` when `allocate` gives no memory for it.
     ///
     /// # Safety
     /// As [`CompiledCode::new`].
@@ -141,9 +141,9 @@ impl CompiledCode {
         options: Options,
         run_limits: bool,
         roles: &[crate::lower::Role],
-        admit: impl FnOnce(usize) -> bool,
+        allocate: impl FnOnce(usize) -> Result<Option<crate::memory::WritableRegion>, CompileError>,
     ) -> Result<Option<CompiledCode>, CompileError> {
-        match compile::compile_unit(program, stencils, options, run_limits, roles, admit)? {
+        match compile::compile_unit(program, stencils, options, run_limits, roles, allocate)? {
             Some(compiled) => CompiledCode::announced(program, compiled, options).map(Some),
             None => Ok(None),
         }

@@ -146,9 +146,12 @@ impl<'a> AutoRun<'a> {
                 self.options.compile,
                 self.options.run_limits,
                 &roles(program, func),
-                |len| {
-                    lease = self.cache.reserve(len, 1);
-                    lease.is_some()
+                |len| match self.cache.unit_region(len)? {
+                    Some((region, taken)) => {
+                        lease = Some(taken);
+                        Ok(Some(region))
+                    }
+                    None => Ok(None),
                 },
             )
         };

@@ -38,11 +38,11 @@ impl ExecutablePages {
 
 /// x86-64 keeps instruction fetch coherent with stores, so there is nothing to do.
 #[cfg(not(target_arch = "aarch64"))]
-fn flush_instruction_cache(_start: *const u8, _len: usize) {}
+pub(crate) fn flush_instruction_cache(_start: *const u8, _len: usize) {}
 
 /// aarch64: clean the data cache and invalidate the instruction cache by line.
 #[cfg(target_arch = "aarch64")]
-fn flush_instruction_cache(start: *const u8, len: usize) {
+pub(crate) fn flush_instruction_cache(start: *const u8, len: usize) {
     extern "C" {
         fn __clear_cache(start: *mut core::ffi::c_void, end: *mut core::ffi::c_void);
     }
