@@ -78,6 +78,8 @@ pub enum CompileError {
 #[derive(Clone, Debug)]
 pub struct FunctionCode {
     pub entry: usize,
+    /// Where compiled callers enter, with the cached parameters in machine registers.
+    pub register_entry: usize,
     pub prologue: Range<usize>,
     /// Its instructions' entries in [`Compiled::inst_code`] (one array for the whole
     /// program: an array per function cost a quarter of a small function's compile).
@@ -135,6 +137,7 @@ pub fn compile_unit(
     options: Options,
     run_limits: bool,
     roles: &[lower::Role],
+    linked: &dyn Fn(usize) -> regalloc::Assignment,
     allocate: impl FnOnce(usize) -> Result<Option<WritableRegion>, CompileError>,
 ) -> Result<Option<Compiled>, CompileError> {
     compile_scope(
@@ -142,7 +145,7 @@ pub fn compile_unit(
         stencils,
         options,
         run_limits,
-        lower::Scope::Unit(roles),
+        lower::Scope::Unit(roles, linked),
         allocate,
     )
 }
@@ -211,6 +214,7 @@ fn compile_scope(
             }));
             FunctionCode {
                 entry: start(low.pieces.start),
+                register_entry: start(low.register_entry),
                 prologue: start(low.pieces.start)..start(low.body),
                 insts: first..inst_code.len(),
                 end: start(low.code_end),
@@ -266,12 +270,14 @@ pub(crate) fn plan(
     let assignments = match scope {
         lower::Scope::Program => regalloc::assign_all(program, &mut buffers.regalloc),
         // Only the unit's own functions keep registers in machine registers.
-        lower::Scope::Unit(roles) => program
+        lower::Scope::Unit(roles, linked) => program
             .functions
             .iter()
             .zip(roles)
-            .map(|(func, role)| match role {
+            .enumerate()
+            .map(|(f, (func, role))| match role {
                 lower::Role::Compiled => regalloc::assign(program, func, &mut buffers.regalloc),
+                lower::Role::Linked(_) => linked(f),
                 _ => regalloc::Assignment::frame_only(),
             })
             .collect(),

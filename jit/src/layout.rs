@@ -381,7 +381,11 @@ impl<'a> PatchSite<'a> {
             HoleValue::Callee => {
                 let callee = self.piece.callee.expect("a callee hole belongs to a call");
                 // Compiled callers pass the cached parameters in machine registers.
-                address_of_piece(self.lowered.functions[callee as usize].register_entry as usize)
+                let low = &self.lowered.functions[callee as usize];
+                match low.linked {
+                    Some(address) => Fixed(address),
+                    None => address_of_piece(low.register_entry as usize),
+                }
             }
             HoleValue::Helper(h) => Fixed(helper_address(self.helpers, h)?),
             HoleValue::Data => InRegion(layout.stencil_data[&self.piece.stencil]),

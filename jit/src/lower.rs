@@ -60,13 +60,17 @@ pub struct Piece {
 pub enum Scope<'a> {
     /// Every function, calls being direct (the compiled tier, ahead-of-time objects).
     Program,
-    /// A unit compiled alone (tier-up): the role of every function of the program.
-    Unit(&'a [Role]),
+    /// A unit compiled alone (tier-up): the role of every function of the program, and
+    /// the register assignment of each [`Role::Linked`] one (kept from its own unit).
+    Unit(&'a [Role], &'a dyn Fn(usize) -> Assignment),
 }
 
 /// What a function is to a unit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
+    /// Compiled in another unit of the same pool, within a direct call's reach: calls
+    /// go to its register entry at this address, arguments where it keeps them.
+    Linked(u64),
     /// Not called from the unit: no code.
     Absent,
     /// Called from the unit but not in it: a bridge stub stands for it, a `Deopt` whose
@@ -121,6 +125,9 @@ pub struct LoweredFunction {
     pub insts: Range<u32>,
     /// Where its instructions' pieces end (before its on-stack-replacement entries).
     pub code_end: u32,
+    /// The address of its register entry when it lies outside this code
+    /// ([`Role::Linked`]).
+    pub linked: Option<u64>,
 }
 
 impl Lowered {
@@ -235,7 +242,7 @@ pub fn lower(
         let first = lowered.pieces.len() as u32;
         let role = match scope {
             Scope::Program => Role::Compiled,
-            Scope::Unit(roles) => roles[f],
+            Scope::Unit(roles, _) => roles[f],
         };
         if role != Role::Compiled {
             if role == Role::Bridge {
@@ -250,6 +257,10 @@ pub fn lower(
                 body: end,
                 insts: insts..insts,
                 code_end: end,
+                linked: match role {
+                    Role::Linked(address) => Some(address),
+                    _ => None,
+                },
             });
             continue;
         }
@@ -291,7 +302,7 @@ pub fn lower(
             );
         }
         let code_end = lowered.pieces.len() as u32;
-        if let Scope::Unit(_) = scope {
+        if let Scope::Unit(..) = scope {
             lower_osr_entries(f, func, assignment, &mut lowered);
         }
         lowered.functions.push(LoweredFunction {
@@ -300,6 +311,7 @@ pub fn lower(
             body,
             insts: first_inst..lowered.inst_start.len() as u32,
             code_end,
+            linked: None,
         });
     }
     lowered

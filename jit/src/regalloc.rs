@@ -128,13 +128,20 @@ impl Assignment {
     /// Nothing in machine registers: how a unit compiled alone (tier-up) sees a callee
     /// outside it, reached through a bridge that reads every argument from the frame.
     pub fn frame_only() -> Assignment {
+        Assignment::of_callee(CachedSet {
+            int: [None; CACHED_INT],
+            float: [None; CACHED_FLOAT],
+        })
+    }
+
+    /// How a caller in another unit sees a compiled function whose cached registers
+    /// are `regs`: where to pass its parameters (only `machine_reg` and `loc` answer).
+    pub fn of_callee(regs: CachedSet) -> Assignment {
+        let CachedSet { int, float } = regs;
         Assignment {
-            regs: CachedSet {
-                int: [None; CACHED_INT],
-                float: [None; CACHED_FLOAT],
-            },
-            int_keys: [NO_KEY; CACHED_INT],
-            float_keys: [NO_KEY; CACHED_FLOAT],
+            regs,
+            int_keys: int.map(|r| r.map_or(NO_KEY, |(bank, reg)| register_key(bank, reg))),
+            float_keys: float.map(|r| r.map_or(NO_KEY, |reg| register_key(Bank::F64, reg))),
             live_out: Vec::new(),
             live_at_entry: 0,
             liveness: Liveness::CachedOnly,

@@ -141,9 +141,12 @@ impl CompiledCode {
         options: Options,
         run_limits: bool,
         roles: &[crate::lower::Role],
+        linked: &dyn Fn(usize) -> crate::regalloc::Assignment,
         allocate: impl FnOnce(usize) -> Result<Option<crate::memory::WritableRegion>, CompileError>,
     ) -> Result<Option<CompiledCode>, CompileError> {
-        match compile::compile_unit(program, stencils, options, run_limits, roles, allocate)? {
+        match compile::compile_unit(
+            program, stencils, options, run_limits, roles, linked, allocate,
+        )? {
             Some(compiled) => CompiledCode::announced(program, compiled, options).map(Some),
             None => Ok(None),
         }

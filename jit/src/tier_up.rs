@@ -19,6 +19,7 @@
 use crate::code_cache::{CodeCache, Lease};
 use crate::engine::{EngineOptions, TierUp};
 use crate::lower::Role;
+use crate::regalloc::{Assignment, CachedSet};
 use crate::runtime::{self, CompiledCode};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock, TryLockError};
@@ -49,6 +50,10 @@ struct FuncState {
 struct NativeFn {
     /// Its frame entry.
     entry: usize,
+    /// Its register entry, and the registers it keeps in machine registers: what a
+    /// unit compiled later calls directly ([`Role::Linked`]).
+    register_entry: usize,
+    cached: CachedSet,
     /// Its on-stack-replacement entries: loop header, address; by header.
     osr: Box<[(u32, usize)]>,
 }
@@ -100,8 +105,10 @@ fn hot(counter: &AtomicU32, threshold: u32) -> bool {
     false
 }
 
-/// A unit of `func` alone: every function it calls is reached through a bridge.
-fn roles(program: &Program, func: usize) -> Vec<Role> {
+/// A unit of `func` alone: the functions it calls that are compiled already, and lie
+/// within a direct call's reach (`link`), are called directly; the others through
+/// bridges.
+fn roles(program: &Program, func: usize, funcs: &[FuncState], link: bool) -> Vec<Role> {
     let mut roles = vec![Role::Absent; program.functions.len()];
     for inst in &program.functions[func].code {
         let Some(op) = Opcode::from_u8(inst.code) else {
@@ -109,7 +116,11 @@ fn roles(program: &Program, func: usize) -> Vec<Role> {
         };
         for &(field, kind) in op.info().operands {
             if kind == OperandKind::Callee {
-                roles[inst.field(field) as usize] = Role::Bridge;
+                let callee = inst.field(field) as usize;
+                roles[callee] = match funcs[callee].native.get() {
+                    Some(native) if link => Role::Linked(native.register_entry as u64),
+                    _ => Role::Bridge,
+                };
             }
         }
     }
@@ -145,7 +156,15 @@ impl<'a> AutoRun<'a> {
                 self.stencils,
                 self.options.compile,
                 self.options.run_limits,
-                &roles(program, func),
+                &roles(
+                    program,
+                    func,
+                    &self.state.funcs,
+                    self.cache.units_reach_each_other(),
+                ),
+                &|f| {
+                    Assignment::of_callee(self.state.funcs[f].native.get().expect("linked").cached)
+                },
                 |len| match self.cache.unit_region(len)? {
                     Some((region, taken)) => {
                         lease = Some(taken);
@@ -174,6 +193,8 @@ impl<'a> AutoRun<'a> {
         let base = compiled.region.address() as usize;
         let native = NativeFn {
             entry: base + compiled.functions[func].entry,
+            register_entry: base + compiled.functions[func].register_entry,
+            cached: compiled.cached[func],
             osr: compiled
                 .osr
                 .iter()

@@ -126,6 +126,7 @@ fn loops_go_on_in_compiled_code_and_calls_cross_tiers_both_ways() {
         (TierUp::NEVER, 50),
         (0, TierUp::NEVER),
         (3, 7),
+        (1, 50),
     ] {
         let engine = auto(TierUp { calls, back_edges });
         let module = Module::new(&engine, &program).unwrap();
@@ -145,6 +146,14 @@ fn loops_go_on_in_compiled_code_and_calls_cross_tiers_both_ways() {
             assert_eq!(module.tiered_up_functions(), 2, "{report:?}");
             assert!(report.calls_into_interpreter >= 4000, "{report:?}");
             assert_eq!(report.calls_into_compiled, 0, "{report:?}");
+        }
+        if (calls, back_edges) == (1, 50) {
+            // `step` compiled at its second call; `main`, compiled at its 50th backward
+            // jump, calls it directly (a unit linked to the other), so no further call
+            // enters compiled code from the interpreter; only the call of `count`, not
+            // compiled yet, bridges out of it.
+            assert!(report.calls_into_compiled <= 51, "{report:?}");
+            assert_eq!(report.calls_into_interpreter, 1, "{report:?}");
         }
         if back_edges == TierUp::NEVER {
             // `main` interpreted (entered once, its loop never hot), `step` compiled.
