@@ -13,10 +13,12 @@ use vm3::{Heap, RunError, TrapInfo, VerifiedProgram};
 /// Native stack one level of compiled call nesting may use: the call stencil pushes
 /// three registers and a return address (32 bytes on x86-64 and aarch64, 40 with
 /// Apple's frame pointer); the bound leaves room for other shapes. Compiled code is
-/// entered on a stack of `depth_limit` times this plus margins, and nothing else nests
-/// natively (the interpreter keeps its activations on the register stack, and a deopt
-/// finishes in it without calling compiled code), so the depth limit is reached before
-/// the stack runs out and the call stencil compares no stack pointer. `tests/` recurse
+/// entered on a stack of `depth_limit` times this plus margins, and in the compiled tier
+/// nothing else nests natively (the interpreter keeps its activations on the register
+/// stack, and a deopt finishes in it without calling compiled code), so the depth limit
+/// is reached before the stack runs out and the call stencil compares no stack pointer.
+/// Under tier-up, where interpreted and compiled calls nest in each other, every entry
+/// from the interpreter checks the stack left first (`native_stack_allows`). `tests/` recurse
 /// to depth limits of 10,000 and 200,000 on stacks sized by this bound.
 const NATIVE_BYTES_PER_CALL: usize = 128;
 /// Stack kept free below the deepest compiled frame, for helpers (a deopt runs the
