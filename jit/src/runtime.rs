@@ -235,9 +235,23 @@ pub(crate) unsafe fn execute_at(
     entry: usize,
     run: BegunRun<'_>,
 ) -> Result<u64, RunError> {
+    // SAFETY: compiled from a verified program; the frame is on a register stack sized
+    // for the depth limit, and the native stack too (the depth limit is checked by every
+    // call).
+    on_run_stack(run, |native| unsafe {
+        enter_native(prepared, entry, native, None)
+    })
+}
+
+/// Runs `f` with the entry activation of a begun run (depth 1) on a native stack sized
+/// for the run's depth limit (`native_stack_needed`), on this thread or one made for it.
+pub(crate) fn on_run_stack(
+    run: BegunRun<'_>,
+    f: impl FnOnce(&NativeEntry) -> Result<u64, TrapInfo> + Send,
+) -> Result<u64, RunError> {
     let depth_limit = run.depth_limit;
     let needed = native_stack_needed(depth_limit)?;
-    let native = NativeEntry {
+    let entered = Entered(NativeEntry {
         func: run.func,
         pc: 0,
         frame: run.frame,
@@ -246,15 +260,11 @@ pub(crate) unsafe fn execute_at(
         depth_limit,
         heap: run.heap,
         limits: run.limits,
-    };
-    let entered = Entered { native, entry };
+    });
     native_stack::with_stack(needed, move || {
         // Moving the whole value makes the closure capture it whole (and so `Send`).
         let entered = entered;
-        // SAFETY: compiled from a verified program; the frame is on a register stack
-        // sized for the depth limit, and this native stack too (the depth limit is
-        // checked by every call).
-        unsafe { enter_native(prepared, entered.entry, &entered.native, None) }
+        f(&entered.0)
     })
     .map_err(|e| native_stack_error(depth_limit, format!("{needed} bytes: {e}")))?
     .map_err(RunError::Trap)
@@ -374,11 +384,8 @@ unsafe fn heap_of<'a>(ctx: *mut Ctx) -> &'a mut Heap {
     unsafe { &mut *(*((*ctx).runtime as *mut RunState)).heap }
 }
 
-/// What compiled code is entered with, handed to the thread that runs it.
-pub(crate) struct Entered {
-    pub(crate) native: NativeEntry,
-    pub(crate) entry: usize,
-}
+/// The activation a run starts with, handed to the thread that runs it.
+struct Entered(NativeEntry);
 
 // SAFETY: the thread that receives an `Entered` runs while the sending thread waits for
 // it (`native_stack::with_stack` joins before returning), so the context and frame are

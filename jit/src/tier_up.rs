@@ -283,22 +283,7 @@ impl TierUpHook for AutoRun<'_> {
 /// so that entries into compiled code normally pass their stack check.
 pub(crate) fn execute(auto: &AutoRun<'_>, run: BegunRun<'_>) -> Result<u64, RunError> {
     let depth_limit = run.depth_limit;
-    let needed = runtime::native_stack_needed(depth_limit)?;
-    let entered = runtime::Entered {
-        native: NativeEntry {
-            func: run.func,
-            pc: 0,
-            frame: run.frame,
-            depth: 1,
-            depth_limit,
-            heap: run.heap,
-            limits: run.limits,
-        },
-        entry: 0,
-    };
-    let result = crate::native_stack::with_stack(needed, move || {
-        let entered = entered;
-        let native = &entered.native;
+    runtime::on_run_stack(run, |native| {
         // SAFETY: the begun run's frame (with its arguments), heap and limits.
         if let Some(result) = unsafe { auto.call(native) } {
             return result;
@@ -316,8 +301,4 @@ pub(crate) fn execute(auto: &AutoRun<'_>, run: BegunRun<'_>) -> Result<u64, RunE
         };
         unsafe { machine.execute(native.func, 0, native.frame) }
     })
-    .map_err(|e| {
-        RunError::Resources(format!("cannot get a native stack of {needed} bytes: {e}"))
-    })?;
-    result.map_err(RunError::Trap)
 }

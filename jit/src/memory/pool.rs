@@ -84,7 +84,7 @@ impl Pool {
                 base: base as usize,
                 len,
                 page,
-                free: vec![0..len],
+                free: std::iter::once(0..len).collect(),
             })),
         })
     }
