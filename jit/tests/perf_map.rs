@@ -79,3 +79,54 @@ fn perf_map_entries_cover_exactly_the_compiled_functions() {
         }
     }
 }
+
+/// Under tier-up each unit is announced when it is compiled: one line per function
+/// compiled, none for the functions it only calls (their bridges are not theirs).
+#[test]
+fn tier_up_units_are_announced_when_compiled() {
+    let program = vm3::asm::assemble(
+        "
+func perf_probe_main(i64) -> i64
+    CallI64     i1, i0, perf_probe_callee
+    ReturnI64   i1
+end
+
+func perf_probe_callee(i64) -> i64
+    AddI64K     i1, i0, 1
+    ReturnI64   i1
+end
+
+func perf_probe_never_called(i64) -> i64
+    ReturnI64   i0
+end
+",
+        "probe.vm3",
+    )
+    .unwrap()
+    .verify()
+    .unwrap();
+    let mut options = EngineOptions::default();
+    options.tier = jit::Tier::Auto;
+    options.tier_up = jit::TierUp {
+        calls: 0,
+        back_edges: 0,
+    };
+    options.compile.perf_map = true;
+    let engine = Engine::new(options);
+    let module = Module::new(&engine, &program).unwrap();
+    let probe = |name: &str| read_map().iter().filter(|(_, _, n)| n == name).count();
+    assert_eq!(probe("perf_probe_main"), 0, "nothing is compiled up front");
+    let mut store = Store::new(&engine);
+    let f = module.func("perf_probe_main").unwrap();
+    assert_eq!(
+        f.call(&mut store, &[vm3::Value::I64(4)]).unwrap(),
+        vm3::Value::I64(5)
+    );
+    let map = read_map();
+    for name in ["perf_probe_main", "perf_probe_callee"] {
+        let lines: Vec<_> = map.iter().filter(|(_, _, n)| n == name).collect();
+        assert_eq!(lines.len(), 1, "{name}: {lines:?}");
+        assert!(lines[0].1 > 0, "{name} is empty");
+    }
+    assert_eq!(probe("perf_probe_never_called"), 0);
+}
