@@ -89,7 +89,7 @@ fn jit_tests_pass_on_aarch64_under_qemu() {
     let outcomes = target_dir.join("aarch64-outcomes.txt");
     let _ = std::fs::remove_file(&outcomes);
     // `jit`'s tests that run code (its unit tests, the kernels, the other formats'
-    // tables, FMA), not those that only check bytes: the linker comparisons and
+    // tables, FMA, tier-up), not those that only check bytes: the linker comparisons and
     // `cargo check` of other targets are the same on every host, run in the host's
     // workspace run, and under emulation they take many minutes for thousands of
     // register variants. Of `vm3-tests` the integration tests (differential, tiers,
@@ -105,6 +105,8 @@ fn jit_tests_pass_on_aarch64_under_qemu() {
         "other_formats",
         "--test",
         "fma",
+        "--test",
+        "tier_up",
     ];
     for args in [&jit_tests[..], &["-p", "vm3-tests", "--test", "*"][..]] {
         let command = format!("cargo test --release --target {TARGET} {}", args.join(" "));
@@ -132,13 +134,14 @@ fn jit_tests_pass_on_aarch64_under_qemu() {
         ran.push_str(&stderr);
         ran.push_str(&stdout);
     }
-    // Not vacuous: the kernels (both tiers), the differential test and the tier tests
-    // ran under QEMU (cargo names each test binary it runs on stderr).
+    // Not vacuous: the kernels (both tiers), the differential test, the tier tests and
+    // tier-up ran under QEMU (cargo names each test binary it runs on stderr).
     for binary in [
         "tests/kernels.rs",
         "tests/other_formats.rs",
         "tests/differential.rs",
         "tests/tiers.rs",
+        "tests/tier_up.rs",
     ] {
         assert!(
             ran.contains(&format!("Running {binary}")),
