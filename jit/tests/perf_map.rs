@@ -11,6 +11,10 @@ use jit::{Engine, EngineOptions, Module, Store};
 /// One line of the map: start, size, name.
 fn read_map() -> Vec<(u64, u64, String)> {
     let text = std::fs::read_to_string(jit::perf_map::path()).expect("the perf map exists");
+    parse_map(&text)
+}
+
+fn parse_map(text: &str) -> Vec<(u64, u64, String)> {
     text.lines()
         .map(|line| {
             let mut fields = line.splitn(3, ' ');
@@ -114,7 +118,14 @@ end
     options.compile.perf_map = true;
     let engine = Engine::new(options);
     let module = Module::new(&engine, &program).unwrap();
-    let probe = |name: &str| read_map().iter().filter(|(_, _, n)| n == name).count();
+    // The map may not exist yet: this process may not have compiled anything so far.
+    let probe = |name: &str| {
+        let text = std::fs::read_to_string(jit::perf_map::path()).unwrap_or_default();
+        parse_map(&text)
+            .iter()
+            .filter(|(_, _, n)| n == name)
+            .count()
+    };
     assert_eq!(probe("perf_probe_main"), 0, "nothing is compiled up front");
     let mut store = Store::new(&engine);
     let f = module.func("perf_probe_main").unwrap();
