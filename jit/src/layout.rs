@@ -353,7 +353,7 @@ impl<'a> PatchSite<'a> {
             HoleValue::Pc => Fixed(self.piece.pc as u64),
             HoleValue::Func => Fixed(self.func as u64),
             HoleValue::Continue => {
-                if self.index + 1 >= self.lowered.functions[self.func].pieces.end as usize {
+                if self.index + 1 >= self.lowered.functions[self.func].cold as usize {
                     return Err(CompileError::ContinuesPastEnd {
                         function: self.program.functions[self.func].name.clone(),
                         pc: self.piece.pc,
@@ -366,8 +366,14 @@ impl<'a> PatchSite<'a> {
                 let target = self
                     .piece
                     .target
-                    .expect("a target hole belongs to a branch");
-                address_of_piece(self.lowered.inst_piece(self.func, target as usize))
+                    .expect("a target hole belongs to a branch or a call")
+                    as usize;
+                if self.piece.callee.is_some() {
+                    // A call's depth trap, after the function's code.
+                    address_of_piece(self.lowered.functions[self.func].cold as usize + target)
+                } else {
+                    address_of_piece(self.lowered.inst_piece(self.func, target))
+                }
             }
             HoleValue::Callee => {
                 let callee = self.piece.callee.expect("a callee hole belongs to a call");

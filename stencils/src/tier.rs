@@ -22,8 +22,9 @@ pub enum Flow {
     Enter,
     /// Jump to the callee of a tail call whose arguments are in place (JIT only).
     TailCall,
-    /// End this activation because a callee trapped: its status is in `Ctx::exit` and
-    /// every caller up to the runtime ends too (JIT only; see `Ctx::calls_left`).
+    /// No handler knows the instruction (`dispatch`'s answer to a code the verifier
+    /// would have refused, so that the interpreter can report it). Compiled code never
+    /// produces it; a trap there leaves through `vm3_trap_exit` instead.
     Unwind,
 }
 
