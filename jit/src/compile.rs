@@ -84,14 +84,22 @@ pub struct FunctionCode {
     /// Its instructions' entries in [`Compiled::inst_code`] (one array for the whole
     /// program: an array per function cost a quarter of a small function's compile).
     pub insts: Range<usize>,
-    /// Where its last instruction's code ends.
+    /// Where its last instruction's code ends and its out-of-line code begins.
+    pub cold: usize,
+    /// Where its out-of-line code ends.
     pub end: usize,
 }
 
 impl FunctionCode {
-    /// All of the function's code: from its entry to the end of its last instruction.
+    /// All of the function's code: from its entry to the end of its out-of-line code.
     pub fn range(&self) -> Range<usize> {
         self.entry..self.end
+    }
+
+    /// Its out-of-line code: the rare paths of its instructions (the depth-limit traps
+    /// of calls on x86-64), after the last instruction.
+    pub fn cold(&self) -> Range<usize> {
+        self.cold..self.end
     }
 }
 
@@ -203,12 +211,13 @@ fn compile_scope(
         .map(|(f, low)| {
             let first = inst_code.len();
             inst_code.extend((0..low.insts.len()).map(|pc| {
-                // The last instruction ends with the function's pieces, not at the next
-                // function's first instruction (which follows its prologue).
+                // The last instruction ends where the function's out-of-line code
+                // begins, not at the next function's first instruction (which follows
+                // its prologue).
                 let end = if pc + 1 < low.insts.len() {
                     start(lowered.inst_start[low.insts.start as usize + pc + 1])
                 } else {
-                    start(low.code_end)
+                    start(low.cold)
                 };
                 layout.piece_offsets[lowered.inst_piece(f, pc)] as usize..end
             }));
@@ -217,6 +226,8 @@ fn compile_scope(
                 register_entry: start(low.register_entry),
                 prologue: start(low.pieces.start)..start(low.body),
                 insts: first..inst_code.len(),
+                cold: start(low.cold),
+                // On-stack-replacement entries (units) follow, outside the range.
                 end: start(low.code_end),
             }
         })
@@ -288,6 +299,7 @@ pub(crate) fn plan(
         scope,
         cpu,
         run_limits,
+        overflow_out_of_line(stencils),
         std::mem::take(&mut buffers.pieces),
         std::mem::take(&mut buffers.inst_start),
     );
@@ -300,6 +312,15 @@ pub(crate) fn plan(
         std::mem::take(&mut buffers.piece_offsets),
     )?;
     Ok((assignments, lowered, layout))
+}
+
+/// Whether the table's call stencils branch to an out-of-line depth trap (a
+/// `_JIT_TARGET` hole; x86-64's do) rather than trapping in line.
+fn overflow_out_of_line(stencils: &StencilSet) -> bool {
+    let call = &stencils.stencils[stencils::Opcode::CallI64 as usize];
+    call.holes
+        .iter()
+        .any(|hole| hole.value == stencil_table::HoleValue::Target)
 }
 
 /// The largest buffers a compile needs, kept by each thread from one compile to the next

@@ -60,7 +60,7 @@ fn single_constant_loads(program: &Program, func: &Function) -> Vec<Option<(usiz
     let mut loads = vec![None; regs];
     for (pc, inst) in func.code[..prefix].iter().enumerate() {
         let value = match Opcode::from_u8(inst.code) {
-            Some(Opcode::ConstI64K) => inst.c as i16 as i64,
+            Some(Opcode::ConstI64K) => inst.c as i64,
             Some(Opcode::ConstI64KW) => match func.consts.get(inst.c as usize) {
                 Some(Const::I64(v)) => *v,
                 _ => continue,

@@ -360,9 +360,13 @@ impl<'a> PatchSite<'a> {
             HoleValue::Pc => Fixed(self.piece.pc as u64),
             HoleValue::Func => Fixed(self.func as u64),
             HoleValue::Continue => {
+                // Instructions and their out-of-line code continue within the
+                // instructions; only an on-stack-replacement entry (after `code_end`)
+                // continues past them, into its own next piece.
                 let low = &self.lowered.functions[self.func];
                 let next = self.index + 1;
-                if next >= low.pieces.end as usize || next == low.code_end as usize {
+                let in_osr_entry = self.index >= low.code_end as usize;
+                if next >= low.pieces.end as usize || (!in_osr_entry && next >= low.cold as usize) {
                     return Err(CompileError::ContinuesPastEnd {
                         function: self.program.functions[self.func].name.clone(),
                         pc: self.piece.pc,
@@ -375,8 +379,14 @@ impl<'a> PatchSite<'a> {
                 let target = self
                     .piece
                     .target
-                    .expect("a target hole belongs to a branch");
-                address_of_piece(self.lowered.inst_piece(self.func, target as usize))
+                    .expect("a target hole belongs to a branch or a call")
+                    as usize;
+                if self.piece.callee.is_some() {
+                    // A call's depth trap, after the function's code.
+                    address_of_piece(self.lowered.functions[self.func].cold as usize + target)
+                } else {
+                    address_of_piece(self.lowered.inst_piece(self.func, target))
+                }
             }
             HoleValue::Callee => {
                 let callee = self.piece.callee.expect("a callee hole belongs to a call");

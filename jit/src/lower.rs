@@ -49,7 +49,8 @@ pub struct Piece {
     pub operands: [OperandValue; 4],
     /// The instruction this piece belongs to (the prologue uses 0).
     pub pc: u32,
-    /// Branch target, as an instruction index.
+    /// Branch target, as an instruction index; for a call (`callee` set), the index of
+    /// its out-of-line `CallStackOverflow` among the function's cold pieces.
     pub target: Option<u32>,
     /// Called function.
     pub callee: Option<u32>,
@@ -121,9 +122,14 @@ pub struct LoweredFunction {
     pub register_entry: u32,
     /// The first piece after the prologue.
     pub body: u32,
+    /// The first piece after the instructions: the out-of-line code of their rare paths
+    /// (the depth-limit traps of calls whose stencil branches to one), up to
+    /// `pieces.end`.
+    pub cold: u32,
     /// Its instructions' entries in `Lowered::inst_start`.
     pub insts: Range<u32>,
-    /// Where its instructions' pieces end (before its on-stack-replacement entries).
+    /// Where its out-of-line code ends and its on-stack-replacement entries (units
+    /// only) begin.
     pub code_end: u32,
     /// The address of its register entry when it lies outside this code
     /// ([`Role::Linked`]).
@@ -213,12 +219,17 @@ impl CpuFeatures {
 ///
 /// `pieces` and `inst_start` are buffers to fill (emptied first), so that a thread that
 /// compiles again reuses their memory (`compile::Buffers`).
+/// `overflow_out_of_line`: the call stencils branch to an out-of-line
+/// `CallStackOverflow` (x86-64's do: see `stencils::jit`'s `call`), which each call then
+/// gets after its function's code.
+#[allow(clippy::too_many_arguments)] // The passes' inputs; one caller (`compile::plan`).
 pub fn lower(
     program: &Program,
     assignments: &[Assignment],
     scope: Scope,
     cpu: CpuFeatures,
     run_limits: bool,
+    overflow_out_of_line: bool,
     mut pieces: Vec<Piece>,
     mut inst_start: Vec<u32>,
 ) -> Lowered {
@@ -235,7 +246,7 @@ pub fn lower(
         osr: Vec::new(),
     };
     let (mut string_ids, mut next_string) = (Vec::new(), 0);
-    let mut moves = Vec::new();
+    let (mut moves, mut cold) = (Vec::new(), Vec::new());
     for (f, func) in program.functions.iter().enumerate() {
         next_string = func.string_constant_ids(next_string, &mut string_ids);
         let assignment = &assignments[f];
@@ -256,6 +267,7 @@ pub fn lower(
                 register_entry: first,
                 body: end,
                 insts: insts..insts,
+                cold: end,
                 code_end: end,
                 linked: match role {
                     Role::Linked(address) => Some(address),
@@ -282,6 +294,7 @@ pub fn lower(
             cpu,
             assignments,
             assignment,
+            overflow_out_of_line,
         };
         // Run limits: a check first in each instruction `limit_checks` names, so that
         // branches to it run the check too (`CheckLimits`; none without run limits).
@@ -299,8 +312,11 @@ pub fn lower(
                 &mut lowered.pieces,
                 &mut lowered.data,
                 &mut moves,
+                &mut cold,
             );
         }
+        let cold_start = lowered.pieces.len() as u32;
+        lowered.pieces.append(&mut cold);
         let code_end = lowered.pieces.len() as u32;
         if let Scope::Unit(..) = scope {
             lower_osr_entries(f, func, assignment, &mut lowered);
@@ -309,6 +325,7 @@ pub fn lower(
             pieces: first..lowered.pieces.len() as u32,
             register_entry,
             body,
+            cold: cold_start,
             insts: first_inst..lowered.inst_start.len() as u32,
             code_end,
             linked: None,
@@ -429,6 +446,8 @@ struct InstContext<'a> {
     /// keeps them).
     assignments: &'a [Assignment],
     assignment: &'a Assignment,
+    /// Calls branch to an out-of-line depth trap (see [`lower`]).
+    overflow_out_of_line: bool,
 }
 
 impl InstContext<'_> {
@@ -457,7 +476,8 @@ impl InstContext<'_> {
     }
 }
 
-/// `moves` is scratch for a call's argument moves.
+/// `moves` is scratch for a call's argument moves; `cold` gathers the function's
+/// out-of-line pieces.
 fn lower_inst(
     cx: &InstContext,
     pc: u32,
@@ -465,6 +485,7 @@ fn lower_inst(
     pieces: &mut Vec<Piece>,
     data: &mut Vec<u64>,
     moves: &mut Vec<(Place, Place)>,
+    cold: &mut Vec<Piece>,
 ) {
     let (program, func) = (cx.program, cx.func);
     let op = match Opcode::from_u8(inst.code).expect("verified opcode") {
@@ -481,7 +502,7 @@ fn lower_inst(
     };
     let info = op.info();
     let known_divisor = match op {
-        Opcode::DivI64K | Opcode::ModI64K if inst.c != 0 => Some(inst.c as i16 as i64),
+        Opcode::DivI64K | Opcode::ModI64K if inst.c != 0 => Some(inst.c as i64),
         Opcode::DivI64 | Opcode::ModI64 => cx.assignment.known_divisor(pc as usize),
         _ => None,
     };
@@ -605,6 +626,11 @@ fn lower_inst(
     argument_moves(cx, callee_fn, callee_regs, args, base, moves);
     let scratch = base + callee_fn.frame_slots() as u64 * 8;
     emit_moves(pc, moves, scratch, pieces);
+    if cx.overflow_out_of_line {
+        main.target = Some(cold.len() as u32);
+        let overflow = internal_stencil(Internal::CallStackOverflow);
+        cold.push(piece(overflow, pc, [known(0); 4]));
+    }
     pieces.push(main);
     // A destination the call stencil cannot write in a machine register (`CallMixed`'s)
     // is written to its slot and reloaded.

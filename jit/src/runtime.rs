@@ -33,8 +33,13 @@ const BRIDGE_BYTES: usize = 64 * 1024;
 /// parameters from the frame), with the run context, the entry's frame and the cached
 /// registers cleared (every stencil takes them: see `stencils::variant`), and with
 /// `Ctx::calls_left` in the register compiled code keeps it in while it runs (r15 on
-/// x86-64, x28 on aarch64; callee-saved, so the caller's value is kept around the call).
-/// Returns the result's bits.
+/// x86-64, x28 on aarch64). Returns the result's bits, or 0 after a trap.
+///
+/// A trap leaves every compiled activation at once through [`vm3_trap_exit`], which
+/// returns here as the entry call would, but past frames that did not restore the
+/// callee-saved registers: so the entry saves them all itself (the `asm!` may not
+/// change a register it does not declare) and records in `Ctx::entry_sp` (and
+/// `entry_return`) where the trap comes back to.
 ///
 /// # Safety
 /// `entry` must be a frame entry of compiled code for this machine, `ctx` a run's
@@ -44,14 +49,26 @@ unsafe fn enter(entry: usize, ctx: *mut Ctx, frame: *mut u64) -> u64 {
     #[cfg(target_arch = "x86_64")]
     unsafe {
         std::arch::asm!(
+            // Six pushes keep the stack aligned for the call, as at any call.
+            "push rbx",
+            "push rbp",
+            "push r12",
+            "push r13",
+            "push r14",
             "push r15",
-            // Keeps the stack aligned for the call, as at any call.
-            "sub rsp, 8",
+            // Where the call below puts its return address, for `vm3_trap_exit`.
+            "lea rax, [rsp - 8]",
+            "mov [rdi + {entry_sp}], rax",
             "mov r15, [rdi + {calls_left}]",
             "call r11",
-            "add rsp, 8",
             "pop r15",
+            "pop r14",
+            "pop r13",
+            "pop r12",
+            "pop rbp",
+            "pop rbx",
             calls_left = const std::mem::offset_of!(Ctx, calls_left),
+            entry_sp = const std::mem::offset_of!(Ctx, entry_sp),
             in("r11") entry,
             in("rdi") ctx,
             in("rsi") frame,
@@ -67,18 +84,46 @@ unsafe fn enter(entry: usize, ctx: *mut Ctx, frame: *mut u64) -> u64 {
             in("xmm5") 0f64,
             in("xmm6") 0f64,
             in("xmm7") 0f64,
-            lateout("rax") bits,
+            out("rax") bits,
             clobber_abi("sysv64"),
         );
     }
     #[cfg(target_arch = "aarch64")]
     unsafe {
         std::arch::asm!(
-            "str x28, [sp, #-16]!",
+            // Every callee-saved register (x19-x28, the frame pointer and the link
+            // register, d8-d15), 16-byte aligned.
+            "stp x29, x30, [sp, #-96]!",
+            "stp x19, x20, [sp, #16]",
+            "stp x21, x22, [sp, #32]",
+            "stp x23, x24, [sp, #48]",
+            "stp x25, x26, [sp, #64]",
+            "stp x27, x28, [sp, #80]",
+            "stp d8, d9, [sp, #-64]!",
+            "stp d10, d11, [sp, #16]",
+            "stp d12, d13, [sp, #32]",
+            "stp d14, d15, [sp, #48]",
+            // Where a trap comes back to: this stack pointer, and the label below.
+            "mov x10, sp",
+            "str x10, [x0, #{entry_sp}]",
+            "adr x10, 2f",
+            "str x10, [x0, #{entry_return}]",
             "ldr x28, [x0, #{calls_left}]",
             "blr x9",
-            "ldr x28, [sp], #16",
+            "2:",
+            "ldp d14, d15, [sp, #48]",
+            "ldp d12, d13, [sp, #32]",
+            "ldp d10, d11, [sp, #16]",
+            "ldp d8, d9, [sp], #64",
+            "ldp x27, x28, [sp, #80]",
+            "ldp x25, x26, [sp, #64]",
+            "ldp x23, x24, [sp, #48]",
+            "ldp x21, x22, [sp, #32]",
+            "ldp x19, x20, [sp, #16]",
+            "ldp x29, x30, [sp], #96",
             calls_left = const std::mem::offset_of!(Ctx, calls_left),
+            entry_sp = const std::mem::offset_of!(Ctx, entry_sp),
+            entry_return = const std::mem::offset_of!(Ctx, entry_return),
             in("x9") entry,
             inout("x0") ctx as u64 => bits,
             in("x1") frame,
@@ -98,6 +143,39 @@ unsafe fn enter(entry: usize, ctx: *mut Ctx, frame: *mut u64) -> u64 {
         );
     }
     bits
+}
+
+/// Leaves compiled code after a trap (the helper `vm3_trap_exit`; the status is in
+/// `Ctx::exit`): returns 0 from [`enter`]'s call into compiled code, with the stack as
+/// it was there. The frames skipped hold nothing to release: compiled activations keep
+/// their registers on the register stack, and a trap in the interpreter under a deopt
+/// comes back through `vm3_deopt_resume` before its stencil leaves this way.
+#[cfg(target_arch = "x86_64")]
+#[unsafe(naked)]
+#[no_mangle]
+pub(crate) unsafe extern "sysv64" fn vm3_trap_exit(_ctx: *mut Ctx) -> u64 {
+    std::arch::naked_asm!(
+        "mov rsp, [rdi + {entry_sp}]",
+        "xor eax, eax",
+        "ret",
+        entry_sp = const std::mem::offset_of!(Ctx, entry_sp),
+    )
+}
+
+/// See the x86-64 version.
+#[cfg(target_arch = "aarch64")]
+#[unsafe(naked)]
+#[no_mangle]
+pub(crate) unsafe extern "C" fn vm3_trap_exit(_ctx: *mut Ctx) -> u64 {
+    std::arch::naked_asm!(
+        "ldr x9, [x0, #{entry_sp}]",
+        "mov sp, x9",
+        "ldr x30, [x0, #{entry_return}]",
+        "mov x0, #0",
+        "ret",
+        entry_sp = const std::mem::offset_of!(Ctx, entry_sp),
+        entry_return = const std::mem::offset_of!(Ctx, entry_return),
+    )
 }
 
 /// A verified program's functions compiled to native code for this machine (what a
@@ -328,6 +406,10 @@ pub(crate) unsafe fn enter_native(
         // SAFETY: the run's fuel counter (`run_prepared`); copied back below.
         fuel: limits.map_or(0, |l| unsafe { *l.fuel }),
         interrupt: limits.map_or(std::ptr::null(), |l| l.interrupt),
+        // Set by `enter`: a trap in this code comes back to this entry, so entries
+        // nested through bridges each catch the traps of their own code.
+        entry_sp: 0,
+        entry_return: 0,
     };
     // SAFETY: the caller's contract. A deopt finishes in the interpreter inside the
     // compiled code (`vm3_deopt_resume`), so only a trap can be pending after it.
@@ -396,6 +478,7 @@ unsafe impl Send for Entered {}
 pub(crate) fn helper_fns() -> HelperFns {
     HelperFns {
         vm3_deopt_resume,
+        vm3_trap_exit,
         vm3_fma,
         vm3_new_list,
         vm3_new_map,

@@ -7,9 +7,9 @@
 pub struct Ctx {
     /// How the run is ending, when it is: 0 while compiled code runs normally, else an
     /// exit status (a trap or a deopt, see [`Exit`]) set by the stencil that stopped.
-    /// A stencil returns its function's result bits; a caller checks this after each
-    /// call (a load nobody has just stored, so it costs nothing on the path that
-    /// returns).
+    /// A stencil returns its function's result bits; a trap stores its status here and
+    /// leaves through `vm3_trap_exit`, which returns from the runtime's entry at once,
+    /// so no caller checks anything after a call.
     pub exit: u64,
     /// How many more activations may begin before the depth limit: the limit minus the
     /// activations live (the entry function counts as one), as the runtime enters
@@ -31,6 +31,12 @@ pub struct Ctx {
     pub fuel: u64,
     /// Run limits: a flag another thread sets to stop the run (non-zero: stop).
     pub interrupt: *const core::sync::atomic::AtomicU64,
+    /// Where the runtime entered compiled code, for a trap to leave every compiled
+    /// activation at once (`vm3_trap_exit`, `jit/src/runtime.rs`): the stack pointer
+    /// there (on x86-64 the slot of the entry call's return address)...
+    pub entry_sp: u64,
+    /// ...and, on aarch64, the address that entry call returns to.
+    pub entry_return: u64,
 }
 
 /// The reasons a run can trap (spec §3).

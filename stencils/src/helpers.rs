@@ -60,6 +60,11 @@ declare_helpers! {
     /// `exit` is the deopt status (function and resume pc); `frame` the activation's
     /// registers. Returns the activation's result bits, or 0 with a trap in `Ctx::exit`.
     fn vm3_deopt_resume(ctx: *mut Ctx, frame: *mut u64, exit: u64) -> u64;
+    /// Leaves compiled code after a trap stored its status in `Ctx::exit`: returns 0
+    /// from the runtime's entry into compiled code (`Ctx::entry_sp`), skipping every
+    /// compiled activation in between, which hold nothing to release. It never returns
+    /// to its caller, so stencils reach it by a tail jump.
+    fn vm3_trap_exit(ctx: *mut Ctx) -> u64;
     /// `x * y + z` with one rounding, for targets without a fused multiply-add in
     /// their baseline instruction set (x86-64).
     fn vm3_fma(x: f64, y: f64, z: f64) -> f64;

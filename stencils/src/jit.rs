@@ -450,7 +450,9 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> JitTier<A, B, C, D> {
                     halves
                         .add(1)
                         .write((status >> 32) as u32 | hole!(_JIT_FUNC) as u32);
-                    return 0;
+                    // Every compiled activation ends with this one: straight back to the
+                    // runtime's entry, so callers check nothing after a call.
+                    return ffi::vm3_trap_exit(self.ctx);
                 }
                 // The interpreter finishes this activation from the frame (the JIT stored
                 // every cached register there first) and its result is this code's: the
@@ -460,10 +462,16 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> JitTier<A, B, C, D> {
                         Exit::deopt_status(hole!(_JIT_FUNC) as u64, hole!(_JIT_PC) as u64 + 1);
                     // The interpreter counts the activations from here on.
                     (*self.ctx).calls_left = calls_left();
-                    return ffi::vm3_deopt_resume(self.ctx, self.frame, status);
+                    let bits = ffi::vm3_deopt_resume(self.ctx, self.frame, status);
+                    if (*self.ctx).exit != Exit::NONE {
+                        // The interpreter trapped: leave as a trap here would.
+                        core::hint::cold_path();
+                        return ffi::vm3_trap_exit(self.ctx);
+                    }
+                    return bits;
                 }
                 // The status is in `Ctx::exit` already.
-                Flow::Unwind => return 0,
+                Flow::Unwind => return ffi::vm3_trap_exit(self.ctx),
                 // Only the interpreter's tier produces `Enter`; `#[stencil]` bodies may not.
                 Flow::Enter => u64::MAX,
             };
@@ -606,19 +614,30 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
     fn call(&mut self, _callee: Callee, _args: ArgStart, dest: Dest) -> Flow {
         unsafe {
             let ctx = self.ctx;
+            // On x86-64 the trap is out of line: a branch to `_JIT_TARGET`, where the
+            // JIT places a `CallStackOverflow` stencil after the function's code. From
+            // LLVM's view the `asm!` falls through, so the stencil has no cold block
+            // and ends with the jump to its continuation, which the JIT drops. (The
+            // trap stencil runs on the stack as this one left it; it only stores the
+            // status and leaves through `vm3_trap_exit`, which resets the stack.)
+            #[cfg(target_arch = "x86_64")]
+            core::arch::asm!(
+                "test r15, r15",
+                "jz {overflow}",
+                overflow = sym _JIT_TARGET,
+                options(nomem, nostack),
+            );
+            #[cfg(not(target_arch = "x86_64"))]
             if calls_left() == 0 {
                 core::hint::cold_path();
                 return Flow::Trap(Trap::CallStackOverflow);
             }
             let callee_frame = self.slot(hole!(_JIT_FRAME));
+            // A trap below never comes back here (`vm3_trap_exit`): whatever returns is
+            // the callee's result.
             let (ctx, frame, bits) =
                 call_compiled(ctx, self.frame, callee_frame, &mut self.r, &mut self.f);
             (self.ctx, self.frame) = (ctx, frame);
-            if (*ctx).exit != Exit::NONE {
-                // A trap below: this activation ends too.
-                core::hint::cold_path();
-                return Flow::Unwind;
-            }
             match (Self::loc(dest.__tier_raw()), dest.__tier_bank()) {
                 // Bits are bits in a slot: one stencil serves every bank.
                 (FRAME, _) => *self.slot(tag_offset(dest.__tier_raw())) = bits,
@@ -632,6 +651,44 @@ impl<const A: u8, const B: u8, const C: u8, const D: u8> Tier for JitTier<A, B, 
     #[inline(always)]
     fn tail_call(&mut self, _callee: Callee, _args: ArgStart) -> Flow {
         Flow::TailCall
+    }
+
+    #[cfg(all(target_arch = "x86_64", not(target_vendor = "apple")))]
+    const BRANCHES_ON_IMMEDIATES: bool = true;
+
+    /// `cmp reg, imm32; jcc _JIT_TARGET`, the immediate being `_JIT_B` less the bias
+    /// (an `R_X86_64_32S`-style hole). From LLVM's view the `asm!` falls through, so the
+    /// stencil then continues as any other: `jcc _JIT_TARGET; jmp _JIT_CONTINUE`, the
+    /// shape every compare-and-branch has, one instruction shorter. Not on Mach-O,
+    /// which has no 32-bit absolute relocation in 64-bit code.
+    #[cfg(all(target_arch = "x86_64", not(target_vendor = "apple")))]
+    #[inline(always)]
+    fn branch_imm(&self, cond: Cond, a: RegI, _b: Imm) -> Flow {
+        let x = self.i(a);
+        macro_rules! compare_and_jump {
+            ($jcc:literal) => {
+                unsafe {
+                    core::arch::asm!(
+                        "cmp {x}, offset {k} - {bias}",
+                        concat!($jcc, " {target}"),
+                        x = in(reg) x,
+                        k = sym _JIT_B,
+                        bias = const IMM_BIAS,
+                        target = sym _JIT_TARGET,
+                        options(nomem, nostack),
+                    )
+                }
+            };
+        }
+        match cond {
+            Cond::Eq => compare_and_jump!("je"),
+            Cond::Ne => compare_and_jump!("jne"),
+            Cond::Lt => compare_and_jump!("jl"),
+            Cond::Le => compare_and_jump!("jle"),
+            Cond::Gt => compare_and_jump!("jg"),
+            Cond::Ge => compare_and_jump!("jge"),
+        }
+        Flow::Next
     }
 
     #[inline(always)]

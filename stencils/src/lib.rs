@@ -35,7 +35,7 @@ pub use operand::{
     Dest, FmaPair, Imm, OpInfo, Operand, OperandKind, RegC, RegF, RegI, Table, Target,
 };
 pub use stencil_macros::stencil;
-pub use tier::{Flow, Tier};
+pub use tier::{Cond, Flow, Tier};
 
 mod registry {
     use crate::*;

@@ -1,7 +1,9 @@
 //! The interface a stencil body is written against, and what it returns.
 
 use crate::heap::HeapView;
-use crate::{ArgStart, Callee, ConstF64, ConstI64, ConstStr, Dest, RegC, RegF, RegI, Table, Trap};
+use crate::{
+    ArgStart, Callee, ConstF64, ConstI64, ConstStr, Dest, Imm, RegC, RegF, RegI, Table, Trap,
+};
 
 /// What happens after an instruction. The tier maps each variant to its own control
 /// transfer: the interpreter moves its pc, a stencil tail-jumps to a hole.
@@ -22,8 +24,9 @@ pub enum Flow {
     Enter,
     /// Jump to the callee of a tail call whose arguments are in place (JIT only).
     TailCall,
-    /// End this activation because a callee trapped: its status is in `Ctx::exit` and
-    /// every caller up to the runtime ends too (JIT only; see `Ctx::calls_left`).
+    /// No handler knows the instruction (`dispatch`'s answer to a code the verifier
+    /// would have refused, so that the interpreter can report it). Compiled code never
+    /// produces it; a trap there leaves through `vm3_trap_exit` instead.
     Unwind,
 }
 
@@ -37,6 +40,17 @@ impl Flow {
             Flow::Next
         }
     }
+}
+
+/// The comparison of a compare-and-branch against an immediate ([`Tier::branch_imm`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cond {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
 }
 
 /// Everything a stencil body may touch. Each method is a primitive that compiles to a
@@ -81,6 +95,27 @@ pub trait Tier {
     /// target of a backward branch: `Interrupted` if another thread asked the run to
     /// stop, else `OutOfFuel` if no fuel is left, else one unit of fuel is used.
     fn check_limits(&mut self) -> Option<Trap>;
+
+    /// Whether the tier implements [`Tier::branch_imm`]; when not, the compare-and-branch
+    /// stencils compare as Rust does.
+    const BRANCHES_ON_IMMEDIATES: bool = false;
+    /// `if iA <cond> B goto the target`, for the opcodes whose immediate is operand B
+    /// (`CmpLtI64KBr` and its kin: `a: RegI, b: Imm, c: Target`). x86-64's JIT compares
+    /// with the patched immediate inside the instruction (`cmp reg, imm32; jcc`), where
+    /// LLVM first materialises a patched value in a scratch register: a symbol's address
+    /// is an immediate operand only with metadata Rust cannot attach.
+    #[inline(always)]
+    fn branch_imm(&self, cond: Cond, a: RegI, b: Imm) -> Flow {
+        let (x, k) = (self.i(a), b.0);
+        Flow::branch(match cond {
+            Cond::Eq => x == k,
+            Cond::Ne => x != k,
+            Cond::Lt => x < k,
+            Cond::Le => x <= k,
+            Cond::Gt => x > k,
+            Cond::Ge => x >= k,
+        })
+    }
 
     /// The heap's arenas, for the hot paths in [`crate::heap`].
     fn heap(&self) -> &HeapView;

@@ -86,6 +86,11 @@ pub fn dump(file: &Path, entry: Option<&str>, max_file_bytes: u64) -> Result<(),
             }
             disassemble(&mut out, compiled, range.clone());
         }
+        let cold = code.cold();
+        if !cold.is_empty() {
+            let _ = writeln!(out, "  out of line (the depth-limit trap of each call):");
+            disassemble(&mut out, compiled, cold);
+        }
         let _ = writeln!(out, "end");
     }
     crate::emit(format_args!("{out}"));

@@ -72,31 +72,36 @@ compare! {
     CmpGeF64Br, RegF, f, >=, as_is;
 }
 
-// Each entry: name, the operator, and what the immediate goes through.
+// Each entry: name, the comparison, its operator, and what the immediate goes through
+// where the tier compares as Rust does.
 macro_rules! compare_k {
-    ($($(#[$doc:meta])* $name:ident, $op:tt, $right:ident;)*) => {$(
+    ($($(#[$doc:meta])* $name:ident, $cond:ident, $op:tt, $right:ident;)*) => {$(
         $(#[$doc])*
         #[stencil]
         pub fn $name<T: Tier>(t: &mut T, a: RegI, b: Imm, c: Target) -> Flow {
             let _ = c;
-            Flow::branch(t.i(a) $op $right(b.0))
+            if T::BRANCHES_ON_IMMEDIATES {
+                t.branch_imm(Cond::$cond, a, b)
+            } else {
+                Flow::branch(t.i(a) $op $right(b.0))
+            }
         }
     )*};
 }
 
 compare_k! {
     /// if iA == kB goto C
-    CmpEqI64KBr, ==, compared;
+    CmpEqI64KBr, Eq, ==, compared;
     /// if iA != kB goto C
-    CmpNeI64KBr, !=, compared;
+    CmpNeI64KBr, Ne, !=, compared;
     /// if iA < kB goto C
-    CmpLtI64KBr, <, as_is;
+    CmpLtI64KBr, Lt, <, as_is;
     /// if iA <= kB goto C
-    CmpLeI64KBr, <=, as_is;
+    CmpLeI64KBr, Le, <=, as_is;
     /// if iA > kB goto C
-    CmpGtI64KBr, >, as_is;
+    CmpGtI64KBr, Gt, >, as_is;
     /// if iA >= kB goto C
-    CmpGeI64KBr, >=, as_is;
+    CmpGeI64KBr, Ge, >=, as_is;
 }
 
 /// goto C

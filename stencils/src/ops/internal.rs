@@ -44,6 +44,14 @@ pub fn CheckLimits<T: Tier>(t: &mut T) -> Flow {
     }
 }
 
+/// The trap of a call that finds no activation left (spec §2, depth limit), out of the
+/// call's line: on x86-64 a call stencil branches here (its `_JIT_TARGET`), and the JIT
+/// places one after the function's code for each call, with the call's pc.
+#[stencil(internal, terminal)]
+pub fn CallStackOverflow<T: Tier>(_t: &mut T) -> Flow {
+    Flow::Trap(Trap::CallStackOverflow)
+}
+
 /// `FmaF64` for CPUs without a fused multiply-add instruction: the JIT uses it in place
 /// of `FmaF64` when the CPU lacks FMA (`jit::Options::baseline_cpu`).
 #[stencil(internal)]
