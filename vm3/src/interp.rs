@@ -288,12 +288,6 @@ impl Prepared {
     }
 }
 
-/// What the tier-up hook made of a call.
-enum NativeCall {
-    Returned(u64),
-    Trapped(Trap),
-}
-
 /// What a caller left behind when it called: where to continue and where the result goes.
 struct Activation {
     func: usize,
@@ -409,12 +403,32 @@ impl<'a> Machine<'a> {
         frame: *mut u64,
     ) -> Result<u64, TrapInfo> {
         // A loop per combination, so that a run without limits does not test for them
-        // per instruction, nor one without a tier-up hook for backward jumps.
-        match (self.limits.is_some(), self.tier_up.is_some()) {
-            (false, false) => unsafe { self.execute_loop::<false, false>(func, pc, frame) },
-            (true, false) => unsafe { self.execute_loop::<true, false>(func, pc, frame) },
-            (false, true) => unsafe { self.execute_loop::<false, true>(func, pc, frame) },
-            (true, true) => unsafe { self.execute_loop::<true, true>(func, pc, frame) },
+        // per instruction, nor one without a tier-up hook for backward jumps. The two
+        // loops with a hook live in a function of their own, so that this one keeps the
+        // code it had before tier-up (two copies of the dispatch, not four, which cost
+        // the plain interpreter a fifth of its speed on some programs).
+        if self.tier_up.is_some() {
+            return unsafe { self.execute_tiering_up(func, pc, frame) };
+        }
+        if self.limits.is_some() {
+            unsafe { self.execute_loop::<true, false>(func, pc, frame) }
+        } else {
+            unsafe { self.execute_loop::<false, false>(func, pc, frame) }
+        }
+    }
+
+    /// [`Machine::execute`] with a tier-up hook.
+    #[inline(never)]
+    unsafe fn execute_tiering_up(
+        &mut self,
+        func: usize,
+        pc: usize,
+        frame: *mut u64,
+    ) -> Result<u64, TrapInfo> {
+        if self.limits.is_some() {
+            unsafe { self.execute_loop::<true, true>(func, pc, frame) }
+        } else {
+            unsafe { self.execute_loop::<false, true>(func, pc, frame) }
         }
     }
 
@@ -479,12 +493,7 @@ impl<'a> Machine<'a> {
                         pc = caller.pc + 1;
                     }
                 },
-                Flow::Trap(trap) => {
-                    if let Some(native) = self.pending.take() {
-                        return Err(native);
-                    }
-                    return Err(self.trap_info(trap, pc));
-                }
+                Flow::Trap(trap) => return Err(self.trap_info(trap, pc)),
                 // An opcode the verifier would have refused.
                 Flow::Unwind => unreachable!(
                     "unverified instruction {inst:?} in {}",
@@ -513,9 +522,18 @@ impl<'a> Machine<'a> {
     }
 
     /// Asks the hook whether the activation just set up for `func` at `frame` (depth
-    /// `depth`) runs natively; turns its answer into the flow the loop takes.
+    /// `depth`) runs natively; turns its answer into the flow the loop takes: the
+    /// result written to `dest` (a call) or returned (a tail call, `None`), or the trap.
+    /// Out of line: the loop's code stays as it was without tier-up.
+    #[cold]
     #[inline(never)]
-    fn native_call(&mut self, func: usize, frame: *mut u64, depth: u64) -> Option<NativeCall> {
+    fn native_call(
+        &mut self,
+        func: usize,
+        frame: *mut u64,
+        depth: u64,
+        dest: Option<Dest>,
+    ) -> Option<Flow> {
         let hook = self.tier_up?;
         let entry = NativeEntry {
             func,
@@ -527,17 +545,31 @@ impl<'a> Machine<'a> {
             limits: self.limits,
         };
         // SAFETY: the machine's own run state; the frame is cleared with its arguments.
-        match unsafe { hook.call(&entry) }? {
-            Ok(bits) => Some(NativeCall::Returned(bits)),
+        Some(match unsafe { hook.call(&entry) }? {
+            Ok(bits) => match dest {
+                Some(dest) => {
+                    // SAFETY: a verified destination register of the current frame.
+                    unsafe { *self.reg_ptr(dest.__tier_bank(), dest.__tier_raw()) = bits };
+                    Flow::Next
+                }
+                // A tail call: the callee's result is this activation's.
+                None => Flow::Return(bits),
+            },
             Err(trap) => {
                 let reason = trap.trap;
                 self.pending = Some(trap);
-                Some(NativeCall::Trapped(reason))
+                Flow::Trap(reason)
             }
-        }
+        })
     }
 
-    fn trap_info(&self, trap: Trap, pc: usize) -> TrapInfo {
+    /// The trap at `pc` of the current activation, or the one an activation the
+    /// tier-up hook ran natively came back with, as it came.
+    #[cold]
+    fn trap_info(&mut self, trap: Trap, pc: usize) -> TrapInfo {
+        if let Some(native) = self.pending.take() {
+            return native;
+        }
         TrapInfo {
             trap,
             func: self.func,
@@ -638,13 +670,10 @@ impl Tier for Machine<'_> {
         unsafe { clear_frame(prog.func(callee.__tier_raw()), frame) };
         self.copy_arguments(callee.__tier_raw(), args, frame);
         if self.tier_up.is_some() {
-            match self.native_call(callee.__tier_raw(), frame, self.depth + 1) {
-                Some(NativeCall::Returned(bits)) => {
-                    unsafe { *self.reg_ptr(dest.__tier_bank(), dest.__tier_raw()) = bits };
-                    return Flow::Next;
-                }
-                Some(NativeCall::Trapped(trap)) => return Flow::Trap(trap),
-                None => {}
+            if let Some(flow) =
+                self.native_call(callee.__tier_raw(), frame, self.depth + 1, Some(dest))
+            {
+                return flow;
             }
         }
         self.depth += 1;
@@ -684,11 +713,8 @@ impl Tier for Machine<'_> {
         }
         self.staged = staged;
         if self.tier_up.is_some() {
-            match self.native_call(callee.__tier_raw(), frame, self.depth) {
-                // The callee's result is this activation's.
-                Some(NativeCall::Returned(bits)) => return Flow::Return(bits),
-                Some(NativeCall::Trapped(trap)) => return Flow::Trap(trap),
-                None => {}
+            if let Some(flow) = self.native_call(callee.__tier_raw(), frame, self.depth, None) {
+                return flow;
             }
         }
         self.enter(callee.__tier_raw(), frame);
