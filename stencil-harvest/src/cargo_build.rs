@@ -60,6 +60,10 @@ pub fn stencil_rustflags(extra_cfgs: &[String]) -> Vec<String> {
         // a stencil there is none: make every distance near. (The option belongs to the
         // x86 backend, which every rustc carries; other targets ignore it.)
         "-Cllvm-args=-partial-reg-update-clearance=1073741824",
+        // Nothing below the stack pointer: x86-64's call stencil pushes the caller's
+        // frame and calls from an `asm!` marked `nostack` (`stencils::jit`), which would
+        // overwrite a red-zone object.
+        "-Cno-redzone=yes",
         "--cfg",
         "stencil_jit",
     ]

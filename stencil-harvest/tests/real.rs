@@ -237,3 +237,70 @@ fn other_targets_match_their_checked_in_listings() {
         common::check_listing(&set);
     }
 }
+
+/// The x86-64 call convention of `stencils::jit::call_compiled`: a call stencil moves the
+/// stack pointer by exactly one push before it calls its callee (so the callee's stack is
+/// aligned as at any call: the `asm!` is `nostack` and LLVM adds no alignment push for
+/// it), and compiled code returns with the run context still in `rdi`, which the caller
+/// does not save: at every `ret`, no helper call or other write of `rdi` since the last
+/// `mov rdi, reg` (which puts back the copy a stencil kept in a callee-saved register).
+/// Checked over every stencil and variant in layout order, the order LLVM emits them.
+#[test]
+fn calls_keep_the_stack_aligned_and_returns_keep_the_context() {
+    use iced_x86::{Decoder, DecoderOptions, Mnemonic, OpKind, Register};
+    let writes_rdi = |ins: &iced_x86::Instruction| {
+        ins.op_count() > 0
+            && ins.op0_kind() == OpKind::Register
+            && matches!(
+                ins.op0_register(),
+                Register::RDI | Register::EDI | Register::DI | Register::DIL
+            )
+            && !matches!(
+                ins.mnemonic(),
+                Mnemonic::Cmp | Mnemonic::Test | Mnemonic::Push
+            )
+    };
+    let mut calls = 0;
+    for s in &set().stencils {
+        let callee_call = s
+            .holes
+            .iter()
+            .find(|h| h.value == HoleValue::Callee && !s.name.contains("TailCall"))
+            .map(|h| h.offset as u64 - 1);
+        let mut decoder = Decoder::with_ip(64, &s.code, 0, DecoderOptions::NONE);
+        let (mut stack_moves, mut rdi_clobbered) = (0, false);
+        for ins in decoder.iter() {
+            if Some(ins.ip()) == callee_call {
+                assert_eq!(
+                    stack_moves, 1,
+                    "{}: the stack pointer moves {stack_moves} times before the call (one push expected)",
+                    s.name
+                );
+                calls += 1;
+                continue;
+            }
+            let moves_stack = matches!(ins.mnemonic(), Mnemonic::Push | Mnemonic::Pop)
+                || (ins.op_count() > 0
+                    && ins.op0_kind() == OpKind::Register
+                    && ins.op0_register() == Register::RSP);
+            if callee_call.is_some_and(|at| ins.ip() < at) && moves_stack {
+                stack_moves += 1;
+            }
+            if ins.mnemonic() == Mnemonic::Call {
+                rdi_clobbered = true;
+            } else if writes_rdi(&ins) {
+                rdi_clobbered =
+                    !(ins.mnemonic() == Mnemonic::Mov && ins.op1_kind() == OpKind::Register);
+            }
+            if ins.mnemonic() == Mnemonic::Ret {
+                assert!(
+                    !rdi_clobbered,
+                    "{}: returns at {:#x} without the run context in rdi",
+                    s.name,
+                    ins.ip()
+                );
+            }
+        }
+    }
+    assert!(calls >= 3, "only {calls} call stencils found");
+}
