@@ -318,8 +318,6 @@ pub struct Machine<'a> {
     view: *const HeapView,
     /// Asked at calls, tail calls and backward jumps whether to run natively.
     tier_up: Option<&'a dyn TierUp>,
-    /// The trap of an activation the hook ran natively, returned as it is.
-    pending: Option<TrapInfo>,
 }
 
 impl<'a> Machine<'a> {
@@ -352,7 +350,6 @@ impl<'a> Machine<'a> {
             heap,
             view: unsafe { (*heap).view() },
             tier_up,
-            pending: None,
         }
     }
 
@@ -453,16 +450,32 @@ impl<'a> Machine<'a> {
             // SAFETY: pc stays inside the function: verified targets, no fall-off.
             let inst = unsafe { *code.add(pc) };
             let mut flow = dispatch(self, inst);
-            if TIER_UP && matches!(flow, Flow::Jump) {
-                let target = inst.c as u16 as usize;
-                if target <= pc {
+            if TIER_UP {
+                // Only this loop asks the hook, so the plain loops keep the code they had
+                // before tier-up. An activation the hook runs natively to its end comes
+                // back as if it had returned.
+                let native = match flow {
                     // On-stack replacement: the hook may finish the activation natively
                     // from the loop header, before the limit check there.
-                    match self.back_edge(target) {
-                        Some(Ok(bits)) => flow = Flow::Return(bits),
-                        Some(Err(trap)) => return Err(trap),
-                        None => {}
+                    Flow::Jump if inst.c as u16 as usize <= pc => {
+                        self.back_edge(inst.c as u16 as usize)
                     }
+                    // A call or tail call set up the callee's activation (frame cleared,
+                    // arguments in place): the hook may run all of it natively.
+                    Flow::Enter | Flow::TailCall => {
+                        if flow == Flow::Enter {
+                            if let Some(caller) = self.calls.last_mut() {
+                                caller.pc = pc;
+                            }
+                        }
+                        self.entered()
+                    }
+                    _ => None,
+                };
+                match native {
+                    Some(Ok(bits)) => flow = Flow::Return(bits),
+                    Some(Err(trap)) => return Err(trap),
+                    None => {}
                 }
             }
             match flow {
@@ -521,55 +534,26 @@ impl<'a> Machine<'a> {
         unsafe { hook.back_edge(&entry) }
     }
 
-    /// Asks the hook whether the activation just set up for `func` at `frame` (depth
-    /// `depth`) runs natively; turns its answer into the flow the loop takes: the
-    /// result written to `dest` (a call) or returned (a tail call, `None`), or the trap.
-    /// Out of line: the loop's code stays as it was without tier-up.
+    /// Asks the hook whether the activation a call or tail call just entered (its frame
+    /// cleared, its arguments in place) runs natively to its end.
     #[cold]
     #[inline(never)]
-    fn native_call(
-        &mut self,
-        func: usize,
-        frame: *mut u64,
-        depth: u64,
-        dest: Option<Dest>,
-    ) -> Option<Flow> {
+    fn entered(&mut self) -> Option<Result<u64, TrapInfo>> {
         let hook = self.tier_up?;
         let entry = NativeEntry {
-            func,
+            func: self.func,
             pc: 0,
-            frame,
-            depth,
+            frame: self.frame,
+            depth: self.depth,
             depth_limit: self.depth_limit,
             heap: self.heap,
             limits: self.limits,
         };
         // SAFETY: the machine's own run state; the frame is cleared with its arguments.
-        Some(match unsafe { hook.call(&entry) }? {
-            Ok(bits) => match dest {
-                Some(dest) => {
-                    // SAFETY: a verified destination register of the current frame.
-                    unsafe { *self.reg_ptr(dest.__tier_bank(), dest.__tier_raw()) = bits };
-                    Flow::Next
-                }
-                // A tail call: the callee's result is this activation's.
-                None => Flow::Return(bits),
-            },
-            Err(trap) => {
-                let reason = trap.trap;
-                self.pending = Some(trap);
-                Flow::Trap(reason)
-            }
-        })
+        unsafe { hook.call(&entry) }
     }
 
-    /// The trap at `pc` of the current activation, or the one an activation the
-    /// tier-up hook ran natively came back with, as it came.
-    #[cold]
-    fn trap_info(&mut self, trap: Trap, pc: usize) -> TrapInfo {
-        if let Some(native) = self.pending.take() {
-            return native;
-        }
+    fn trap_info(&self, trap: Trap, pc: usize) -> TrapInfo {
         TrapInfo {
             trap,
             func: self.func,
@@ -669,13 +653,6 @@ impl Tier for Machine<'_> {
         let frame = unsafe { self.frame.add(prog.func(self.func).frame_slots()) };
         unsafe { clear_frame(prog.func(callee.__tier_raw()), frame) };
         self.copy_arguments(callee.__tier_raw(), args, frame);
-        if self.tier_up.is_some() {
-            if let Some(flow) =
-                self.native_call(callee.__tier_raw(), frame, self.depth + 1, Some(dest))
-            {
-                return flow;
-            }
-        }
         self.depth += 1;
         self.calls.push(Activation {
             func: self.func,
@@ -712,11 +689,6 @@ impl Tier for Machine<'_> {
             }
         }
         self.staged = staged;
-        if self.tier_up.is_some() {
-            if let Some(flow) = self.native_call(callee.__tier_raw(), frame, self.depth, None) {
-                return flow;
-            }
-        }
         self.enter(callee.__tier_raw(), frame);
         Flow::TailCall
     }
