@@ -205,49 +205,64 @@ pub fn run_prepared(
 pub struct Prepared {
     program: VerifiedProgram,
     funcs: Vec<PreparedFn>,
+    /// Where a run with limits checks them ([`Function::limit_checks`]), instruction
+    /// after instruction of every function. Program-wide arrays, not one per function:
+    /// a module of many functions is made (and dropped) with a few allocations.
+    limit_checks: Vec<bool>,
+    /// Constant-pool entries as register bits, pool after pool; a string constant holds
+    /// its program-wide number (its handle is in the heap's table of constants).
+    consts: Vec<u64>,
+    /// Frame slot of each parameter, function after function.
+    param_slots: Vec<usize>,
 }
 
+/// Where a function's parts of the program-wide arrays of [`Prepared`] begin.
 struct PreparedFn {
-    /// Where a run with limits checks them ([`Function::limit_checks`]).
-    limit_checks: Vec<bool>,
-    /// Constant-pool entries as register bits; a string constant holds its program-wide
-    /// number (its handle is in the heap's table of constants).
-    consts: Vec<u64>,
-    /// Frame slot of each parameter.
-    param_slots: Vec<usize>,
+    limit_checks: usize,
+    consts: usize,
+    param_slots: usize,
 }
 
 impl Prepared {
     pub fn new(program: VerifiedProgram) -> Prepared {
         let string_ids = program.string_constant_ids();
-        let funcs = program
-            .functions()
-            .iter()
-            .zip(string_ids)
-            .map(|(func, ids)| PreparedFn {
-                limit_checks: func.limit_checks(),
-                consts: func
-                    .consts
-                    .iter()
-                    .zip(ids)
-                    .map(|(c, id)| match c {
-                        Const::I64(v) => *v as u64,
-                        Const::F64(v) => v.to_bits(),
-                        Const::Str(_) => {
-                            debug_assert_ne!(id, NOT_A_STRING);
-                            id as u64
-                        }
-                    })
-                    .collect(),
-                param_slots: func
-                    .params
-                    .iter()
-                    .enumerate()
-                    .map(|(k, &b)| func.regs.slot(b, k))
-                    .collect(),
-            })
-            .collect();
-        Prepared { program, funcs }
+        let functions = program.functions();
+        let mut prepared = Prepared {
+            funcs: Vec::with_capacity(functions.len()),
+            limit_checks: Vec::with_capacity(functions.iter().map(|f| f.code.len()).sum()),
+            consts: Vec::with_capacity(functions.iter().map(|f| f.consts.len()).sum()),
+            param_slots: Vec::with_capacity(functions.iter().map(|f| f.params.len()).sum()),
+            program: program.clone(),
+        };
+        for (func, ids) in functions.iter().zip(string_ids) {
+            prepared.funcs.push(PreparedFn {
+                limit_checks: prepared.limit_checks.len(),
+                consts: prepared.consts.len(),
+                param_slots: prepared.param_slots.len(),
+            });
+            func.limit_checks_into(&mut prepared.limit_checks);
+            prepared
+                .consts
+                .extend(func.consts.iter().zip(ids).map(|(c, id)| match c {
+                    Const::I64(v) => *v as u64,
+                    Const::F64(v) => v.to_bits(),
+                    Const::Str(_) => {
+                        debug_assert_ne!(id, NOT_A_STRING);
+                        id as u64
+                    }
+                }));
+            prepared
+                .param_slots
+                .extend((func.params.iter().enumerate()).map(|(k, &b)| func.regs.slot(b, k)));
+        }
+        prepared
+    }
+
+    /// The frame slot of each parameter of `func`.
+    #[inline(always)]
+    fn param_slots(&self, func: usize) -> &[usize] {
+        let start = self.funcs[func].param_slots;
+        &self.param_slots[start..start + self.func(func).params.len()]
     }
 
     pub fn program(&self) -> &VerifiedProgram {
@@ -261,7 +276,7 @@ impl Prepared {
     /// # Safety
     /// `frame` must hold `func`'s frame on a register stack.
     pub unsafe fn clear_all_but_parameters(&self, func: usize, frame: *mut u64) {
-        let slots = &self.funcs[func].param_slots;
+        let slots = self.param_slots(func);
         let mut kept = [0u64; 16];
         let mut spilled = Vec::new();
         let saved: &mut [u64] = if slots.len() <= kept.len() {
@@ -371,7 +386,9 @@ impl<'a> Machine<'a> {
             self.rf = frame.add(regs.i64 as usize) as *mut f64;
             self.rc = frame.add(regs.i64 as usize + regs.f64 as usize);
         }
-        self.consts = self.prog.funcs[func].consts.as_ptr();
+        // SAFETY: the function's pool lies in the program-wide one (an empty pool at its
+        // end is never read).
+        self.consts = unsafe { self.prog.consts.as_ptr().add(self.prog.funcs[func].consts) };
     }
 
     #[inline(always)]
@@ -442,7 +459,7 @@ impl<'a> Machine<'a> {
         let mut code: *const Inst = self.prog.func(func).code.as_ptr();
         let mut pc = pc;
         loop {
-            if LIMITS && self.prog.funcs[self.func].limit_checks[pc] {
+            if LIMITS && self.prog.limit_checks[self.prog.funcs[self.func].limit_checks + pc] {
                 if let Some(trap) = self.check_limits() {
                     return Err(self.trap_info(trap, pc));
                 }
@@ -567,11 +584,7 @@ impl<'a> Machine<'a> {
     #[inline(always)]
     fn copy_arguments(&self, callee: usize, args: ArgStart, dst: *mut u64) {
         let params = &self.prog.func(callee).params;
-        for (k, (&bank, &slot)) in params
-            .iter()
-            .zip(&self.prog.funcs[callee].param_slots)
-            .enumerate()
-        {
+        for (k, (&bank, &slot)) in params.iter().zip(self.prog.param_slots(callee)).enumerate() {
             // SAFETY: verified argument registers; the callee frame fits the stack.
             unsafe { *dst.add(slot) = *self.reg_ptr(bank, args.__tier_raw() + k) };
         }
@@ -680,11 +693,7 @@ impl Tier for Machine<'_> {
         let frame = self.frame;
         unsafe {
             clear_frame(target, frame);
-            for (&slot, &bits) in prog.funcs[callee.__tier_raw()]
-                .param_slots
-                .iter()
-                .zip(&staged)
-            {
+            for (&slot, &bits) in prog.param_slots(callee.__tier_raw()).iter().zip(&staged) {
                 *frame.add(slot) = bits;
             }
         }

@@ -144,7 +144,16 @@ impl Function {
     /// of a backward branch (so every loop iteration is). Both tiers check at the start
     /// of these instructions however they are reached, so they stop at the same one.
     pub fn limit_checks(&self) -> Vec<bool> {
-        let mut checks = vec![false; self.code.len()];
+        let mut checks = Vec::with_capacity(self.code.len());
+        self.limit_checks_into(&mut checks);
+        checks
+    }
+
+    /// [`Function::limit_checks`], appended to `out`.
+    pub fn limit_checks_into(&self, out: &mut Vec<bool>) {
+        let first = out.len();
+        out.resize(first + self.code.len(), false);
+        let checks = &mut out[first..];
         if let Some(entry) = checks.first_mut() {
             *entry = true;
         }
@@ -163,7 +172,6 @@ impl Function {
                 }
             }
         }
-        checks
     }
 }
 
