@@ -351,11 +351,16 @@ pub(crate) fn on_run_stack(
 /// The native stack a run of `depth_limit` nested compiled calls is entered on: the
 /// calls, a bridge into the interpreter and back (tier-up), and helpers.
 pub(crate) fn native_stack_needed(depth_limit: u64) -> Result<usize, RunError> {
-    usize::try_from(depth_limit)
-        .ok()
-        .and_then(|d| d.checked_mul(NATIVE_BYTES_PER_CALL))
-        .and_then(|b| b.checked_add(2 * NATIVE_MARGIN + BRIDGE_BYTES))
+    stack_for_calls(depth_limit, 2 * NATIVE_MARGIN + BRIDGE_BYTES)
         .ok_or_else(|| native_stack_error(depth_limit, "the size overflows".into()))
+}
+
+/// Native stack for `calls` nested compiled calls plus `margin` bytes, if it has a size.
+fn stack_for_calls(calls: u64, margin: usize) -> Option<usize> {
+    usize::try_from(calls)
+        .ok()
+        .and_then(|c| c.checked_mul(NATIVE_BYTES_PER_CALL))
+        .and_then(|b| b.checked_add(margin))
 }
 
 /// Whether compiled code may be entered from here for an activation at `depth`: the
@@ -366,12 +371,11 @@ pub(crate) fn native_stack_needed(depth_limit: u64) -> Result<usize, RunError> {
 /// because every interpreter-to-compiled entry asks this first; when it says no, the
 /// interpreter keeps the activation (the same semantics, on the register stack).
 pub(crate) fn native_stack_allows(depth: u64, depth_limit: u64) -> bool {
-    let calls_left = depth_limit.saturating_sub(depth);
-    usize::try_from(calls_left)
-        .ok()
-        .and_then(|c| c.checked_mul(NATIVE_BYTES_PER_CALL))
-        .and_then(|b| b.checked_add(NATIVE_MARGIN + BRIDGE_BYTES))
-        .is_some_and(native_stack::has_room)
+    stack_for_calls(
+        depth_limit.saturating_sub(depth),
+        NATIVE_MARGIN + BRIDGE_BYTES,
+    )
+    .is_some_and(native_stack::has_room)
 }
 
 /// Enters compiled code at address `entry` (a frame entry, or an on-stack-replacement
